@@ -1,0 +1,159 @@
+// uvkit/handle.hpp: what every uvkit handle shares.
+//
+// What it is: `uvkit::handle` is the base of timer, idle, tcp and the other
+// handle classes. It owns a heap *state block* that holds the uv_*_t and the
+// handlers, because libuv forbids moving a handle in memory and freeing it
+// before its close callback ran. Moving a uvkit handle moves a pointer.
+//
+// Lifetime: handles are move-only. A moved-from handle is empty: its
+// operations fail with UV_EINVAL (thrown as std::system_error, or stored in
+// the std::error_code& argument), never crash; so do operations on a closed
+// handle or on a handle whose loop was destroyed. The destructor closes the
+// handle (uv_close); the state block is freed once the close callback ran and
+// the C++ object is gone, whichever comes last. So destroying, moving or
+// closing a handle from inside its own handler is safe.
+//
+// Functions: active, closing, ref, unref, has_ref, close, raw, get_loop.
+#pragma once
+
+#include <uv.h>
+
+#include <system_error>
+#include <utility>
+
+#include "uvkit/detail/function.hpp"
+#include "uvkit/error.hpp"
+#include "uvkit/export.hpp"
+#include "uvkit/loop.hpp"
+
+namespace uvkit {
+
+namespace detail {
+
+/// The heap block behind every handle. Derived blocks add the uv_*_t and the
+/// handlers. uv_handle_t::data points here; uvkit sets `data` only on the
+/// handles it creates.
+struct UVKIT_API handle_state {
+    explicit handle_state(uvkit::loop& l) noexcept : owner(&l) {}
+    virtual ~handle_state() = default;
+    handle_state(const handle_state&) = delete;
+    handle_state& operator=(const handle_state&) = delete;
+
+    /// Links the block into its loop's registry; call once uv_*_init succeeded.
+    void attach(uv_handle_t* h) noexcept;
+
+    /// True when the handle can take operations: initialised, not closing, not closed.
+    bool usable() const noexcept { return uvh != nullptr && !uv_closed && !uv_is_closing(uvh); }
+
+    /// Starts closing (idempotent); `cb` runs once the close callback ran.
+    void close(unique_function<void()>&& cb = nullptr) noexcept;
+
+    /// Called by the C++ owner when it lets go of the block (destructor or assignment).
+    static void release(handle_state* s) noexcept;
+
+    /// Reports a handler's exception to the loop (stops it; run() rethrows).
+    void fail(std::exception_ptr e) noexcept;
+
+    uvkit::loop* owner;  // the loop; valid while !uv_closed
+    uv_handle_t* uvh = nullptr;
+    handle_state* prev = nullptr;
+    handle_state* next = nullptr;
+    unique_function<void()> on_closed;
+    bool owner_alive = true;
+    bool uv_closed = false;
+
+    static void close_cb(uv_handle_t* h) noexcept;
+    /// Closes every handle still registered on `l`: used by loop's destructor.
+    static void close_all(uvkit::loop& l) noexcept;
+};
+
+/// Recovers the state block of a uvkit handle from the libuv handle.
+template <class State, class H>
+State* state_of(H* h) noexcept {
+    return static_cast<State*>(static_cast<handle_state*>(h->data));
+}
+
+}  // namespace detail
+
+/// Base class of every uvkit handle: the operations libuv offers on uv_handle_t.
+class UVKIT_API handle {
+public:
+    handle(const handle&) = delete;
+    handle& operator=(const handle&) = delete;
+
+    /// True if the handle is active (uv_is_active): a started timer, a reading stream, ...
+    bool active() const noexcept { return usable() && uv_is_active(state_->uvh) != 0; }
+
+    /// True if the handle is closing or closed (uv_is_closing); also for an empty handle.
+    bool closing() const noexcept {
+        return !state_ || !state_->uvh || state_->uv_closed || uv_is_closing(state_->uvh) != 0;
+    }
+
+    /// Makes the handle keep the loop alive (uv_ref). No effect on an empty or closed handle.
+    void ref() noexcept {
+        if (usable()) uv_ref(state_->uvh);
+    }
+
+    /// Stops the handle from keeping the loop alive (uv_unref).
+    void unref() noexcept {
+        if (usable()) uv_unref(state_->uvh);
+    }
+
+    /// True if the handle is referenced (uv_has_ref).
+    bool has_ref() const noexcept { return usable() && uv_has_ref(state_->uvh) != 0; }
+
+    /// Closes the handle (uv_close). Idempotent: a second call, or a call on an
+    /// empty handle, does nothing and does not run `on_closed`. `on_closed`,
+    /// if given, runs exactly once on the loop thread after libuv's close
+    /// callback. Pending requests complete with errc::canceled first.
+    template <class F = std::nullptr_t>
+    void close(F&& on_closed = nullptr) noexcept {
+        if (state_) state_->close(detail::unique_function<void()>(std::forward<F>(on_closed)));
+    }
+
+    /// The libuv handle (uv_handle_t*), or nullptr for an empty handle.
+    uv_handle_t* raw_handle() const noexcept { return state_ ? state_->uvh : nullptr; }
+
+    /// The loop this handle was created on. Throws std::system_error (UV_EINVAL)
+    /// for an empty handle or one whose loop is gone.
+    uvkit::loop& get_loop() const;
+
+    /// True unless the handle is empty (moved from).
+    explicit operator bool() const noexcept { return state_ != nullptr; }
+
+protected:
+    handle() noexcept = default;
+    explicit handle(detail::handle_state* s) noexcept : state_(s) {}
+    handle(handle&& o) noexcept : state_(std::exchange(o.state_, nullptr)) {}
+    handle& operator=(handle&& o) noexcept {
+        if (this != &o) {
+            detail::handle_state::release(state_);
+            state_ = std::exchange(o.state_, nullptr);
+        }
+        return *this;
+    }
+    ~handle() { detail::handle_state::release(state_); }
+
+    bool usable() const noexcept { return state_ && state_->usable(); }
+
+    /// The state block if usable; otherwise reports UV_EINVAL through `ec`.
+    template <class State>
+    State* get(std::error_code& ec) const noexcept {
+        if (!usable()) {
+            ec = make_uv_error(UV_EINVAL);
+            return nullptr;
+        }
+        ec.clear();
+        return static_cast<State*>(state_);
+    }
+    /// The state block if usable; otherwise throws std::system_error(UV_EINVAL).
+    template <class State>
+    State* get(const char* what) const {
+        if (!usable()) detail::throw_uv_error(UV_EINVAL, what);
+        return static_cast<State*>(state_);
+    }
+
+    detail::handle_state* state_ = nullptr;
+};
+
+}  // namespace uvkit

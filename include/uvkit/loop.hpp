@@ -1,0 +1,152 @@
+// uvkit/loop.hpp: the event loop.
+//
+// What it is: a uv_loop_t, either owned (`uvkit::loop l;` creates and closes
+// one) or borrowed (`uvkit::loop l{raw};` wraps a loop someone else owns and
+// never closes it). Every uvkit handle is created on a loop and runs its
+// handlers on the thread that calls run().
+//
+// Lifetime: a loop is neither copyable nor movable (handles point to it).
+// Destroying it closes every uvkit handle still open on it, completes their
+// pending requests with errc::canceled, runs until their close callbacks
+// ran, and (if owned) closes the uv_loop_t. Handles that uvkit did not create
+// are never touched; if an owned loop still has such handles, it cannot be
+// closed and a warning is logged. C++ handle objects that outlive their loop
+// stay valid: every operation on them fails with UV_EINVAL.
+//
+// Errors: a handler that throws stops the loop; run() rethrows the exception.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <cstddef>
+#include <exception>
+#include <memory>
+#include <atomic>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "uvkit/detail/function.hpp"
+#include "uvkit/export.hpp"
+
+namespace uvkit {
+
+/// How run() runs the loop (libuv's uv_run_mode).
+enum class run_mode {
+    default_ = UV_RUN_DEFAULT,  ///< until no active, referenced handle or request is left, or stop()
+    once = UV_RUN_ONCE,         ///< one iteration, waiting for I/O if there is nothing else to do
+    nowait = UV_RUN_NOWAIT,     ///< one iteration without waiting
+};
+
+namespace detail {
+struct handle_state;
+struct write_req;
+}  // namespace detail
+
+class UVKIT_API loop {
+public:
+    /// Creates and owns a new libuv loop (uv_loop_init). Throws std::system_error.
+    loop();
+
+    /// Borrows `raw`, a loop initialised by someone else; uvkit never closes it.
+    /// `raw` must outlive this object. Throws std::invalid_argument if null.
+    explicit loop(uv_loop_t* raw);
+
+    /// Closes the uvkit handles still open on this loop (see the header comment).
+    ~loop();
+
+    loop(const loop&) = delete;
+    loop& operator=(const loop&) = delete;
+    loop(loop&&) = delete;
+    loop& operator=(loop&&) = delete;
+
+    /// The process's default loop (uv_default_loop), borrowed: uvkit never closes it.
+    static loop& default_loop();
+
+    /// Runs the loop (uv_run). Returns true if there is still work to do (the
+    /// loop was stopped, or a `once`/`nowait` iteration left active handles).
+    /// Rethrows the first exception that a handler threw; the loop is left
+    /// stopped at that point and can be run again.
+    bool run(run_mode mode = run_mode::default_);
+
+    /// Makes run() return after the current iteration (uv_stop).
+    void stop() noexcept { uv_stop(raw_); }
+
+    /// True if the loop has active, referenced handles or requests (uv_loop_alive).
+    bool alive() const noexcept { return uv_loop_alive(raw_) != 0; }
+
+    /// The loop's cached time at the start of this iteration (uv_now), in milliseconds.
+    std::chrono::milliseconds now() const noexcept {
+        return std::chrono::milliseconds(uv_now(raw_));
+    }
+
+    /// Refreshes the cached time (uv_update_time).
+    void update_time() noexcept { uv_update_time(raw_); }
+
+    /// The underlying uv_loop_t, for raw libuv calls.
+    uv_loop_t* raw() const noexcept { return raw_; }
+
+    /// True if this object created the uv_loop_t and will close it.
+    bool owns_raw() const noexcept { return owned_ != nullptr; }
+
+    /// Runs `f` on the loop's thread, in the order posted (uv_async_t underneath).
+    ///
+    /// Thread-safe: may be called from any thread while the loop exists. Wake-ups
+    /// are coalesced; no message is lost; once the queue has grown to its
+    /// working size, posting a small callable allocates nothing. A message
+    /// posted while run() is not running is delivered by the next run(). The
+    /// internal handle never keeps run() going on its own: a message posted from
+    /// another thread to a loop that has nothing else to do waits for the next
+    /// run(). If `f` throws, the loop stops and run() rethrows.
+    template <class F>
+    void post(F&& f) {
+        post_fn(detail::unique_function<void()>(std::forward<F>(f)));
+    }
+
+    /// Number of uvkit handles currently open (not yet closed) on this loop.
+    std::size_t handle_count() const noexcept { return handle_count_; }
+
+private:
+    void init_async();
+    void post_fn(detail::unique_function<void()>&& f);
+    static void on_async(uv_async_t* a);
+    void drain_posted();
+
+public:
+    /// Internal: records a handler's exception and stops the loop.
+    void fail(std::exception_ptr e) noexcept;
+
+    /// Internal: the head of the registry of open uvkit handles.
+    detail::handle_state*& handles() noexcept { return handles_; }
+    /// Internal: a reusable read buffer shared by this loop's streams.
+    char* read_buffer(std::size_t& size);
+    /// Internal: the loop's pool of write requests.
+    detail::write_req*& write_pool() noexcept { return write_pool_; }
+    std::size_t& write_pool_size() noexcept { return write_pool_size_; }
+    void note_open() noexcept { ++handle_count_; }
+    void note_closed() noexcept { --handle_count_; }
+
+private:
+    uv_loop_t* raw_ = nullptr;
+    std::unique_ptr<uv_loop_t> owned_;
+    detail::handle_state* handles_ = nullptr;
+    std::size_t handle_count_ = 0;
+    std::exception_ptr error_;
+
+    // post(): a uv_async_t plus a mutex-protected queue. Messages are moved to
+    // `draining_` under the lock and run outside it; both vectors keep their
+    // capacity, so a warm queue does not allocate.
+    uv_async_t async_{};
+    bool async_ready_ = false;
+    std::mutex post_mutex_;
+    std::vector<detail::unique_function<void()>> posted_;
+    std::vector<detail::unique_function<void()>> draining_;
+    std::atomic<std::thread::id> running_thread_{};
+
+    std::unique_ptr<char[]> read_buf_;
+    detail::write_req* write_pool_ = nullptr;
+    std::size_t write_pool_size_ = 0;
+};
+
+}  // namespace uvkit

@@ -1,0 +1,194 @@
+// uvkit/stream.hpp: the operations of a byte stream (uv_stream_t).
+//
+// What it is: the base of tcp (and of pipe and tty): listen/accept, reading,
+// writing and shutdown. It is not created directly.
+//
+// Reading: read_start(h) calls `h(ec, data)` for every chunk. `data` points
+// into a buffer that is only valid during the call (by default one 64 KiB
+// buffer per loop, reused: reading allocates nothing). At end of stream the
+// handler gets errc::eof with empty data and reading stops; on any other
+// error likewise. set_buffer_provider() supplies your own buffers.
+//
+// Writing: every write's handler is called exactly once, on the loop thread,
+// after the bytes were handed to the kernel, or with errc::canceled if the
+// handle was closed first. Writes complete in order. If starting a write
+// fails, the handler is never called and the error is thrown (or stored in
+// `ec`). Borrowed bytes (string_view, spans of string_view) must stay alive
+// until the handler ran; owned bytes (std::string&&) are kept by uvkit.
+// Write requests come from a per-loop pool: a warm stream's writes do not
+// allocate.
+//
+// Lifetime and errors: see uvkit/handle.hpp; operations on an empty, closing or
+// closed stream fail with UV_EINVAL.
+#pragma once
+
+#include <cstddef>
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "uvkit/handle.hpp"
+
+namespace uvkit {
+
+namespace detail {
+struct UVKIT_API stream_state : handle_state {
+    using handle_state::handle_state;
+    uv_stream_t* stream() const noexcept { return reinterpret_cast<uv_stream_t*>(uvh); }
+
+    handler_slot<void(std::error_code, std::string_view)> on_read;
+    handler_slot<void(std::error_code)> on_connection;
+    unique_function<std::span<char>(std::size_t)> provider;
+
+    static void alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept;
+    static void read_cb(uv_stream_t* st, ssize_t nread, const uv_buf_t* buf) noexcept;
+    static void connection_cb(uv_stream_t* st, int status) noexcept;
+};
+
+using write_handler = unique_function<void(std::error_code)>;
+
+template <class S>
+inline constexpr bool is_owned_string = std::is_same_v<S, std::string>;
+}  // namespace detail
+
+class UVKIT_API stream : public handle {
+public:
+    /// Starts listening (uv_listen). `h(ec)` is called for every incoming
+    /// connection (or a failed accept, e.g. UV_EMFILE); call accept() in it.
+    template <class F>
+    void listen(int backlog, F&& h) {
+        listen_fn(backlog, detail::unique_function<void(std::error_code)>(std::forward<F>(h)));
+    }
+    template <class F>
+    void listen(int backlog, F&& h, std::error_code& ec) noexcept {
+        listen_fn(backlog, detail::unique_function<void(std::error_code)>(std::forward<F>(h)), ec);
+    }
+
+    /// Accepts a pending connection into `client`, an initialised, unconnected
+    /// stream of the same kind (uv_accept). Throws std::system_error (UV_EAGAIN if none is pending).
+    void accept(stream& client);
+    void accept(stream& client, std::error_code& ec) noexcept;
+
+    /// Calls `h(std::error_code, std::string_view)` for each chunk read (uv_read_start).
+    /// Replaces any previous read handler.
+    template <class F>
+    void read_start(F&& h) {
+        read_start_fn(detail::unique_function<void(std::error_code, std::string_view)>(std::forward<F>(h)));
+    }
+    template <class F>
+    void read_start(F&& h, std::error_code& ec) noexcept {
+        read_start_fn(detail::unique_function<void(std::error_code, std::string_view)>(std::forward<F>(h)), ec);
+    }
+
+    /// Stops reading (uv_read_stop). No-op when not reading or empty.
+    void read_stop() noexcept;
+
+    /// Supplies the buffers reads go into: `f(suggested_size)` returns a
+    /// std::span<char> that stays valid until the read handler returned. An
+    /// empty span makes the read handler get std::errc::no_buffer_space.
+    /// Pass nullptr to return to the loop's shared buffer.
+    template <class F>
+    void set_buffer_provider(F&& f) {
+        set_provider_fn(detail::unique_function<std::span<char>(std::size_t)>(std::forward<F>(f)));
+    }
+
+    /// Writes borrowed bytes (uv_write); `data` must stay alive until `h(ec)` ran.
+    template <class F>
+    void write(std::string_view data, F&& h) {
+        std::error_code ec;
+        write(data, std::forward<F>(h), ec);
+        if (ec) detail::throw_uv_error(ec.value(), "uv_write");
+    }
+    template <class F>
+    void write(std::string_view data, F&& h, std::error_code& ec) noexcept {
+        uv_buf_t b = make_buf(data);
+        write_fn(&b, 1, detail::write_handler(std::forward<F>(h)), nullptr, ec);
+    }
+
+    /// Writes owned bytes: the string is moved into the request and freed after
+    /// the write completed. The handler is optional.
+    template <class S, class F = std::nullptr_t,
+              class = std::enable_if_t<detail::is_owned_string<S>>>
+    void write(S&& data, F&& h = nullptr) {
+        std::error_code ec;
+        write(std::move(data), std::forward<F>(h), ec);
+        if (ec) detail::throw_uv_error(ec.value(), "uv_write");
+    }
+    template <class S, class F, class = std::enable_if_t<detail::is_owned_string<S>>>
+    void write(S&& data, F&& h, std::error_code& ec) noexcept {
+        write_fn(nullptr, 0, detail::write_handler(std::forward<F>(h)), &data, ec);
+    }
+
+    /// Scatter/gather write of several borrowed buffers in one request.
+    template <class F>
+    void write(std::span<const std::string_view> bufs, F&& h) {
+        std::error_code ec;
+        write(bufs, std::forward<F>(h), ec);
+        if (ec) detail::throw_uv_error(ec.value(), "uv_write");
+    }
+    template <class F>
+    void write(std::initializer_list<std::string_view> bufs, F&& h) {
+        write(std::span<const std::string_view>(bufs.begin(), bufs.size()), std::forward<F>(h));
+    }
+    template <class F>
+    void write(std::span<const std::string_view> bufs, F&& h, std::error_code& ec) noexcept {
+        write_views(bufs, detail::write_handler(std::forward<F>(h)), ec);
+    }
+
+    /// Writes what the kernel takes now without queueing (uv_try_write).
+    /// Returns the number of bytes written; 0 if it would block.
+    std::size_t try_write(std::string_view data);
+    std::size_t try_write(std::string_view data, std::error_code& ec) noexcept;
+
+    /// Shuts down the write side after the queued writes completed (uv_shutdown).
+    /// `h(ec)` is called exactly once.
+    template <class F>
+    void shutdown(F&& h) {
+        std::error_code ec;
+        shutdown(std::forward<F>(h), ec);
+        if (ec) detail::throw_uv_error(ec.value(), "uv_shutdown");
+    }
+    template <class F>
+    void shutdown(F&& h, std::error_code& ec) noexcept {
+        shutdown_fn(detail::write_handler(std::forward<F>(h)), ec);
+    }
+
+    /// Bytes queued for writing, not yet handed to the kernel (uv_stream_get_write_queue_size).
+    std::size_t write_queue_size() const noexcept;
+
+    /// uv_is_readable / uv_is_writable; false for an empty or closed stream.
+    bool readable() const noexcept;
+    bool writable() const noexcept;
+
+    /// The libuv stream, or nullptr for an empty one.
+    uv_stream_t* raw_stream() const noexcept {
+        return state_ ? reinterpret_cast<uv_stream_t*>(state_->uvh) : nullptr;
+    }
+
+protected:
+    using handle::handle;
+    stream(stream&&) noexcept = default;
+    stream& operator=(stream&&) noexcept = default;
+    ~stream() = default;
+
+private:
+    static uv_buf_t make_buf(std::string_view d) noexcept {
+        return uv_buf_init(const_cast<char*>(d.data()), static_cast<unsigned>(d.size()));
+    }
+    void listen_fn(int backlog, detail::unique_function<void(std::error_code)>&& h);
+    void listen_fn(int backlog, detail::unique_function<void(std::error_code)>&& h,
+                   std::error_code& ec) noexcept;
+    void read_start_fn(detail::unique_function<void(std::error_code, std::string_view)>&& h);
+    void read_start_fn(detail::unique_function<void(std::error_code, std::string_view)>&& h,
+                       std::error_code& ec) noexcept;
+    void set_provider_fn(detail::unique_function<std::span<char>(std::size_t)>&& f);
+    void write_fn(const uv_buf_t* bufs, unsigned n, detail::write_handler&& h, std::string* owned,
+                  std::error_code& ec) noexcept;
+    void write_views(std::span<const std::string_view> bufs, detail::write_handler&& h,
+                     std::error_code& ec) noexcept;
+    void shutdown_fn(detail::write_handler&& h, std::error_code& ec) noexcept;
+};
+
+}  // namespace uvkit

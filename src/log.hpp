@@ -1,0 +1,36 @@
+// Internal logging macros: a disabled level costs one relaxed load and a compare.
+#pragma once
+
+#include <atomic>
+
+#include "uvkit/log.hpp"
+
+#ifdef UVKIT_HAVE_SPDLOG
+#include <spdlog/spdlog.h>
+#endif
+
+namespace uvkit::detail {
+
+extern std::atomic<int> log_threshold;
+
+inline bool log_on(log_level l) noexcept {
+    return static_cast<int>(l) >= log_threshold.load(std::memory_order_relaxed);
+}
+
+#ifdef UVKIT_HAVE_SPDLOG
+spdlog::logger& logger();
+#endif
+
+}  // namespace uvkit::detail
+
+#ifdef UVKIT_HAVE_SPDLOG
+#define UVKIT_LOG(lvl, ...)                                                        \
+    do {                                                                           \
+        if (::uvkit::detail::log_on(::uvkit::log_level::lvl))                      \
+            ::uvkit::detail::logger().log(spdlog::level::lvl, __VA_ARGS__);        \
+    } while (0)
+#else
+#define UVKIT_LOG(lvl, ...) \
+    do {                      \
+    } while (0)
+#endif

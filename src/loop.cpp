@@ -1,0 +1,134 @@
+#include "uvkit/loop.hpp"
+
+#include <stdexcept>
+
+#include "log.hpp"
+#include "uvkit/handle.hpp"
+#include "write_req.hpp"
+
+namespace uvkit {
+
+namespace {
+// libuv suggests 64 KiB for every read; one buffer per loop serves them all,
+// because a read handler runs to completion before the next read starts.
+constexpr std::size_t read_buffer_size = 64 * 1024;
+}  // namespace
+
+loop::loop() : owned_(std::make_unique<uv_loop_t>()) {
+    detail::check(uv_loop_init(owned_.get()), "uv_loop_init");
+    raw_ = owned_.get();
+    try {
+        init_async();
+    } catch (...) {
+        uv_loop_close(raw_);
+        throw;
+    }
+}
+
+loop::loop(uv_loop_t* raw) : raw_(raw) {
+    if (!raw) throw std::invalid_argument("uvkit::loop: null uv_loop_t*");
+    init_async();
+}
+
+void loop::init_async() {
+    detail::check(uv_async_init(raw_, &async_, &loop::on_async), "uv_async_init");
+    async_.data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
+    async_ready_ = true;
+}
+
+loop::~loop() {
+    detail::handle_state::close_all(*this);
+    uv_close(reinterpret_cast<uv_handle_t*>(&async_), [](uv_handle_t* h) {
+        static_cast<loop*>(h->data)->async_ready_ = false;
+    });
+    // Close callbacks run in the next iteration; NOWAIT never blocks for I/O.
+    // A close callback may open and close further handles, so iterate, bounded.
+    for (int i = 0; i < 1000 && (handles_ || async_ready_); ++i) {
+        detail::handle_state::close_all(*this);
+        uv_run(raw_, UV_RUN_NOWAIT);
+    }
+    if (error_) UVKIT_LOG(warn, "an exception thrown while the loop closed was dropped");
+    if (handles_ || async_ready_) UVKIT_LOG(warn, "loop destroyed with handles that did not close");
+    detail::write_req::drain_pool(*this);
+    if (owned_) {
+        int rc = uv_loop_close(raw_);
+        if (rc < 0) {
+            // Handles that uvkit did not create are still open on the loop;
+            // freeing it would leave them dangling, so it is left allocated.
+            UVKIT_LOG(warn, "uv_loop_close: {} (raw handles still open); loop memory left allocated",
+                      uv_strerror(rc));
+            (void)owned_.release();
+        }
+    }
+}
+
+loop& loop::default_loop() {
+    static loop instance{uv_default_loop()};
+    return instance;
+}
+
+bool loop::run(run_mode mode) {
+    {
+        std::lock_guard<std::mutex> lock(post_mutex_);
+        if (!posted_.empty()) uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
+    }
+    running_thread_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+    int r = uv_run(raw_, static_cast<uv_run_mode>(mode));
+    running_thread_.store({}, std::memory_order_relaxed);
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+    return r != 0;
+}
+
+void loop::fail(std::exception_ptr e) noexcept {
+    if (!error_) error_ = std::move(e);
+    uv_stop(raw_);
+}
+
+char* loop::read_buffer(std::size_t& size) {
+    if (!read_buf_) read_buf_ = std::make_unique<char[]>(read_buffer_size);
+    size = read_buffer_size;
+    return read_buf_.get();
+}
+
+void loop::post_fn(detail::unique_function<void()>&& f) {
+    {
+        std::lock_guard<std::mutex> lock(post_mutex_);
+        posted_.push_back(std::move(f));
+    }
+    if (running_thread_.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
+        // Posted from a handler: make sure this run() delivers it.
+        uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
+    }
+    uv_async_send(&async_);
+}
+
+void loop::on_async(uv_async_t* a) {
+    static_cast<loop*>(a->data)->drain_posted();
+}
+
+void loop::drain_posted() {
+    {
+        std::lock_guard<std::mutex> lock(post_mutex_);
+        draining_.swap(posted_);
+    }
+    std::size_t i = 0;
+    try {
+        for (; i < draining_.size(); ++i) draining_[i]();
+    } catch (...) {
+        fail(std::current_exception());
+        ++i;
+        // Keep what was not run yet, in order, ahead of anything posted since.
+        std::lock_guard<std::mutex> lock(post_mutex_);
+        posted_.insert(posted_.begin(), std::make_move_iterator(draining_.begin() + static_cast<std::ptrdiff_t>(i)),
+                       std::make_move_iterator(draining_.end()));
+        draining_.clear();
+        uv_async_send(&async_);
+        return;
+    }
+    draining_.clear();
+    std::lock_guard<std::mutex> lock(post_mutex_);
+    if (posted_.empty()) uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
+}
+
+}  // namespace uvkit

@@ -1,0 +1,263 @@
+#include "uvkit/stream.hpp"
+
+#include <memory>
+#include <vector>
+
+#include "handle_impl.hpp"
+#include "write_req.hpp"
+
+namespace uvkit {
+
+namespace detail {
+
+write_req* write_req::acquire(uvkit::loop& l) {
+    write_req*& head = l.write_pool();
+    if (write_req* r = head) {
+        head = r->next;
+        --l.write_pool_size();
+        r->next = nullptr;
+        return r;
+    }
+    auto* r = new write_req;
+    r->owner = &l;
+    return r;
+}
+
+void write_req::release(write_req* r) noexcept {
+    r->cb = nullptr;
+    if (!r->owned.empty()) r->owned = std::string{};
+    uvkit::loop& l = *r->owner;
+    if (l.write_pool_size() >= pool_limit) {
+        delete r;
+        return;
+    }
+    r->next = l.write_pool();
+    l.write_pool() = r;
+    ++l.write_pool_size();
+}
+
+void write_req::drain_pool(uvkit::loop& l) noexcept {
+    while (write_req* r = l.write_pool()) {
+        l.write_pool() = r->next;
+        delete r;
+    }
+    l.write_pool_size() = 0;
+}
+
+void write_req::on_write(uv_write_t* req, int status) noexcept {
+    auto* r = static_cast<write_req*>(req->data);
+    uvkit::loop& l = *r->owner;
+    try {
+        if (r->cb) r->cb(status < 0 ? make_uv_error(status) : std::error_code{});
+    } catch (...) {
+        l.fail(std::current_exception());
+    }
+    release(r);
+}
+
+namespace {
+struct shutdown_req {
+    uv_shutdown_t req{};
+    write_handler cb;
+    uvkit::loop* owner = nullptr;
+};
+
+void on_shutdown(uv_shutdown_t* req, int status) noexcept {
+    std::unique_ptr<shutdown_req> r(static_cast<shutdown_req*>(req->data));
+    try {
+        if (r->cb) r->cb(status < 0 ? make_uv_error(status) : std::error_code{});
+    } catch (...) {
+        r->owner->fail(std::current_exception());
+    }
+}
+}  // namespace
+
+void stream_state::alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept {
+    auto* s = static_cast<stream_state*>(h->data);
+    buf->base = nullptr;
+    buf->len = 0;
+    try {
+        if (s->provider) {
+            std::span<char> span = s->provider(suggested);
+            buf->base = span.data();
+            buf->len = static_cast<decltype(buf->len)>(span.size());
+        } else {
+            std::size_t size = 0;
+            buf->base = s->owner->read_buffer(size);
+            buf->len = static_cast<decltype(buf->len)>(size);
+        }
+    } catch (...) {
+        // libuv reports an empty buffer to read_cb as UV_ENOBUFS.
+        s->fail(std::current_exception());
+        buf->base = nullptr;
+        buf->len = 0;
+    }
+}
+
+void stream_state::read_cb(uv_stream_t* st, ssize_t nread, const uv_buf_t* buf) noexcept {
+    auto* s = static_cast<stream_state*>(st->data);
+    if (nread == 0) return;  // EAGAIN: the buffer goes back unused
+    guarded(s, [&] {
+        if (nread > 0)
+            s->on_read(std::error_code{}, std::string_view(buf->base, static_cast<std::size_t>(nread)));
+        else
+            s->on_read(make_uv_error(static_cast<int>(nread)), std::string_view{});
+    });
+}
+
+void stream_state::connection_cb(uv_stream_t* st, int status) noexcept {
+    auto* s = static_cast<stream_state*>(st->data);
+    guarded(s, [&] { s->on_connection(status < 0 ? make_uv_error(status) : std::error_code{}); });
+}
+
+}  // namespace detail
+
+using detail::stream_state;
+using detail::write_req;
+
+void stream::listen_fn(int backlog, detail::unique_function<void(std::error_code)>&& h,
+                       std::error_code& ec) noexcept {
+    auto* s = get<stream_state>(ec);
+    if (!s) return;
+    s->on_connection.set(std::move(h));
+    detail::set_error(ec, uv_listen(s->stream(), backlog, &stream_state::connection_cb));
+}
+
+void stream::listen_fn(int backlog, detail::unique_function<void(std::error_code)>&& h) {
+    detail::throwing("uv_listen", [&](std::error_code& ec) { listen_fn(backlog, std::move(h), ec); });
+}
+
+void stream::accept(stream& client, std::error_code& ec) noexcept {
+    auto* s = get<stream_state>(ec);
+    if (!s) return;
+    auto* c = client.get<stream_state>(ec);
+    if (!c) return;
+    detail::set_error(ec, uv_accept(s->stream(), c->stream()));
+}
+
+void stream::accept(stream& client) {
+    detail::throwing("uv_accept", [&](std::error_code& ec) { accept(client, ec); });
+}
+
+void stream::read_start_fn(detail::unique_function<void(std::error_code, std::string_view)>&& h,
+                           std::error_code& ec) noexcept {
+    auto* s = get<stream_state>(ec);
+    if (!s) return;
+    s->on_read.set(std::move(h));
+    int rc = uv_read_start(s->stream(), &stream_state::alloc_cb, &stream_state::read_cb);
+    // libuv < 1.38 said UV_EALREADY for a second read_start; the handler was replaced either way.
+    if (rc == UV_EALREADY) rc = 0;
+    detail::set_error(ec, rc);
+}
+
+void stream::read_start_fn(detail::unique_function<void(std::error_code, std::string_view)>&& h) {
+    detail::throwing("uv_read_start", [&](std::error_code& ec) { read_start_fn(std::move(h), ec); });
+}
+
+void stream::read_stop() noexcept {
+    if (usable()) uv_read_stop(static_cast<stream_state*>(state_)->stream());
+}
+
+void stream::set_provider_fn(detail::unique_function<std::span<char>(std::size_t)>&& f) {
+    detail::throwing("uvkit::stream::set_buffer_provider", [&](std::error_code& ec) {
+        if (auto* s = get<stream_state>(ec)) s->provider = std::move(f);
+    });
+}
+
+void stream::write_fn(const uv_buf_t* bufs, unsigned n, detail::write_handler&& h, std::string* owned,
+                      std::error_code& ec) noexcept {
+    auto* s = get<stream_state>(ec);
+    if (!s) return;
+    write_req* r;
+    try {
+        r = write_req::acquire(*s->owner);
+    } catch (...) {
+        ec = make_uv_error(UV_ENOMEM);
+        return;
+    }
+    uv_buf_t one;
+    if (owned) {
+        r->owned = std::move(*owned);
+        one = make_buf(r->owned);
+        bufs = &one;
+        n = 1;
+    }
+    r->req.data = r;
+    int rc = uv_write(&r->req, s->stream(), bufs, n, &write_req::on_write);
+    if (rc < 0) {
+        // The handler must not run; an owned string goes back to the caller.
+        if (owned) *owned = std::move(r->owned);
+        write_req::release(r);
+        ec = make_uv_error(rc);
+        return;
+    }
+    r->cb = std::move(h);
+    ec.clear();
+}
+
+void stream::write_views(std::span<const std::string_view> views, detail::write_handler&& h,
+                         std::error_code& ec) noexcept {
+    constexpr std::size_t small = 16;
+    uv_buf_t local[small]{};
+    std::unique_ptr<uv_buf_t[]> big;
+    uv_buf_t* bufs = local;
+    if (views.size() > small) {
+        big.reset(new (std::nothrow) uv_buf_t[views.size()]);
+        if (!big) {
+            ec = make_uv_error(UV_ENOMEM);
+            return;
+        }
+        bufs = big.get();
+    }
+    for (std::size_t i = 0; i < views.size(); ++i) bufs[i] = make_buf(views[i]);
+    // uv_write copies the uv_buf_t array, so it may live on the stack.
+    write_fn(bufs, static_cast<unsigned>(views.size()), std::move(h), nullptr, ec);
+}
+
+std::size_t stream::try_write(std::string_view data, std::error_code& ec) noexcept {
+    auto* s = get<stream_state>(ec);
+    if (!s) return 0;
+    uv_buf_t b = make_buf(data);
+    int rc = uv_try_write(s->stream(), &b, 1);
+    if (rc == UV_EAGAIN) return 0;
+    if (detail::set_error(ec, rc)) return 0;
+    return static_cast<std::size_t>(rc);
+}
+
+std::size_t stream::try_write(std::string_view data) {
+    std::size_t n = 0;
+    detail::throwing("uv_try_write", [&](std::error_code& ec) { n = try_write(data, ec); });
+    return n;
+}
+
+void stream::shutdown_fn(detail::write_handler&& h, std::error_code& ec) noexcept {
+    auto* s = get<stream_state>(ec);
+    if (!s) return;
+    auto* r = new (std::nothrow) detail::shutdown_req;
+    if (!r) {
+        ec = make_uv_error(UV_ENOMEM);
+        return;
+    }
+    r->req.data = r;
+    r->owner = s->owner;
+    int rc = uv_shutdown(&r->req, s->stream(), &detail::on_shutdown);
+    if (detail::set_error(ec, rc)) {
+        delete r;
+        return;
+    }
+    r->cb = std::move(h);
+}
+
+std::size_t stream::write_queue_size() const noexcept {
+    return usable() ? uv_stream_get_write_queue_size(static_cast<stream_state*>(state_)->stream()) : 0;
+}
+
+bool stream::readable() const noexcept {
+    return usable() && uv_is_readable(static_cast<stream_state*>(state_)->stream()) != 0;
+}
+
+bool stream::writable() const noexcept {
+    return usable() && uv_is_writable(static_cast<stream_state*>(state_)->stream()) != 0;
+}
+
+}  // namespace uvkit

@@ -1,0 +1,145 @@
+#include "uvkit/tcp.hpp"
+
+#include <memory>
+
+#include "handle_impl.hpp"
+
+namespace uvkit {
+
+using detail::tcp_state;
+
+namespace {
+struct connect_req {
+    uv_connect_t req{};
+    detail::write_handler cb;
+    uvkit::loop* owner = nullptr;
+};
+
+void on_connect(uv_connect_t* req, int status) noexcept {
+    std::unique_ptr<connect_req> r(static_cast<connect_req*>(req->data));
+    try {
+        r->cb(status < 0 ? make_uv_error(status) : std::error_code{});
+    } catch (...) {
+        r->owner->fail(std::current_exception());
+    }
+}
+
+using name_fn = int (*)(const uv_tcp_t*, sockaddr*, int*);
+
+endpoint name_of(const tcp_state* s, name_fn fn, std::error_code& ec) noexcept {
+    sockaddr_storage ss{};
+    int len = sizeof ss;
+    if (detail::set_error(ec, fn(&s->h, reinterpret_cast<sockaddr*>(&ss), &len))) return {};
+    return endpoint::from(reinterpret_cast<const sockaddr*>(&ss));
+}
+}  // namespace
+
+tcp::tcp(uvkit::loop& l) : stream(detail::create_state<tcp_state>(l, "uv_tcp_init", &uv_tcp_init)) {}
+
+uv_tcp_t* tcp::raw() const noexcept { return state_ ? &static_cast<tcp_state*>(state_)->h : nullptr; }
+
+void tcp::bind(const endpoint& ep, bool ipv6_only, std::error_code& ec) noexcept {
+    auto* s = get<tcp_state>(ec);
+    if (!s) return;
+    if (!ep) {
+        ec = make_uv_error(UV_EINVAL);
+        return;
+    }
+    detail::set_error(ec, uv_tcp_bind(&s->h, ep.data(), ipv6_only ? static_cast<unsigned>(UV_TCP_IPV6ONLY) : 0u));
+}
+
+void tcp::bind(const endpoint& ep, bool ipv6_only) {
+    detail::throwing("uv_tcp_bind", [&](std::error_code& ec) { bind(ep, ipv6_only, ec); });
+}
+
+void tcp::connect_fn(const endpoint& ep, detail::write_handler&& h, std::error_code& ec) noexcept {
+    auto* s = get<tcp_state>(ec);
+    if (!s) return;
+    if (!ep) {
+        ec = make_uv_error(UV_EINVAL);
+        return;
+    }
+    auto* r = new (std::nothrow) connect_req;
+    if (!r) {
+        ec = make_uv_error(UV_ENOMEM);
+        return;
+    }
+    r->req.data = r;
+    r->owner = s->owner;
+    if (detail::set_error(ec, uv_tcp_connect(&r->req, &s->h, ep.data(), &on_connect))) {
+        delete r;
+        return;
+    }
+    r->cb = std::move(h);
+}
+
+void tcp::open(uv_os_sock_t sock, std::error_code& ec) noexcept {
+    if (auto* s = get<tcp_state>(ec)) detail::set_error(ec, uv_tcp_open(&s->h, sock));
+}
+
+void tcp::open(uv_os_sock_t sock) {
+    detail::throwing("uv_tcp_open", [&](std::error_code& ec) { open(sock, ec); });
+}
+
+void tcp::set_nodelay(bool enable, std::error_code& ec) noexcept {
+    if (auto* s = get<tcp_state>(ec)) detail::set_error(ec, uv_tcp_nodelay(&s->h, enable ? 1 : 0));
+}
+
+void tcp::set_nodelay(bool enable) {
+    detail::throwing("uv_tcp_nodelay", [&](std::error_code& ec) { set_nodelay(enable, ec); });
+}
+
+void tcp::set_keepalive(bool enable, std::chrono::seconds delay, std::error_code& ec) noexcept {
+    auto* s = get<tcp_state>(ec);
+    if (!s) return;
+    if (enable && delay.count() < 1) {
+        ec = make_uv_error(UV_EINVAL);
+        return;
+    }
+    detail::set_error(ec, uv_tcp_keepalive(&s->h, enable ? 1 : 0, static_cast<unsigned>(delay.count())));
+}
+
+void tcp::set_keepalive(bool enable, std::chrono::seconds delay) {
+    detail::throwing("uv_tcp_keepalive", [&](std::error_code& ec) { set_keepalive(enable, delay, ec); });
+}
+
+void tcp::set_simultaneous_accepts(bool enable, std::error_code& ec) noexcept {
+    if (auto* s = get<tcp_state>(ec)) detail::set_error(ec, uv_tcp_simultaneous_accepts(&s->h, enable ? 1 : 0));
+}
+
+void tcp::set_simultaneous_accepts(bool enable) {
+    detail::throwing("uv_tcp_simultaneous_accepts",
+                     [&](std::error_code& ec) { set_simultaneous_accepts(enable, ec); });
+}
+
+endpoint tcp::local_endpoint(std::error_code& ec) const noexcept {
+    auto* s = get<tcp_state>(ec);
+    return s ? name_of(s, &uv_tcp_getsockname, ec) : endpoint{};
+}
+
+endpoint tcp::local_endpoint() const {
+    endpoint e;
+    detail::throwing("uv_tcp_getsockname", [&](std::error_code& ec) { e = local_endpoint(ec); });
+    return e;
+}
+
+endpoint tcp::peer_endpoint(std::error_code& ec) const noexcept {
+    auto* s = get<tcp_state>(ec);
+    return s ? name_of(s, &uv_tcp_getpeername, ec) : endpoint{};
+}
+
+endpoint tcp::peer_endpoint() const {
+    endpoint e;
+    detail::throwing("uv_tcp_getpeername", [&](std::error_code& ec) { e = peer_endpoint(ec); });
+    return e;
+}
+
+void tcp::close_reset_fn(detail::unique_function<void()>&& on_closed, std::error_code& ec) noexcept {
+    auto* s = get<tcp_state>(ec);
+    if (!s) return;
+    s->on_closed = std::move(on_closed);
+    if (detail::set_error(ec, uv_tcp_close_reset(&s->h, &detail::handle_state::close_cb)))
+        s->on_closed = nullptr;
+}
+
+}  // namespace uvkit

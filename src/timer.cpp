@@ -1,0 +1,69 @@
+#include "uvkit/timer.hpp"
+
+#include "handle_impl.hpp"
+
+namespace uvkit {
+
+namespace detail {
+void timer_state::on_timer(uv_timer_t* t) noexcept {
+    auto* s = state_of<timer_state>(t);
+    guarded(s, [s] { s->cb(); });
+}
+}  // namespace detail
+
+using detail::timer_state;
+
+timer::timer(uvkit::loop& l)
+    : handle(detail::create_state<timer_state>(l, "uv_timer_init", &uv_timer_init)) {}
+
+void timer::start_fn(duration timeout, duration repeat, detail::unique_function<void()>&& h,
+                     std::error_code& ec) noexcept {
+    auto* s = get<timer_state>(ec);
+    if (!s) return;
+    if (timeout.count() < 0 || repeat.count() < 0) {
+        ec = make_uv_error(UV_EINVAL);
+        return;
+    }
+    s->cb.set(std::move(h));
+    detail::set_error(ec, uv_timer_start(&s->h, &timer_state::on_timer,
+                                         static_cast<std::uint64_t>(timeout.count()),
+                                         static_cast<std::uint64_t>(repeat.count())));
+}
+
+void timer::start_fn(duration timeout, duration repeat, detail::unique_function<void()>&& h) {
+    detail::throwing("uv_timer_start",
+                     [&](std::error_code& ec) { start_fn(timeout, repeat, std::move(h), ec); });
+}
+
+void timer::stop() noexcept {
+    if (usable()) uv_timer_stop(&static_cast<timer_state*>(state_)->h);
+}
+
+void timer::again(std::error_code& ec) noexcept {
+    if (auto* s = get<timer_state>(ec)) detail::set_error(ec, uv_timer_again(&s->h));
+}
+
+void timer::again() {
+    detail::throwing("uv_timer_again", [&](std::error_code& ec) { again(ec); });
+}
+
+void timer::set_repeat(duration repeat) noexcept {
+    if (usable() && repeat.count() >= 0)
+        uv_timer_set_repeat(&static_cast<timer_state*>(state_)->h, static_cast<std::uint64_t>(repeat.count()));
+}
+
+timer::duration timer::repeat() const noexcept {
+    if (!state_) return duration{0};
+    return duration(uv_timer_get_repeat(&static_cast<timer_state*>(state_)->h));
+}
+
+timer::duration timer::due_in() const noexcept {
+    if (!usable()) return duration{0};
+    return duration(uv_timer_get_due_in(&static_cast<timer_state*>(state_)->h));
+}
+
+uv_timer_t* timer::raw() const noexcept {
+    return state_ ? &static_cast<timer_state*>(state_)->h : nullptr;
+}
+
+}  // namespace uvkit

@@ -1,0 +1,67 @@
+// Shared test helpers: a loop fixture that checks the loop closed cleanly, and
+// a bounded runner so that no test can hang.
+#pragma once
+
+#include <uvkit/uvkit.hpp>
+
+#include <chrono>
+#include <functional>
+
+#include "doctest_include.hpp"
+
+namespace uvkit_test {
+
+/// A loop per test. Teardown requires that every uvkit handle was closed
+/// and that the raw loop can be closed (nothing leaked on it).
+struct loop_fixture {
+    uvkit::loop loop;
+
+    /// Runs the loop until `done()` or until `limit` passed (then FAILs).
+    /// Uses a watchdog timer, so a test that forgets to stop cannot hang.
+    void run_until(const std::function<bool()>& done,
+                   std::chrono::milliseconds limit = std::chrono::seconds(20)) {
+        uvkit::timer watchdog{loop};
+        bool expired = false;
+        watchdog.start(limit, [&] {
+            expired = true;
+            loop.stop();
+        });
+        watchdog.unref();
+        // run(once) blocks until something happened, then `done` is checked again.
+        for (int i = 0; i < 1000000 && !done() && !expired; ++i) {
+            if (!loop.run(uvkit::run_mode::once) && !done()) {
+                // Nothing referenced is left: run once more to flush, then give up.
+                loop.run(uvkit::run_mode::nowait);
+                break;
+            }
+        }
+        REQUIRE_MESSAGE(!expired, "run_until: time limit reached");
+    }
+
+    /// Runs the loop to completion, bounded by a watchdog.
+    void run_all(std::chrono::milliseconds limit = std::chrono::seconds(20)) {
+        uvkit::timer watchdog{loop};
+        bool expired = false;
+        watchdog.start(limit, [&] {
+            expired = true;
+            loop.stop();
+        });
+        watchdog.unref();
+        loop.run();
+        REQUIRE_MESSAGE(!expired, "run_all: time limit reached");
+    }
+
+    ~loop_fixture() {
+        // Let close callbacks of handles destroyed by the test run, then
+        // require that nothing uvkit opened is still open.
+        for (int i = 0; i < 10 && loop.handle_count() > 0; ++i) loop.run(uvkit::run_mode::nowait);
+        CHECK_MESSAGE(loop.handle_count() == 0, "handles left open: ", loop.handle_count());
+        // Only uvkit's internal post() handle may remain on the raw loop.
+        int raw_handles = 0;
+        uv_walk(
+            loop.raw(), [](uv_handle_t*, void* n) { ++*static_cast<int*>(n); }, &raw_handles);
+        CHECK_MESSAGE(raw_handles == 1, "raw handles on the loop: ", raw_handles);
+    }
+};
+
+}  // namespace uvkit_test
