@@ -16,9 +16,16 @@ void handle_state::attach(uv_handle_t* h) noexcept {
     UVKIT_LOG(debug, "open {} {}", uv_handle_type_name(h->type), static_cast<void*>(h));
 }
 
+void handle_state::make_internal() noexcept {
+    if (internal || !uvh || uv_closed) return;
+    internal = true;
+    owner->note_closed();
+}
+
 void handle_state::close(unique_function<void()>&& cb) noexcept {
     if (!uvh || uv_closed || uv_is_closing(uvh)) return;
     on_closed = std::move(cb);
+    on_closing();
     uv_close(uvh, &close_cb);
 }
 
@@ -33,7 +40,7 @@ void handle_state::close_cb(uv_handle_t* h) noexcept {
         l.handles() = s->next;
     if (s->next) s->next->prev = s->prev;
     s->prev = s->next = nullptr;
-    l.note_closed();
+    if (!s->internal) l.note_closed();
     if (s->on_closed) {
         // uv_closed stays false while on_closed runs, so that the owner
         // releasing the block from inside it does not free it under our feet.

@@ -38,6 +38,8 @@ void loop::init_async() {
 }
 
 loop::~loop() {
+    // Suspended coroutines go first: their awaiters still refer to open handles.
+    ext_.reset();
     detail::handle_state::close_all(*this);
     uv_close(reinterpret_cast<uv_handle_t*>(&async_), [](uv_handle_t* h) {
         static_cast<loop*>(h->data)->async_ready_ = false;
@@ -110,6 +112,9 @@ void loop::on_async(uv_async_t* a) {
 void loop::drain_posted() {
     {
         std::lock_guard<std::mutex> lock(post_mutex_);
+        // The two vectors trade places on every drain: grow both, so that one
+        // round is enough to warm the queue up (no allocation per post after it).
+        if (draining_.capacity() < posted_.capacity()) draining_.reserve(posted_.capacity());
         draining_.swap(posted_);
     }
     std::size_t i = 0;

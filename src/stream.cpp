@@ -25,7 +25,9 @@ write_req* write_req::acquire(uvkit::loop& l) {
 
 void write_req::release(write_req* r) noexcept {
     r->cb = nullptr;
-    if (!r->owned.empty()) r->owned = std::string{};
+    // Free the bytes now: a pooled request must not keep them. Assigning an
+    // empty string would not (libstdc++ keeps the capacity), swapping does.
+    std::string().swap(r->owned);
     uvkit::loop& l = *r->owner;
     if (l.write_pool_size() >= pool_limit) {
         delete r;
@@ -56,10 +58,8 @@ void write_req::on_write(uv_write_t* req, int status) noexcept {
 }
 
 namespace {
-struct shutdown_req {
+struct shutdown_req : request_base {
     uv_shutdown_t req{};
-    write_handler cb;
-    uvkit::loop* owner = nullptr;
 };
 
 void on_shutdown(uv_shutdown_t* req, int status) noexcept {
@@ -165,7 +165,7 @@ void stream::set_provider_fn(detail::unique_function<std::span<char>(std::size_t
 }
 
 void stream::write_fn(const uv_buf_t* bufs, unsigned n, detail::write_handler&& h, std::string* owned,
-                      std::error_code& ec) noexcept {
+                      std::error_code& ec, detail::request_base** started) noexcept {
     auto* s = get<stream_state>(ec);
     if (!s) return;
     write_req* r;
@@ -192,6 +192,7 @@ void stream::write_fn(const uv_buf_t* bufs, unsigned n, detail::write_handler&& 
         return;
     }
     r->cb = std::move(h);
+    if (started) *started = r;
     ec.clear();
 }
 
@@ -230,7 +231,8 @@ std::size_t stream::try_write(std::string_view data) {
     return n;
 }
 
-void stream::shutdown_fn(detail::write_handler&& h, std::error_code& ec) noexcept {
+void stream::shutdown_fn(detail::write_handler&& h, std::error_code& ec,
+                         detail::request_base** started) noexcept {
     auto* s = get<stream_state>(ec);
     if (!s) return;
     auto* r = new (std::nothrow) detail::shutdown_req;
@@ -246,6 +248,7 @@ void stream::shutdown_fn(detail::write_handler&& h, std::error_code& ec) noexcep
         return;
     }
     r->cb = std::move(h);
+    if (started) *started = r;
 }
 
 std::size_t stream::write_queue_size() const noexcept {

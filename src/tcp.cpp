@@ -9,16 +9,14 @@ namespace uvkit {
 using detail::tcp_state;
 
 namespace {
-struct connect_req {
+struct connect_req : detail::request_base {
     uv_connect_t req{};
-    detail::write_handler cb;
-    uvkit::loop* owner = nullptr;
 };
 
 void on_connect(uv_connect_t* req, int status) noexcept {
     std::unique_ptr<connect_req> r(static_cast<connect_req*>(req->data));
     try {
-        r->cb(status < 0 ? make_uv_error(status) : std::error_code{});
+        if (r->cb) r->cb(status < 0 ? make_uv_error(status) : std::error_code{});
     } catch (...) {
         r->owner->fail(std::current_exception());
     }
@@ -52,7 +50,8 @@ void tcp::bind(const endpoint& ep, bool ipv6_only) {
     detail::throwing("uv_tcp_bind", [&](std::error_code& ec) { bind(ep, ipv6_only, ec); });
 }
 
-void tcp::connect_fn(const endpoint& ep, detail::write_handler&& h, std::error_code& ec) noexcept {
+void tcp::connect_fn(const endpoint& ep, detail::write_handler&& h, std::error_code& ec,
+                     detail::request_base** started) noexcept {
     auto* s = get<tcp_state>(ec);
     if (!s) return;
     if (!ep) {
@@ -71,6 +70,7 @@ void tcp::connect_fn(const endpoint& ep, detail::write_handler&& h, std::error_c
         return;
     }
     r->cb = std::move(h);
+    if (started) *started = r;
 }
 
 void tcp::open(uv_os_sock_t sock, std::error_code& ec) noexcept {
@@ -138,8 +138,11 @@ void tcp::close_reset_fn(detail::unique_function<void()>&& on_closed, std::error
     auto* s = get<tcp_state>(ec);
     if (!s) return;
     s->on_closed = std::move(on_closed);
-    if (detail::set_error(ec, uv_tcp_close_reset(&s->h, &detail::handle_state::close_cb)))
+    int rc = uv_tcp_close_reset(&s->h, &detail::handle_state::close_cb);
+    if (detail::set_error(ec, rc))
         s->on_closed = nullptr;
+    else
+        s->on_closing();
 }
 
 }  // namespace uvkit

@@ -58,7 +58,8 @@ timer::duration timer::repeat() const noexcept {
 }
 
 timer::duration timer::due_in() const noexcept {
-    if (!usable()) return duration{0};
+    // libuv 1.44 keeps reporting the old timeout after uv_timer_stop; a stopped timer is due never.
+    if (!active()) return duration{0};
     return duration(uv_timer_get_due_in(&static_cast<timer_state*>(state_)->h));
 }
 

@@ -9,11 +9,9 @@ namespace uvkit::detail {
 
 /// A uv_write_t with its handler and, for owned writes, the bytes. Requests are
 /// recycled through a per-loop free list, so a warm stream's writes do not allocate.
-struct write_req {
+struct write_req : request_base {
     uv_write_t req{};
-    write_handler cb;
     std::string owned;
-    uvkit::loop* owner = nullptr;
     write_req* next = nullptr;
 
     /// Most requests kept per loop; beyond, finished ones are freed.

@@ -48,6 +48,10 @@ struct UVKIT_API handle_state {
     /// Starts closing (idempotent); `cb` runs once the close callback ran.
     void close(unique_function<void()>&& cb = nullptr) noexcept;
 
+    /// Called once, just before uv_close: completes what libuv would not (a
+    /// coroutine waiting to read or accept) with errc::canceled.
+    virtual void on_closing() noexcept {}
+
     /// Called by the C++ owner when it lets go of the block (destructor or assignment).
     static void release(handle_state* s) noexcept;
 
@@ -61,11 +65,18 @@ struct UVKIT_API handle_state {
     unique_function<void()> on_closed;
     bool owner_alive = true;
     bool uv_closed = false;
+    bool internal = false;  // uvkit's own (pooled timers, ...): not in loop::handle_count()
+
+    /// Marks a handle as uvkit's own.
+    void make_internal() noexcept;
 
     static void close_cb(uv_handle_t* h) noexcept;
     /// Closes every handle still registered on `l`: used by loop's destructor.
     static void close_all(uvkit::loop& l) noexcept;
 };
+
+/// The coroutine layer's door into handles' state blocks.
+struct co_access;
 
 /// Recovers the state block of a uvkit handle from the libuv handle.
 template <class State, class H>
@@ -122,6 +133,7 @@ public:
     explicit operator bool() const noexcept { return state_ != nullptr; }
 
 protected:
+    friend struct detail::co_access;
     handle() noexcept = default;
     explicit handle(detail::handle_state* s) noexcept : state_(s) {}
     handle(handle&& o) noexcept : state_(std::exchange(o.state_, nullptr)) {}

@@ -42,6 +42,11 @@ enum class run_mode {
 namespace detail {
 struct handle_state;
 struct write_req;
+/// Per-loop state of an optional layer (the coroutine layer's); destroyed first
+/// when the loop is destroyed, while every handle is still open.
+struct loop_extension {
+    virtual ~loop_extension() = default;
+};
 }  // namespace detail
 
 class UVKIT_API loop {
@@ -104,7 +109,8 @@ public:
         post_fn(detail::unique_function<void()>(std::forward<F>(f)));
     }
 
-    /// Number of uvkit handles currently open (not yet closed) on this loop.
+    /// Number of uvkit handles currently open (not yet closed) on this loop,
+    /// not counting uvkit's own (the coroutine layer's pooled timers and scheduler).
     std::size_t handle_count() const noexcept { return handle_count_; }
 
 private:
@@ -124,6 +130,8 @@ public:
     /// Internal: the loop's pool of write requests.
     detail::write_req*& write_pool() noexcept { return write_pool_; }
     std::size_t& write_pool_size() noexcept { return write_pool_size_; }
+    /// Internal: the coroutine layer's per-loop state, created on first use.
+    std::unique_ptr<detail::loop_extension>& extension() noexcept { return ext_; }
     void note_open() noexcept { ++handle_count_; }
     void note_closed() noexcept { --handle_count_; }
 
@@ -147,6 +155,7 @@ private:
     std::unique_ptr<char[]> read_buf_;
     detail::write_req* write_pool_ = nullptr;
     std::size_t write_pool_size_ = 0;
+    std::unique_ptr<detail::loop_extension> ext_;
 };
 
 }  // namespace uvkit

@@ -34,6 +34,21 @@
 namespace uvkit {
 
 namespace detail {
+template <class R>
+class read_awaiter;
+class write_awaiter;
+class shutdown_awaiter;
+struct read_waiter;
+class accept_waiter;
+using write_handler = unique_function<void(std::error_code)>;
+
+/// What every uvkit request (write, shutdown, connect) has: its completion
+/// handler, called exactly once, and the loop whose run() gets its exceptions.
+struct request_base {
+    write_handler cb;
+    uvkit::loop* owner = nullptr;
+};
+
 struct UVKIT_API stream_state : handle_state {
     using handle_state::handle_state;
     uv_stream_t* stream() const noexcept { return reinterpret_cast<uv_stream_t*>(uvh); }
@@ -42,12 +57,23 @@ struct UVKIT_API stream_state : handle_state {
     handler_slot<void(std::error_code)> on_connection;
     unique_function<std::span<char>(std::size_t)> provider;
 
+    // Coroutine reads (uvkit/co/stream.hpp): the waiting read, and what was
+    // read while no coroutine waited (with the error or EOF that followed it).
+    read_waiter* waiter = nullptr;
+    std::string backlog;
+    std::error_code backlog_error;
+    bool co_reading = false;
+    // Coroutine accepts: the waiting accept and the connections nobody took yet.
+    accept_waiter* acceptor = nullptr;
+    int pending_connections = 0;
+    std::error_code accept_error;
+
+    void on_closing() noexcept override;
+
     static void alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept;
     static void read_cb(uv_stream_t* st, ssize_t nread, const uv_buf_t* buf) noexcept;
     static void connection_cb(uv_stream_t* st, int status) noexcept;
 };
-
-using write_handler = unique_function<void(std::error_code)>;
 
 template <class S>
 inline constexpr bool is_owned_string = std::is_same_v<S, std::string>;
@@ -158,6 +184,38 @@ public:
     /// Bytes queued for writing, not yet handed to the kernel (uv_stream_get_write_queue_size).
     std::size_t write_queue_size() const noexcept;
 
+    // Coroutine operations (uvkit/co/stream.hpp has the rules). Each is awaited
+    // once; the forms with std::error_code& never throw.
+
+    /// The next chunk read, as a string; "" at end of stream.
+    detail::read_awaiter<std::string> async_read() noexcept;
+    detail::read_awaiter<std::string> async_read(std::error_code& ec) noexcept;
+    /// Reads at least one byte into `buf` (in place, no allocation); 0 at end of stream.
+    detail::read_awaiter<std::size_t> async_read(std::span<char> buf) noexcept;
+    detail::read_awaiter<std::size_t> async_read(std::span<char> buf, std::error_code& ec) noexcept;
+    /// Fills all of `buf`; end of stream first is errc::eof.
+    detail::read_awaiter<std::size_t> async_read_exactly(std::span<char> buf) noexcept;
+    detail::read_awaiter<std::size_t> async_read_exactly(std::span<char> buf, std::error_code& ec) noexcept;
+    /// Appends to `buf` until it holds `delim`; returns the length up to and
+    /// including the first `delim` (what follows stays in `buf`). More than
+    /// `max` bytes without `delim` is std::errc::message_size; end of stream
+    /// first is errc::eof.
+    detail::read_awaiter<std::size_t> async_read_until(std::string& buf, std::string_view delim,
+                                                       std::size_t max = 64 * 1024) noexcept;
+    detail::read_awaiter<std::size_t> async_read_until(std::string& buf, std::string_view delim, std::size_t max,
+                                                       std::error_code& ec) noexcept;
+    /// Writes borrowed bytes: they must stay alive until the co_await completed.
+    detail::write_awaiter async_write(std::string_view data) noexcept;
+    detail::write_awaiter async_write(std::string_view data, std::error_code& ec) noexcept;
+    /// Writes owned bytes (a std::string moved in).
+    template <class S, class = std::enable_if_t<detail::is_owned_string<S>>>
+    detail::write_awaiter async_write(S&& data) noexcept;
+    template <class S, class = std::enable_if_t<detail::is_owned_string<S>>>
+    detail::write_awaiter async_write(S&& data, std::error_code& ec) noexcept;
+    /// Shuts down the write side once the queued writes completed.
+    detail::shutdown_awaiter async_shutdown() noexcept;
+    detail::shutdown_awaiter async_shutdown(std::error_code& ec) noexcept;
+
     /// uv_is_readable / uv_is_writable; false for an empty or closed stream.
     bool readable() const noexcept;
     bool writable() const noexcept;
@@ -168,12 +226,14 @@ public:
     }
 
 protected:
+    friend struct detail::co_access;
     using handle::handle;
     stream(stream&&) noexcept = default;
     stream& operator=(stream&&) noexcept = default;
     ~stream() = default;
 
 private:
+    detail::write_awaiter async_write_owned(std::string&& data, std::error_code* ec) noexcept;
     static uv_buf_t make_buf(std::string_view d) noexcept {
         return uv_buf_init(const_cast<char*>(d.data()), static_cast<unsigned>(d.size()));
     }
@@ -185,10 +245,13 @@ private:
                        std::error_code& ec) noexcept;
     void set_provider_fn(detail::unique_function<std::span<char>(std::size_t)>&& f);
     void write_fn(const uv_buf_t* bufs, unsigned n, detail::write_handler&& h, std::string* owned,
-                  std::error_code& ec) noexcept;
+                  std::error_code& ec, detail::request_base** started = nullptr) noexcept;
     void write_views(std::span<const std::string_view> bufs, detail::write_handler&& h,
                      std::error_code& ec) noexcept;
-    void shutdown_fn(detail::write_handler&& h, std::error_code& ec) noexcept;
+    void shutdown_fn(detail::write_handler&& h, std::error_code& ec,
+                     detail::request_base** started = nullptr) noexcept;
 };
 
 }  // namespace uvkit
+
+#include "uvkit/co/stream.hpp"

@@ -28,6 +28,7 @@
 namespace uvkit {
 
 namespace detail {
+class accept_waiter;
 struct UVKIT_API tcp_state final : stream_state {
     using stream_state::stream_state;
     uv_tcp_t h{};
@@ -104,12 +105,26 @@ public:
         close_reset_fn(detail::unique_function<void()>(std::forward<F>(on_closed)), ec);
     }
 
+    using stream::listen;
+    /// Listens for async_accept() (uv_listen): connections are queued until a
+    /// coroutine accepts them. Throws std::system_error.
+    void listen(int backlog = 128);
+    void listen(int backlog, std::error_code& ec) noexcept;
+
+    /// The next connection on a server that listen(backlog) started (uvkit/co/tcp.hpp).
+    detail::accept_waiter async_accept() noexcept;
+    detail::accept_waiter async_accept(std::error_code& ec) noexcept;
+
     /// The libuv handle, or nullptr for an empty tcp.
     uv_tcp_t* raw() const noexcept;
 
 private:
-    void connect_fn(const endpoint& ep, detail::write_handler&& h, std::error_code& ec) noexcept;
+    friend struct detail::co_access;
+    void connect_fn(const endpoint& ep, detail::write_handler&& h, std::error_code& ec,
+                    detail::request_base** started = nullptr) noexcept;
     void close_reset_fn(detail::unique_function<void()>&& on_closed, std::error_code& ec) noexcept;
 };
 
 }  // namespace uvkit
+
+#include "uvkit/co/tcp.hpp"

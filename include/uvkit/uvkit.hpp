@@ -11,3 +11,4 @@
 #include "uvkit/tcp.hpp"
 #include "uvkit/timer.hpp"
 #include "uvkit/version.hpp"
+#include "uvkit/co.hpp"

@@ -137,9 +137,10 @@ private:
 /// A handler slot that survives being replaced while its handler runs.
 ///
 /// A handler may restart its own handle with a new handler (`t.start(...)`
-/// from inside the timer's handler). Destroying the running callable then
-/// would free the very closure that is executing; instead the first callable
-/// replaced during a dispatch is parked and destroyed after the call returns.
+/// from inside the timer's handler). Destroying or moving the running callable
+/// then would free or relocate (inline storage) the very closure that is
+/// executing; instead a handler set during a dispatch is held aside and
+/// installed, destroying the old one, after the call returns.
 template <class Sig>
 class handler_slot;
 
@@ -147,10 +148,16 @@ template <class... A>
 class handler_slot<void(A...)> {
 public:
     void set(unique_function<void(A...)>&& f) noexcept {
-        if (dispatching_ && !parked_) parked_ = std::move(fn_);
+        if (dispatching_) {
+            pending_ = std::move(f);
+            replaced_ = true;
+            return;
+        }
         fn_ = std::move(f);
     }
-    explicit operator bool() const noexcept { return static_cast<bool>(fn_); }
+    explicit operator bool() const noexcept {
+        return replaced_ ? static_cast<bool>(pending_) : static_cast<bool>(fn_);
+    }
 
     /// Calls the handler (if any). Exceptions propagate to the caller.
     void operator()(A... a) {
@@ -160,7 +167,10 @@ public:
             handler_slot* s;
             ~done() {
                 s->dispatching_ = false;
-                if (s->parked_) s->parked_ = nullptr;
+                if (s->replaced_) {
+                    s->replaced_ = false;
+                    s->fn_ = std::move(s->pending_);
+                }
             }
         } guard{this};
         fn_(std::forward<A>(a)...);
@@ -168,8 +178,9 @@ public:
 
 private:
     unique_function<void(A...)> fn_;
-    unique_function<void(A...)> parked_;
+    unique_function<void(A...)> pending_;  // set during a dispatch; installed after it
     bool dispatching_ = false;
+    bool replaced_ = false;
 };
 
 }  // namespace uvkit::detail

@@ -1,0 +1,99 @@
+// Internal: the coroutine layer's per-loop state.
+#pragma once
+
+#include <coroutine>
+#include <vector>
+
+#include "uvkit/co/task.hpp"
+#include "uvkit/idle.hpp"
+#include "uvkit/timer.hpp"
+
+namespace uvkit::detail {
+
+/// A list of detached task frames (spawned tasks, a task_group's children),
+/// linked through their promises. Destroying the list destroys the frames.
+class task_list {
+public:
+    task_list() noexcept = default;
+    task_list(const task_list&) = delete;
+    task_list& operator=(const task_list&) = delete;
+    ~task_list() { destroy_all(); }
+
+    void push(promise_base& p) noexcept {
+        p.sibling_prev = nullptr;
+        p.sibling_next = head_;
+        if (head_) head_->sibling_prev = &p;
+        head_ = &p;
+        ++size_;
+    }
+    void erase(promise_base& p) noexcept {
+        if (p.sibling_prev)
+            p.sibling_prev->sibling_next = p.sibling_next;
+        else
+            head_ = p.sibling_next;
+        if (p.sibling_next) p.sibling_next->sibling_prev = p.sibling_prev;
+        p.sibling_prev = p.sibling_next = nullptr;
+        --size_;
+    }
+    template <class F>
+    void for_each(F&& f) noexcept {
+        for (promise_base* p = head_; p; p = p->sibling_next) f(*p);
+    }
+    /// Destroys every frame still listed (their awaiters stop their operations).
+    void destroy_all() noexcept {
+        while (promise_base* p = head_) {
+            erase(*p);
+            p->self.destroy();
+        }
+    }
+    std::size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+
+private:
+    promise_base* head_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+/// A coroutine waiting in the loop's ready queue.
+struct ready_node {
+    std::coroutine_handle<> handle;
+    ready_node* prev = nullptr;
+    ready_node* next = nullptr;
+    bool queued = false;
+};
+
+class UVKIT_API co_context final : public loop_extension {
+public:
+    explicit co_context(uvkit::loop& l);
+    ~co_context() override;
+
+    /// The context of `l`, created on first use.
+    static co_context& of(uvkit::loop& l);
+
+    /// Resumes `n.handle` from the loop soon (never from inside this call).
+    void schedule(ready_node& n) noexcept;
+    /// Takes `n` out of the ready queue (its frame is going away).
+    void unschedule(ready_node& n) noexcept;
+
+    /// A stopped timer from the pool (no allocation once warm).
+    uvkit::timer acquire_timer();
+    /// Gives a timer back to the pool (it is stopped).
+    void release_timer(uvkit::timer&& t) noexcept;
+
+    /// Spawned tasks.
+    task_list& detached() noexcept { return detached_; }
+
+    uvkit::loop& get_loop() noexcept { return loop_; }
+
+private:
+    void run_ready() noexcept;
+
+    uvkit::loop& loop_;
+    uvkit::idle resumer_;
+    ready_node* head_ = nullptr;
+    ready_node* tail_ = nullptr;
+    std::vector<uvkit::timer> timers_;
+    task_list detached_;
+};
+
+}  // namespace uvkit::detail

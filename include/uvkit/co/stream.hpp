@@ -1,0 +1,256 @@
+// uvkit/co/stream.hpp: awaitable stream and TCP operations.
+//
+// What it is: the coroutine forms of reading, writing and shutdown, as
+// members of every stream (connect and accept: uvkit/co/tcp.hpp). Each has a
+// throwing form and a form taking a trailing `std::error_code&` that stores
+// the error and never throws:
+//
+//     co_await c.async_write("ping");
+//     std::string reply = co_await c.async_read();        // "" at EOF
+//     std::size_t n = co_await c.async_read(buf, ec);     // 0 at EOF
+//
+// Reading: the first awaited read starts reading on the stream and it keeps
+// reading between awaits, so a request/response exchange costs no extra
+// system calls. Bytes that arrive while no coroutine waits are kept (up to
+// 64 KiB, then reading pauses) and handed to the next read: nothing is lost.
+// async_read(span) reads straight into the caller's buffer when it is waiting
+// (no copy, no allocation). A stream is read either by coroutines or by a
+// read_start() handler, not both. One read may wait on a stream at a time
+// (a second gets UV_EALREADY).
+//
+// Cancellation: a cancelled read stops reading and completes with
+// errc::canceled (data not yet read stays in the kernel); a cancelled accept
+// completes with errc::canceled; a cancelled write, shutdown or connect
+// closes the stream (a half-written stream is of no use) and completes with
+// errc::canceled once libuv reported it. Closing or destroying a stream
+// completes the operations waiting on it with errc::canceled. Destroying a
+// suspended task that waits on a write closes the stream, so that libuv never
+// reads the freed bytes.
+#pragma once
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "uvkit/co/context.hpp"
+#include "uvkit/endpoint.hpp"
+#include "uvkit/stream.hpp"
+
+namespace uvkit {
+
+namespace detail {
+
+/// The door through which the coroutine layer reaches into handles.
+struct UVKIT_API co_access {
+    /// Marks a handle as uvkit's own (see handle_state::internal).
+    static void internal(handle& h) noexcept {
+        if (h.state_) h.state_->make_internal();
+    }
+    static stream_state* state(const stream& s, std::error_code& ec) noexcept {
+        return s.get<stream_state>(ec);
+    }
+    static void write(stream& s, std::string_view data, std::string* owned, write_handler&& h,
+                      std::error_code& ec, request_base** req) noexcept {
+        uv_buf_t b = stream::make_buf(data);
+        s.write_fn(owned ? nullptr : &b, owned ? 0 : 1, std::move(h), owned, ec, req);
+    }
+    static void shutdown(stream& s, write_handler&& h, std::error_code& ec, request_base** req) noexcept {
+        s.shutdown_fn(std::move(h), ec, req);
+    }
+    template <class Tcp>  // a template: tcp is not complete here
+    static void connect(Tcp& t, const endpoint& ep, write_handler&& h, std::error_code& ec,
+                        request_base** req) noexcept {
+        t.connect_fn(ep, std::move(h), ec, req);
+    }
+};
+
+/// Delivers the result of an awaited operation: stores it in the caller's
+/// error_code, or throws it.
+inline void deliver(const std::error_code& ec, std::error_code* out, const char* what) {
+    if (out)
+        *out = ec;
+    else if (ec)
+        throw std::system_error(ec, what);
+}
+
+/// A coroutine waiting to read from a stream; see read_awaiter.
+struct UVKIT_API read_waiter : cancellable {
+    enum class kind { chunk, some, exactly, until };
+
+    read_waiter(stream& s, kind k, std::error_code* ec_out) noexcept : stream_(s), kind_(k), ec_out_(ec_out) {}
+    read_waiter(const read_waiter&) = delete;
+    read_waiter& operator=(const read_waiter&) = delete;
+    ~read_waiter();
+
+    /// Takes bytes from [p, p+n): returns how many were used; sets done_.
+    std::size_t take(const char* p, std::size_t n);
+    /// The end of the stream or an error reached this read.
+    void take_error(std::error_code e) noexcept;
+    /// The caller's buffer still to fill, for reading in place.
+    std::span<char> room() const noexcept { return dst_.subspan(filled_); }
+    bool reads_in_place() const noexcept { return kind_ == kind::some || kind_ == kind::exactly; }
+
+    bool start(std::coroutine_handle<> h, cancel_scope* scope);
+    void complete() noexcept;                 // resumes now (from a libuv callback)
+    void abort(std::error_code e) noexcept;   // resumes soon, from the loop
+    void cancel() noexcept override;
+
+    stream& stream_;
+    kind kind_;
+    std::error_code* ec_out_;
+    std::error_code ec_;
+    std::span<char> dst_;
+    std::size_t filled_ = 0;
+    std::string* out_ = nullptr;
+    std::string_view delim_;
+    std::size_t max_ = 0;
+    std::size_t result_ = 0;
+    bool done_ = false;
+    stream_state* st_ = nullptr;
+    co_context* ctx_ = nullptr;
+    cancel_scope* scope_ = nullptr;
+    ready_node node_;
+    bool pending_ = false;
+};
+
+template <class R>
+class read_awaiter final : read_waiter {
+public:
+    using read_waiter::read_waiter;
+    read_awaiter(stream& s, kind k, std::error_code* ec_out, std::span<char> dst) noexcept
+        : read_waiter(s, k, ec_out) {
+        dst_ = dst;
+    }
+    read_awaiter(stream& s, std::string& buf, std::string_view delim, std::size_t max,
+                 std::error_code* ec_out) noexcept
+        : read_waiter(s, kind::until, ec_out) {
+        out_ = &buf;
+        delim_ = delim;
+        max_ = max;
+    }
+
+    bool await_ready() const noexcept { return false; }
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+        if constexpr (std::is_same_v<R, std::string>) out_ = &str_;
+        return start(h, scope_of(h));
+    }
+    R await_resume() {
+        deliver(ec_, ec_out_, "uvkit::async_read");
+        if constexpr (std::is_same_v<R, std::string>)
+            return std::move(str_);
+        else
+            return result_;
+    }
+
+private:
+    std::string str_;
+};
+
+/// A write, shutdown or connect: one libuv request whose handler resumes us.
+class UVKIT_API request_awaiter : cancellable {
+public:
+    enum class kind { write, shutdown, connect };
+    request_awaiter(const request_awaiter&) = delete;
+    request_awaiter& operator=(const request_awaiter&) = delete;
+
+protected:
+    request_awaiter(stream& s, kind k, std::error_code* ec_out) noexcept : stream_(&s), kind_(k), ec_out_(ec_out) {}
+    ~request_awaiter();
+
+    bool start(std::coroutine_handle<> h, cancel_scope* scope);
+    void cancel() noexcept override;
+
+    stream* stream_;
+    kind kind_;
+    std::error_code* ec_out_;
+    std::error_code ec_;
+    std::string_view data_;
+    std::string owned_;
+    bool has_owned_ = false;
+    request_base* req_ = nullptr;
+    cancel_scope* scope_ = nullptr;
+    std::coroutine_handle<> h_;
+};
+
+class write_awaiter final : request_awaiter {
+public:
+    write_awaiter(stream& s, std::string_view data, std::error_code* ec_out) noexcept
+        : request_awaiter(s, kind::write, ec_out) {
+        data_ = data;
+    }
+    write_awaiter(stream& s, std::string&& data, std::error_code* ec_out) noexcept
+        : request_awaiter(s, kind::write, ec_out) {
+        owned_ = std::move(data);
+        has_owned_ = true;
+    }
+    bool await_ready() const noexcept { return false; }
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+        return start(h, scope_of(h));
+    }
+    void await_resume() { deliver(ec_, ec_out_, "uvkit::async_write"); }
+};
+
+class shutdown_awaiter final : request_awaiter {
+public:
+    shutdown_awaiter(stream& s, std::error_code* ec_out) noexcept : request_awaiter(s, kind::shutdown, ec_out) {}
+    bool await_ready() const noexcept { return false; }
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+        return start(h, scope_of(h));
+    }
+    void await_resume() { deliver(ec_, ec_out_, "uvkit::async_shutdown"); }
+};
+
+}  // namespace detail
+
+// The stream's coroutine members, declared in uvkit/stream.hpp.
+
+inline detail::read_awaiter<std::string> stream::async_read() noexcept {
+    return {*this, detail::read_waiter::kind::chunk, nullptr};
+}
+inline detail::read_awaiter<std::string> stream::async_read(std::error_code& ec) noexcept {
+    return {*this, detail::read_waiter::kind::chunk, &ec};
+}
+inline detail::read_awaiter<std::size_t> stream::async_read(std::span<char> buf) noexcept {
+    return {*this, detail::read_waiter::kind::some, nullptr, buf};
+}
+inline detail::read_awaiter<std::size_t> stream::async_read(std::span<char> buf, std::error_code& ec) noexcept {
+    return {*this, detail::read_waiter::kind::some, &ec, buf};
+}
+inline detail::read_awaiter<std::size_t> stream::async_read_exactly(std::span<char> buf) noexcept {
+    return {*this, detail::read_waiter::kind::exactly, nullptr, buf};
+}
+inline detail::read_awaiter<std::size_t> stream::async_read_exactly(std::span<char> buf,
+                                                                    std::error_code& ec) noexcept {
+    return {*this, detail::read_waiter::kind::exactly, &ec, buf};
+}
+inline detail::read_awaiter<std::size_t> stream::async_read_until(std::string& buf, std::string_view delim,
+                                                                  std::size_t max) noexcept {
+    return {*this, buf, delim, max, nullptr};
+}
+inline detail::read_awaiter<std::size_t> stream::async_read_until(std::string& buf, std::string_view delim,
+                                                                  std::size_t max, std::error_code& ec) noexcept {
+    return {*this, buf, delim, max, &ec};
+}
+inline detail::write_awaiter stream::async_write(std::string_view data) noexcept { return {*this, data, nullptr}; }
+inline detail::write_awaiter stream::async_write(std::string_view data, std::error_code& ec) noexcept {
+    return {*this, data, &ec};
+}
+template <class S, class>
+detail::write_awaiter stream::async_write(S&& data) noexcept {
+    return async_write_owned(std::move(data), nullptr);
+}
+template <class S, class>
+detail::write_awaiter stream::async_write(S&& data, std::error_code& ec) noexcept {
+    return async_write_owned(std::move(data), &ec);
+}
+inline detail::write_awaiter stream::async_write_owned(std::string&& data, std::error_code* ec) noexcept {
+    return {*this, std::move(data), ec};
+}
+inline detail::shutdown_awaiter stream::async_shutdown() noexcept { return {*this, nullptr}; }
+inline detail::shutdown_awaiter stream::async_shutdown(std::error_code& ec) noexcept { return {*this, &ec}; }
+
+}  // namespace uvkit

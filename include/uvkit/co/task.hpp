@@ -1,0 +1,194 @@
+// uvkit/co/task.hpp: task<T>, run() and spawn().
+//
+// What it is: `uvkit::task<T>` is a lazy, move-only coroutine type. Nothing
+// runs until it is awaited (co_await t), driven by run(loop, t), or spawned.
+// Awaiting a task transfers control to it symmetrically, so long chains of
+// tasks that complete at once do not grow the stack.
+//
+//     uvkit::task<int> answer(uvkit::loop& loop) {
+//         co_await uvkit::sleep(loop, 10ms);
+//         co_return 42;
+//     }
+//     int v = uvkit::run(loop, answer(loop));
+//
+// Lifetime: a task owns its coroutine frame (one allocation). Destroying a
+// task that is suspended destroys the frame: the operation it awaits is
+// stopped and its handler will not touch freed memory. A task must be
+// awaited, run or spawned at most once.
+//
+// Errors: an exception that escapes the coroutine is rethrown by co_await,
+// run(), or (for spawn) by the loop's run().
+#pragma once
+
+#include <coroutine>
+#include <exception>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include "uvkit/co/cancel.hpp"
+#include "uvkit/loop.hpp"
+
+namespace uvkit {
+
+template <class T = void>
+class task;
+
+namespace detail {
+
+/// What every task's promise has, whatever its T.
+struct promise_base {
+    std::coroutine_handle<> continuation;
+    cancel_scope own_scope;
+    cancel_scope* scope = &own_scope;
+    std::exception_ptr error;
+    // Instead of a continuation, a combinator (when_all, task_group, spawn)
+    // may ask to be told: it returns where to transfer control next.
+    std::coroutine_handle<> (*on_done)(void* ctx, promise_base& p) noexcept = nullptr;
+    void* on_done_ctx = nullptr;
+    // Links used by whoever owns a detached child (spawn, task_group).
+    promise_base* sibling_prev = nullptr;
+    promise_base* sibling_next = nullptr;
+    std::coroutine_handle<> self;
+
+    std::suspend_always initial_suspend() const noexcept { return {}; }
+
+    struct final_awaiter {
+        bool await_ready() const noexcept { return false; }
+        template <class P>
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
+            promise_base& p = h.promise();
+            if (p.on_done) return p.on_done(p.on_done_ctx, p);
+            return p.continuation ? p.continuation : std::noop_coroutine();
+        }
+        void await_resume() const noexcept {}
+    };
+    final_awaiter final_suspend() const noexcept { return {}; }
+    void unhandled_exception() noexcept { error = std::current_exception(); }
+};
+
+/// The cancel scope of the coroutine behind `h`, or nullptr if its promise is
+/// not a uvkit task's (such coroutines are simply not cancellable).
+template <class P>
+cancel_scope* scope_of(std::coroutine_handle<P> h) noexcept {
+    if constexpr (std::is_base_of_v<promise_base, P>)
+        return h.promise().scope;
+    else
+        return nullptr;
+}
+
+template <class T>
+struct task_promise : promise_base {
+    std::optional<T> value;
+    task<T> get_return_object() noexcept;
+    template <class U>
+    void return_value(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
+        value.emplace(std::forward<U>(v));
+    }
+    T take() {
+        if (error) std::rethrow_exception(error);
+        return std::move(*value);
+    }
+};
+
+template <>
+struct task_promise<void> : promise_base {
+    task<void> get_return_object() noexcept;
+    void return_void() const noexcept {}
+    void take() const {
+        if (error) std::rethrow_exception(error);
+    }
+};
+
+}  // namespace detail
+
+template <class T>
+class [[nodiscard]] task {
+public:
+    using promise_type = detail::task_promise<T>;
+    using handle_type = std::coroutine_handle<promise_type>;
+    using value_type = T;
+
+    task() noexcept = default;
+    explicit task(handle_type h) noexcept : h_(h) {}
+    task(task&& o) noexcept : h_(std::exchange(o.h_, {})) {}
+    task& operator=(task&& o) noexcept {
+        if (this != &o) {
+            if (h_) h_.destroy();
+            h_ = std::exchange(o.h_, {});
+        }
+        return *this;
+    }
+    task(const task&) = delete;
+    task& operator=(const task&) = delete;
+    ~task() {
+        if (h_) h_.destroy();
+    }
+
+    /// True if the task holds a coroutine.
+    explicit operator bool() const noexcept { return static_cast<bool>(h_); }
+    /// True once the coroutine ran to its end.
+    bool done() const noexcept { return h_ && h_.done(); }
+
+    /// Awaiting a task starts it and resumes the awaiter with its result.
+    struct awaiter {
+        handle_type h;
+        bool await_ready() const noexcept { return !h || h.done(); }
+        template <class P>
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<P> parent) noexcept {
+            h.promise().continuation = parent;
+            if (detail::cancel_scope* s = detail::scope_of(parent)) h.promise().scope = s;
+            return h;
+        }
+        T await_resume() {
+            if (!h) throw std::logic_error("uvkit::task: awaiting an empty task");
+            return h.promise().take();
+        }
+    };
+    awaiter operator co_await() && noexcept { return awaiter{h_}; }
+
+    /// Internal: the coroutine handle (still owned by the task).
+    handle_type handle() const noexcept { return h_; }
+    /// Internal: gives up ownership of the coroutine frame.
+    handle_type release() noexcept { return std::exchange(h_, {}); }
+
+private:
+    handle_type h_;
+};
+
+namespace detail {
+template <class T>
+task<T> task_promise<T>::get_return_object() noexcept {
+    return task<T>(std::coroutine_handle<task_promise<T>>::from_promise(*this));
+}
+inline task<void> task_promise<void>::get_return_object() noexcept {
+    return task<void>(std::coroutine_handle<task_promise<void>>::from_promise(*this));
+}
+
+/// Drives `l` until `h` is done. Throws std::logic_error if the loop runs out
+/// of work while the task is still suspended (nothing could ever resume it).
+UVKIT_API void drive(uvkit::loop& l, std::coroutine_handle<> h);
+
+/// Hands a started task's frame to the loop: it is destroyed when done, and
+/// its exception leaves loop.run(). Destroyed with the loop if still suspended.
+UVKIT_API void adopt(uvkit::loop& l, std::coroutine_handle<> h, promise_base& p);
+}  // namespace detail
+
+/// Runs `t` to completion on `l` (driving the loop) and returns its value or
+/// rethrows its exception. Other handles on the loop run meanwhile. Throws
+/// std::logic_error if the loop has nothing left to do while `t` still waits.
+template <class T>
+T run(uvkit::loop& l, task<T> t) {
+    if (!t) throw std::logic_error("uvkit::run: empty task");
+    detail::drive(l, t.handle());
+    return t.handle().promise().take();
+}
+
+/// Starts `t` now, detached: it runs until its first suspension before
+/// spawn() returns, then on the loop. When it finishes, its frame is freed;
+/// if it threw, the loop stops and loop.run() rethrows. Tasks still
+/// suspended when the loop is destroyed are destroyed with it.
+UVKIT_API void spawn(uvkit::loop& l, task<void> t);
+
+}  // namespace uvkit

@@ -1,0 +1,90 @@
+// uvkit/co/tcp.hpp: awaitable connect and accept.
+//
+//     uvkit::tcp c = co_await uvkit::connect(loop, ep);   // std::errc::connection_refused, ...
+//
+//     uvkit::tcp server{loop};
+//     server.bind(ep);
+//     server.listen(128);                                 // no handler: for async_accept()
+//     uvkit::tcp client = co_await server.async_accept();
+//
+// Each has a throwing form and one taking a trailing std::error_code&.
+//
+// Cancellation: a cancelled connect closes its socket and completes with
+// errc::canceled; a cancelled accept completes with errc::canceled and leaves
+// the connection, if one arrives, for the next async_accept(). Closing the
+// server completes a waiting accept with errc::canceled.
+#pragma once
+
+#include "uvkit/co/stream.hpp"
+#include "uvkit/tcp.hpp"
+
+namespace uvkit {
+
+namespace detail {
+
+class UVKIT_API connect_awaiter final : request_awaiter {
+public:
+    connect_awaiter(uvkit::loop& l, const endpoint& ep, std::error_code* ec_out) noexcept
+        : request_awaiter(conn_, kind::connect, ec_out), loop_(&l), ep_(ep) {}
+    bool await_ready() const noexcept { return false; }
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+        conn_ = tcp{*loop_};
+        return start(h, scope_of(h));
+    }
+    tcp await_resume();
+
+private:
+    friend class request_awaiter;
+    uvkit::loop* loop_;
+    endpoint ep_;
+    tcp conn_;
+};
+
+/// A coroutine waiting for a connection on a listening tcp.
+class UVKIT_API accept_waiter : cancellable {
+public:
+    accept_waiter(tcp& server, std::error_code* ec_out) noexcept : server_(server), ec_out_(ec_out) {}
+    accept_waiter(const accept_waiter&) = delete;
+    accept_waiter& operator=(const accept_waiter&) = delete;
+    ~accept_waiter();
+
+    bool await_ready() const noexcept { return false; }
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+        return start(h, scope_of(h));
+    }
+    tcp await_resume();
+
+    /// A connection is pending: accepts it (from the listen callback).
+    void take_connection(std::error_code status) noexcept;
+    void abort(std::error_code e) noexcept;
+
+private:
+    bool start(std::coroutine_handle<> h, cancel_scope* scope);
+    void cancel() noexcept override;
+
+    tcp& server_;
+    std::error_code* ec_out_;
+    std::error_code ec_;
+    tcp client_;
+    stream_state* st_ = nullptr;
+    co_context* ctx_ = nullptr;
+    cancel_scope* scope_ = nullptr;
+    ready_node node_;
+    bool pending_ = false;
+};
+
+}  // namespace detail
+
+/// Connects a new tcp to `ep` (uv_tcp_connect); the result is the connected socket.
+inline detail::connect_awaiter connect(uvkit::loop& l, const endpoint& ep) noexcept { return {l, ep, nullptr}; }
+/// Non-throwing form: on failure `ec` is set and the result is an empty tcp.
+inline detail::connect_awaiter connect(uvkit::loop& l, const endpoint& ep, std::error_code& ec) noexcept {
+    return {l, ep, &ec};
+}
+
+inline detail::accept_waiter tcp::async_accept() noexcept { return {*this, nullptr}; }
+inline detail::accept_waiter tcp::async_accept(std::error_code& ec) noexcept { return {*this, &ec}; }
+
+}  // namespace uvkit

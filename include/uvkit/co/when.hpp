@@ -1,0 +1,187 @@
+// uvkit/co/when.hpp: when_all, when_any, with_timeout.
+//
+// What it is: structured concurrency over tasks, like Tokio's join!, select!
+// and timeout, but no child outlives the co_await that started it.
+//
+//     auto [a, b] = co_await uvkit::when_all(f(loop), g(loop));
+//     auto first = co_await uvkit::when_any(f(loop), g(loop));   // std::variant; first.index()
+//     auto reply = co_await uvkit::with_timeout(loop, 2s, read_reply(c));
+//
+// when_all starts every task at once and completes when all have finished,
+// with a tuple of their results (std::monostate for task<void>). If one
+// throws, the others are cancelled, and the first exception is rethrown once
+// every task stopped.
+//
+// when_any completes when all tasks have stopped, with the result of the
+// first to finish as a std::variant whose index() says which task it was;
+// the others are cancelled as soon as the first finished. If the first to
+// finish threw, its exception is rethrown.
+//
+// with_timeout runs a task under a deadline: when it expires first, the task
+// is cancelled and std::system_error(std::errc::timed_out) is thrown.
+//
+// Cancelling the awaiting coroutine cancels every child. Each child is one
+// task frame; the combinators themselves allocate nothing.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <tuple>
+#include <utility>
+#include <variant>
+
+#include "uvkit/co/sleep.hpp"
+#include "uvkit/co/task.hpp"
+
+namespace uvkit {
+
+namespace detail {
+
+template <class T>
+using result_of_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+template <class T>
+result_of_t<T> take_result(task<T>& t) {
+    if constexpr (std::is_void_v<T>) {
+        t.handle().promise().take();
+        return {};
+    } else {
+        return t.handle().promise().take();
+    }
+}
+
+/// What when_all and when_any share: starting the children under scopes
+/// linked below the parent's, and counting them back in.
+template <class Derived, class... T>
+class when_base {
+public:
+    static constexpr std::size_t count = sizeof...(T);
+
+    explicit when_base(task<T>&&... ts) noexcept : tasks_(std::move(ts)...) {}
+    when_base(const when_base&) = delete;
+    when_base& operator=(const when_base&) = delete;
+
+    bool await_ready() const noexcept { return count == 0; }
+
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) noexcept {
+        parent_ = h;
+        cancel_scope* parent_scope = scope_of(h);
+        remaining_ = count + 1;  // +1: nothing resumes the parent before all started
+        for_each_promise([&](promise_base& p, std::size_t i) {
+            ctx_[i] = {static_cast<Derived*>(this), i};
+            p.own_scope.link(parent_scope);
+            p.scope = &p.own_scope;
+            p.on_done = &child_done;
+            p.on_done_ctx = &ctx_[i];
+        });
+        std::apply([](auto&... t) { (t.handle().resume(), ...); }, tasks_);
+        return --remaining_ != 0;
+    }
+
+protected:
+    template <class F>
+    void for_each_promise(F&& f) noexcept {
+        std::size_t i = 0;
+        std::apply([&](auto&... t) { (f(static_cast<promise_base&>(t.handle().promise()), i++), ...); }, tasks_);
+    }
+    void cancel_all() noexcept {
+        for_each_promise([](promise_base& p, std::size_t) { p.own_scope.request(); });
+    }
+
+    struct child_ctx {
+        Derived* self;
+        std::size_t index;
+    };
+    static std::coroutine_handle<> child_done(void* c, promise_base& p) noexcept {
+        auto* ctx = static_cast<child_ctx*>(c);
+        Derived* self = ctx->self;
+        self->on_child_done(ctx->index, p);
+        if (--self->remaining_ == 0) return self->parent_;
+        return std::noop_coroutine();
+    }
+
+    std::tuple<task<T>...> tasks_;
+    std::array<child_ctx, count> ctx_{};
+    std::coroutine_handle<> parent_;
+    std::size_t remaining_ = 0;
+};
+
+template <class... T>
+class when_all_awaiter final : public when_base<when_all_awaiter<T...>, T...> {
+    using base = when_base<when_all_awaiter<T...>, T...>;
+    friend base;
+
+public:
+    using base::base;
+
+    std::tuple<result_of_t<T>...> await_resume() {
+        if (error_) std::rethrow_exception(error_);
+        return std::apply([](auto&... t) { return std::tuple<result_of_t<T>...>(take_result(t)...); },
+                          this->tasks_);
+    }
+
+private:
+    void on_child_done(std::size_t, promise_base& p) noexcept {
+        if (p.error && !error_) {
+            error_ = p.error;
+            this->cancel_all();
+        }
+    }
+    std::exception_ptr error_;
+};
+
+template <class... T>
+class when_any_awaiter final : public when_base<when_any_awaiter<T...>, T...> {
+    using base = when_base<when_any_awaiter<T...>, T...>;
+    friend base;
+
+public:
+    using base::base;
+    using variant_type = std::variant<result_of_t<T>...>;
+
+    variant_type await_resume() { return take(std::index_sequence_for<T...>{}); }
+
+private:
+    void on_child_done(std::size_t i, promise_base&) noexcept {
+        if (winner_ != npos) return;
+        winner_ = i;
+        this->cancel_all();
+    }
+    template <std::size_t... I>
+    variant_type take(std::index_sequence<I...>) {
+        variant_type out;
+        ((winner_ == I ? (void)out.template emplace<I>(take_result(std::get<I>(this->tasks_))) : (void)0), ...);
+        return out;
+    }
+    static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+    std::size_t winner_ = npos;
+};
+
+inline task<void> sleep_task(uvkit::loop& l, std::chrono::milliseconds d) { co_await sleep(l, d); }
+
+}  // namespace detail
+
+/// Runs every task concurrently; completes with all their results.
+template <class... T>
+detail::when_all_awaiter<T...> when_all(task<T>... ts) noexcept {
+    return detail::when_all_awaiter<T...>(std::move(ts)...);
+}
+
+/// Runs every task concurrently; completes with the first result, the others cancelled.
+template <class... T>
+detail::when_any_awaiter<T...> when_any(task<T>... ts) noexcept {
+    static_assert(sizeof...(T) > 0, "when_any needs at least one task");
+    return detail::when_any_awaiter<T...>(std::move(ts)...);
+}
+
+/// Runs `t` with a deadline `d` from now: on expiry `t` is cancelled and
+/// std::system_error(std::errc::timed_out) is thrown.
+template <class T>
+task<T> with_timeout(uvkit::loop& l, std::chrono::milliseconds d, task<T> t) {
+    auto r = co_await when_any(std::move(t), detail::sleep_task(l, d));
+    if (r.index() == 1) throw std::system_error(std::make_error_code(std::errc::timed_out), "uvkit::with_timeout");
+    if constexpr (!std::is_void_v<T>) co_return std::get<0>(std::move(r));
+}
+
+}  // namespace uvkit

@@ -1,0 +1,167 @@
+#include "uvkit/co/context.hpp"
+#include "uvkit/co/stream.hpp"
+
+#include <memory>
+#include <stdexcept>
+
+namespace uvkit {
+
+namespace detail {
+
+namespace {
+// Keeps the timer pool from growing without bound after a burst of sleeps.
+constexpr std::size_t timer_pool_limit = 256;
+}  // namespace
+
+co_context::co_context(uvkit::loop& l) : loop_(l), resumer_(l) {
+    co_access::internal(resumer_);
+}
+
+co_context::~co_context() {
+    // Frames first: their awaiters hand timers back and unschedule themselves.
+    detached_.destroy_all();
+    while (ready_node* n = head_) unschedule(*n);
+}
+
+co_context& co_context::of(uvkit::loop& l) {
+    auto& ext = l.extension();
+    if (!ext) ext = std::make_unique<co_context>(l);
+    return static_cast<co_context&>(*ext);
+}
+
+void co_context::schedule(ready_node& n) noexcept {
+    if (n.queued) return;
+    n.queued = true;
+    n.next = nullptr;
+    n.prev = tail_;
+    if (tail_)
+        tail_->next = &n;
+    else
+        head_ = &n;
+    tail_ = &n;
+    if (!resumer_.active()) resumer_.start([this] { run_ready(); });
+}
+
+void co_context::unschedule(ready_node& n) noexcept {
+    if (!n.queued) return;
+    if (n.prev)
+        n.prev->next = n.next;
+    else
+        head_ = n.next;
+    if (n.next)
+        n.next->prev = n.prev;
+    else
+        tail_ = n.prev;
+    n.prev = n.next = nullptr;
+    n.queued = false;
+}
+
+void co_context::run_ready() noexcept {
+    // Only what is queued now runs in this pass; what it schedules runs next pass.
+    ready_node* last = tail_;
+    while (ready_node* n = head_) {
+        bool was_last = n == last;
+        unschedule(*n);
+        n->handle.resume();
+        if (was_last) break;
+    }
+    if (!head_) resumer_.stop();
+}
+
+uvkit::timer co_context::acquire_timer() {
+    if (timers_.empty()) {
+        uvkit::timer t{loop_};
+        co_access::internal(t);
+        return t;
+    }
+    uvkit::timer t = std::move(timers_.back());
+    timers_.pop_back();
+    return t;
+}
+
+void co_context::release_timer(uvkit::timer&& t) noexcept {
+    uvkit::timer local = std::move(t);
+    local.stop();
+    if (timers_.size() >= timer_pool_limit) return;  // dropping it closes it
+    try {
+        timers_.push_back(std::move(local));
+    } catch (...) {
+        // Out of memory: dropping the timer closes it.
+    }
+}
+
+std::coroutine_handle<> detached_done(void* ctx, promise_base& p) noexcept {
+    auto* c = static_cast<co_context*>(ctx);
+    if (p.error) c->get_loop().fail(p.error);
+    c->detached().erase(p);
+    p.self.destroy();
+    return std::noop_coroutine();
+}
+
+}  // namespace detail
+
+void spawn(uvkit::loop& l, task<void> t) {
+    if (!t) throw std::invalid_argument("uvkit::spawn: empty task");
+    auto h = t.release();
+    detail::adopt(l, h, h.promise());
+    h.resume();
+}
+
+namespace detail {
+
+void adopt(uvkit::loop& l, std::coroutine_handle<> h, promise_base& p) {
+    co_context& c = co_context::of(l);
+    p.self = h;
+    p.on_done = &detached_done;
+    p.on_done_ctx = &c;
+    c.detached().push(p);
+}
+
+void drive(uvkit::loop& l, std::coroutine_handle<> h) {
+    h.resume();
+    while (!h.done()) {
+        if (!l.run(run_mode::once) && !h.done())
+            throw std::logic_error("uvkit::run: the loop ran out of work while the task was still waiting");
+    }
+}
+
+}  // namespace detail
+
+}  // namespace uvkit
+
+#include "uvkit/co/task_group.hpp"
+
+namespace uvkit {
+
+void task_group::spawn(task<void> t) {
+    if (!t) throw std::invalid_argument("uvkit::task_group::spawn: empty task");
+    auto h = t.release();
+    auto& p = h.promise();
+    p.self = h;
+    p.own_scope.link(&scope_);
+    p.scope = &p.own_scope;
+    p.on_done = &child_done;
+    p.on_done_ctx = this;
+    children_.push(p);
+    h.resume();
+}
+
+std::coroutine_handle<> task_group::child_done(void* ctx, detail::promise_base& p) noexcept {
+    auto* g = static_cast<task_group*>(ctx);
+    if (p.error && !g->error_) {
+        g->error_ = p.error;
+        g->scope_.request();
+    }
+    g->children_.erase(p);
+    p.self.destroy();
+    if (g->children_.empty() && g->joiner_) return std::exchange(g->joiner_, {});
+    return std::noop_coroutine();
+}
+
+void task_group::join_awaiter::await_resume() {
+    g_.scope_.unlink();
+    if (g_.error_) std::rethrow_exception(std::exchange(g_.error_, nullptr));
+    if (joiner_scope_ && joiner_scope_->requested()) throw std::system_error(make_error_code(errc::canceled), "uvkit::task_group::join");
+}
+
+}  // namespace uvkit

@@ -1,0 +1,335 @@
+#include <algorithm>
+#include <cstring>
+
+#include "uvkit/co/tcp.hpp"
+
+namespace uvkit {
+
+namespace detail {
+
+namespace {
+
+// Bytes kept for a stream while no coroutine waits to read them; beyond this
+// reading pauses until a read takes them.
+constexpr std::size_t backlog_limit = 64 * 1024;
+
+bool scheduling_possible(co_context* ctx, uvkit::loop* l) noexcept {
+    // While the loop is being destroyed its coroutine context is already gone.
+    return ctx && l->extension().get() == ctx;
+}
+
+void on_co_read(stream_state* st, std::error_code ec, std::string_view data) noexcept;
+
+std::span<char> co_buffer(stream_state* st, std::size_t) {
+    if (read_waiter* w = st->waiter; w && w->reads_in_place() && !w->room().empty()) return w->room();
+    std::size_t size = 0;
+    char* p = st->owner->read_buffer(size);
+    return {p, size};
+}
+
+void start_co_reading(stream_state* st, std::error_code& ec) noexcept {
+    st->provider = [st](std::size_t suggested) { return co_buffer(st, suggested); };
+    st->on_read.set([st](std::error_code e, std::string_view data) { on_co_read(st, e, data); });
+    int rc = uv_read_start(st->stream(), &stream_state::alloc_cb, &stream_state::read_cb);
+    if (rc == UV_EALREADY) rc = 0;
+    if (!set_error(ec, rc)) st->co_reading = true;
+}
+
+void on_co_read(stream_state* st, std::error_code ec, std::string_view data) noexcept {
+    read_waiter* w = st->waiter;
+    if (ec) {
+        // libuv stopped reading; the error or EOF goes to the reader, now or later.
+        st->co_reading = false;
+        if (w)
+            w->take_error(ec);
+        else
+            st->backlog_error = ec;
+    } else if (w) {
+        std::size_t used = 0;
+        if (w->reads_in_place() && !w->room().empty() && data.data() == w->room().data()) {
+            w->filled_ += data.size();
+            w->result_ = w->filled_;
+            w->done_ = w->kind_ == read_waiter::kind::some || w->filled_ == w->dst_.size();
+            used = data.size();
+        } else {
+            used = w->take(data.data(), data.size());
+        }
+        if (used < data.size()) st->backlog.append(data.substr(used));
+    } else {
+        st->backlog.append(data);
+    }
+    if (!w && st->backlog.size() >= backlog_limit && st->co_reading) {
+        uv_read_stop(st->stream());
+        st->co_reading = false;
+    }
+    if (w && w->done_) w->complete();
+}
+
+}  // namespace
+
+read_waiter::~read_waiter() {
+    if (pending_) {
+        if (st_->waiter == this) st_->waiter = nullptr;
+        if (scope_) scope_->clear_operation(this);
+    }
+    if (node_.queued) ctx_->unschedule(node_);
+}
+
+std::size_t read_waiter::take(const char* p, std::size_t n) {
+    switch (kind_) {
+        case kind::chunk:
+            out_->assign(p, n);
+            done_ = true;
+            return n;
+        case kind::some:
+        case kind::exactly: {
+            std::size_t k = std::min(n, dst_.size() - filled_);
+            std::memcpy(dst_.data() + filled_, p, k);
+            filled_ += k;
+            result_ = filled_;
+            done_ = kind_ == kind::some ? filled_ > 0 : filled_ == dst_.size();
+            return k;
+        }
+        case kind::until: {
+            std::size_t from = out_->size() >= delim_.size() ? out_->size() - delim_.size() + 1 : 0;
+            out_->append(p, n);
+            std::size_t pos = delim_.empty() ? 0 : out_->find(delim_, from);
+            if (pos != std::string::npos) {
+                result_ = pos + delim_.size();
+                done_ = true;
+            } else if (out_->size() > max_) {
+                ec_ = std::make_error_code(std::errc::message_size);
+                done_ = true;
+            }
+            return n;
+        }
+    }
+    return 0;
+}
+
+void read_waiter::take_error(std::error_code e) noexcept {
+    done_ = true;
+    if (e == errc::eof && (kind_ == kind::chunk || kind_ == kind::some)) return;  // "" / 0 at EOF
+    ec_ = e;
+}
+
+bool read_waiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
+    if (scope && scope->requested()) {
+        ec_ = make_error_code(errc::canceled);
+        return false;
+    }
+    st_ = co_access::state(stream_, ec_);
+    if (!st_) return false;
+    if (st_->waiter) {
+        ec_ = make_uv_error(UV_EALREADY);
+        return false;
+    }
+    if (kind_ == kind::some && dst_.empty()) return false;  // nothing to read into: 0 bytes
+    if (!st_->backlog.empty()) {
+        std::size_t used = take(st_->backlog.data(), st_->backlog.size());
+        st_->backlog.erase(0, used);
+        if (done_) return false;
+    }
+    if (st_->backlog_error) {
+        take_error(std::exchange(st_->backlog_error, {}));
+        return false;
+    }
+    if (!st_->co_reading) {
+        start_co_reading(st_, ec_);
+        if (ec_) return false;
+    }
+    ctx_ = &co_context::of(*st_->owner);
+    node_.handle = h;
+    st_->waiter = this;
+    pending_ = true;
+    scope_ = scope;
+    if (scope_) scope_->set_operation(this);
+    return true;
+}
+
+void read_waiter::complete() noexcept {
+    st_->waiter = nullptr;
+    pending_ = false;
+    if (scope_) scope_->clear_operation(this);
+    node_.handle.resume();
+}
+
+void read_waiter::abort(std::error_code e) noexcept {
+    if (!pending_) return;
+    st_->waiter = nullptr;
+    pending_ = false;
+    if (scope_) scope_->clear_operation(this);
+    ec_ = e;
+    if (scheduling_possible(ctx_, st_->owner)) ctx_->schedule(node_);
+}
+
+void read_waiter::cancel() noexcept {
+    if (!pending_) return;
+    if (st_->co_reading) {
+        uv_read_stop(st_->stream());
+        st_->co_reading = false;
+    }
+    abort(make_error_code(errc::canceled));
+}
+
+// Requests -------------------------------------------------------------------
+
+request_awaiter::~request_awaiter() {
+    if (!req_) return;
+    // Suspended and destroyed: the request must not call back into this frame,
+    // and libuv must not go on reading bytes that may live in it.
+    req_->cb = nullptr;
+    if (scope_) scope_->clear_operation(this);
+    stream_->close();
+}
+
+bool request_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
+    if (scope && scope->requested()) {
+        ec_ = make_error_code(errc::canceled);
+        return false;
+    }
+    h_ = h;
+    write_handler done = [this](std::error_code e) {
+        req_ = nullptr;
+        ec_ = e;
+        if (scope_) scope_->clear_operation(this);
+        h_.resume();
+    };
+    switch (kind_) {
+        case kind::write:
+            co_access::write(*stream_, data_, has_owned_ ? &owned_ : nullptr, std::move(done), ec_, &req_);
+            break;
+        case kind::shutdown: co_access::shutdown(*stream_, std::move(done), ec_, &req_); break;
+        case kind::connect: {
+            auto& self = static_cast<connect_awaiter&>(*this);
+            co_access::connect(self.conn_, self.ep_, std::move(done), ec_, &req_);
+            break;
+        }
+    }
+    if (ec_) return false;
+    scope_ = scope;
+    if (scope_) scope_->set_operation(this);
+    return true;
+}
+
+void request_awaiter::cancel() noexcept {
+    // libuv cannot take back a request: closing the stream completes it with ECANCELED.
+    stream_->close();
+}
+
+tcp connect_awaiter::await_resume() {
+    deliver(ec_, ec_out_, "uvkit::connect");
+    if (ec_) return tcp{};
+    return std::move(conn_);
+}
+
+// Accept ---------------------------------------------------------------------
+
+namespace {
+void on_co_connection(stream_state* st, std::error_code status) noexcept {
+    if (accept_waiter* w = st->acceptor) {
+        w->take_connection(status);
+    } else if (status) {
+        st->accept_error = status;
+    } else {
+        ++st->pending_connections;
+    }
+}
+}  // namespace
+
+accept_waiter::~accept_waiter() {
+    if (pending_) {
+        if (st_->acceptor == this) st_->acceptor = nullptr;
+        if (scope_) scope_->clear_operation(this);
+    }
+    if (node_.queued) ctx_->unschedule(node_);
+}
+
+bool accept_waiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
+    if (scope && scope->requested()) {
+        ec_ = make_error_code(errc::canceled);
+        return false;
+    }
+    st_ = co_access::state(server_, ec_);
+    if (!st_) return false;
+    if (st_->acceptor) {
+        ec_ = make_uv_error(UV_EALREADY);
+        return false;
+    }
+    if (st_->accept_error) {
+        ec_ = std::exchange(st_->accept_error, {});
+        return false;
+    }
+    if (st_->pending_connections > 0) {
+        --st_->pending_connections;
+        try {
+            client_ = tcp{*st_->owner};
+        } catch (const std::system_error& e) {
+            ec_ = e.code();
+            return false;
+        }
+        server_.accept(client_, ec_);
+        return false;
+    }
+    ctx_ = &co_context::of(*st_->owner);
+    node_.handle = h;
+    st_->acceptor = this;
+    pending_ = true;
+    scope_ = scope;
+    if (scope_) scope_->set_operation(this);
+    return true;
+}
+
+void accept_waiter::take_connection(std::error_code status) noexcept {
+    st_->acceptor = nullptr;
+    pending_ = false;
+    if (scope_) scope_->clear_operation(this);
+    ec_ = status;
+    if (!ec_) {
+        try {
+            client_ = tcp{*st_->owner};
+            server_.accept(client_, ec_);
+        } catch (const std::system_error& e) {
+            ec_ = e.code();
+        }
+    }
+    node_.handle.resume();
+}
+
+void accept_waiter::abort(std::error_code e) noexcept {
+    if (!pending_) return;
+    st_->acceptor = nullptr;
+    pending_ = false;
+    if (scope_) scope_->clear_operation(this);
+    ec_ = e;
+    if (scheduling_possible(ctx_, st_->owner)) ctx_->schedule(node_);
+}
+
+void accept_waiter::cancel() noexcept { abort(make_error_code(errc::canceled)); }
+
+tcp accept_waiter::await_resume() {
+    deliver(ec_, ec_out_, "uvkit::tcp::async_accept");
+    if (ec_) return tcp{};
+    return std::move(client_);
+}
+
+void stream_state::on_closing() noexcept {
+    if (waiter) waiter->abort(make_error_code(errc::canceled));
+    if (acceptor) acceptor->abort(make_error_code(errc::canceled));
+}
+
+}  // namespace detail
+
+void tcp::listen(int backlog, std::error_code& ec) noexcept {
+    auto* s = detail::co_access::state(*this, ec);
+    if (!s) return;
+    stream::listen(backlog, [s](std::error_code status) { detail::on_co_connection(s, status); }, ec);
+}
+
+void tcp::listen(int backlog) {
+    std::error_code ec;
+    listen(backlog, ec);
+    if (ec) throw std::system_error(ec, "uv_listen");
+}
+
+}  // namespace uvkit

@@ -1,0 +1,465 @@
+#!/usr/bin/env python3
+"""Runs the example programs and drives the servers with real clients.
+
+    python3 test/examples_test.py BUILD_DIR
+
+Each example binary comes from BUILD_DIR/examples/. The servers are driven by
+netcat-openbsd (`nc`) and `socat` over 127.0.0.1 only. Every subprocess has a
+timeout and every server is killed in a finally block. One line per case
+(`ok NAME` or `FAIL NAME: reason`), then `N passed, M failed`; the exit status
+is 1 if anything failed.
+"""
+
+import os
+import queue
+import random
+import re
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+BUILD_DIR = ""
+LISTENING = re.compile(r"^listening on 127\.0\.0\.1:(\d+)$")
+ACCEPTED = re.compile(r"^Accepted connection from 127\.0\.0\.1:(\d+)$")
+STARTUP_TIMEOUT = 10.0  # generous: sanitizer builds start slowly
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def check(condition, message):
+    if not condition:
+        raise CheckFailed(message)
+
+
+def binary(name):
+    path = os.path.join(BUILD_DIR, "examples", name)
+    check(os.access(path, os.X_OK), f"{path} is missing or not executable")
+    return path
+
+
+def need_tool(name):
+    check(shutil.which(name) is not None, f"'{name}' is not installed (netcat-openbsd / socat)")
+
+
+def run(args, timeout, input=None):
+    """Runs a program to completion; returns (returncode, stdout, stderr, seconds)."""
+    start = time.monotonic()
+    try:
+        p = subprocess.run(args, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise CheckFailed(f"{' '.join(args)} did not finish within {timeout} s")
+    return p.returncode, p.stdout, p.stderr, time.monotonic() - start
+
+
+class Server:
+    """A server example running in the background; its stdout lines go to a queue.
+
+    Use it as a context manager: leaving the block stops the server (SIGTERM,
+    then SIGKILL) and, if the block succeeded, requires an empty stderr (a
+    sanitizer report or a stray error message fails the case).
+    """
+
+    def __init__(self, name, *args):
+        self.proc = subprocess.Popen(
+            [binary(name), *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        self.lines = queue.Queue()
+        self.err = []
+        self.readers = [
+            threading.Thread(target=self._read, daemon=True),
+            threading.Thread(target=lambda: self.err.append(self.proc.stderr.read()), daemon=True),
+        ]
+        for t in self.readers:
+            t.start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.stop()
+        if exc_type is None:
+            err = self.stderr()
+            check(err == "", f"server wrote on stderr: {err!r}")
+        return False
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            self.lines.put(raw.decode(errors="replace").rstrip("\n"))
+        self.lines.put(None)  # end of output
+
+    def stderr(self):
+        return b"".join(self.err).decode(errors="replace").strip()
+
+    def next_line(self, timeout):
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise CheckFailed(f"no output line within {timeout} s")
+        if line is None:
+            self.proc.wait(timeout=5)
+            self.readers[1].join(timeout=5)
+            raise CheckFailed(f"server exited (status {self.proc.returncode}); stderr: {self.stderr()!r}")
+        return line
+
+    def port(self):
+        """Reads the first line, `listening on 127.0.0.1:PORT`, and returns PORT."""
+        line = self.next_line(STARTUP_TIMEOUT)
+        m = LISTENING.match(line)
+        check(m is not None, f"first line is {line!r}, expected 'listening on 127.0.0.1:PORT'")
+        port = int(m.group(1))
+        check(0 < port < 65536, f"bad port in {line!r}")
+        return port
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        """SIGTERM, then SIGKILL if it lingers; returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        for t in self.readers:
+            t.join(timeout=5)
+        for f in (self.proc.stdout, self.proc.stderr):
+            if f:
+                f.close()
+        return self.proc.returncode
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def socat_echo(port, payload, timeout=20):
+    """Sends `payload` with socat, half-closes, returns what came back."""
+    rc, out, err, _ = run(["socat", "-t", "10", "-", f"TCP:127.0.0.1:{port}"], timeout, input=payload)
+    check(rc == 0, f"socat exited {rc}: {err.decode(errors='replace').strip()}")
+    return out
+
+
+def expect_same(sent, got, who):
+    if got == sent:
+        return
+    first = next((i for i, (a, b) in enumerate(zip(sent, got)) if a != b), min(len(sent), len(got)))
+    raise CheckFailed(f"{who}: sent {len(sent)} bytes, got {len(got)} back, first difference at byte {first}")
+
+
+def read_exact(fd, n, deadline):
+    """Reads exactly n bytes from a pipe fd, bounded by a monotonic deadline."""
+    data = b""
+    while len(data) < n:
+        left = deadline - time.monotonic()
+        check(left > 0, f"timed out after {len(data)} of {n} bytes")
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            chunk = os.read(fd, n - len(data))
+            check(chunk, f"EOF after {len(data)} of {n} bytes")
+            data += chunk
+    return data
+
+
+# ---------------------------------------------------------------- the cases
+
+
+def case_event_loop_output():
+    rc, out, err, secs = run([binary("event_loop")], 10)
+    check(rc == 0, f"exit status {rc}, stderr {err!r}")
+    expected = ["Timer event: waiting for 0.2 seconds", "Timer event: done", "Message event: Hello, World!"]
+    lines = out.decode().splitlines()
+    check(lines == expected, f"output {lines!r}, expected {expected!r}")
+    check(secs >= 0.19, f"took {secs:.3f} s, the timer event waits 0.2 s")
+
+
+def case_two_timers_concurrent():
+    rc, out, err, secs = run([binary("two_timers")], 10)
+    check(rc == 0, f"exit status {rc}, stderr {err!r}")
+    expected = ["Task 1: Waiting for 2 seconds", "Task 2: Waiting for 1 second", "Task 2: Done", "Task 1: Done"]
+    lines = out.decode().splitlines()
+    check(lines == expected, f"output {lines!r}, expected {expected!r}")
+    check(1.9 <= secs < 2.9, f"took {secs:.2f} s; concurrent waits of 2 s and 1 s take about 2 s")
+
+
+def case_demo_exits_0():
+    rc, out, err, secs = run([binary("demo")], 15)
+    text = out.decode(errors="replace")
+    check(rc == 0, f"exit status {rc}; output {text!r}; stderr {err!r}")
+    check("demo ok" in text, f"no 'demo ok' in {text!r}")
+    check(secs < 5, f"took {secs:.2f} s")
+
+
+def case_echo_first_line():
+    with Server("echo_server", "--port", "0") as srv:
+        srv.port()
+        check(srv.alive(), "server exited after printing its port")
+
+
+def case_echo_explicit_host_and_port():
+    port = free_port()
+    with Server("echo_server", "--host", "127.0.0.1", "--port", str(port)) as srv:
+        got = srv.port()
+        check(got == port, f"asked for port {port}, it says {got}")
+        need_tool("socat")
+        expect_same(b"ping\n", socat_echo(port, b"ping\n"), "socat")
+
+
+def case_echo_nc():
+    need_tool("nc")
+    with Server("echo_server") as srv:
+        port = srv.port()
+        msg = b"hello, uvkit\nsecond line\n"
+        # -N: shut down the sending side at EOF on stdin, so the server finishes too.
+        rc, out, err, _ = run(["nc", "-N", "127.0.0.1", str(port)], 10, input=msg)
+        check(rc == 0, f"nc exited {rc}: {err!r}")
+        expect_same(msg, out, "nc")
+
+
+def case_echo_socat_1mib_random():
+    need_tool("socat")
+    with Server("echo_server") as srv:
+        port = srv.port()
+        payload = random.randbytes(1024 * 1024)
+        expect_same(payload, socat_echo(port, payload), "socat 1 MiB")
+
+
+def case_echo_socat_16mib_backpressure():
+    # More than the server lets pile up per client: exercises pausing and
+    # resuming reads while socat is still sending.
+    need_tool("socat")
+    with Server("echo_server") as srv:
+        port = srv.port()
+        payload = random.randbytes(16 * 1024 * 1024)
+        expect_same(payload, socat_echo(port, payload, timeout=60), "socat 16 MiB")
+
+
+def case_echo_20_socat_clients_at_once():
+    need_tool("socat")
+    with Server("echo_server") as srv:
+        port = srv.port()
+        payloads = [random.randbytes(random.randint(1, 256 * 1024)) for _ in range(20)]
+        procs = []
+        try:
+            for _ in payloads:
+                procs.append(
+                    subprocess.Popen(
+                        ["socat", "-t", "10", "-", f"TCP:127.0.0.1:{port}"],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                    )
+                )
+            # communicate() one after another would serialise them; feed each from a thread.
+            results = [None] * len(procs)
+
+            def talk(i):
+                try:
+                    results[i] = procs[i].communicate(payloads[i], timeout=30)
+                except subprocess.TimeoutExpired:
+                    results[i] = None
+
+            threads = [threading.Thread(target=talk, args=(i,)) for i in range(len(procs))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=40)
+            for i, r in enumerate(results):
+                check(r is not None, f"client {i} timed out")
+                check(procs[i].returncode == 0, f"client {i}: socat exited {procs[i].returncode}: {r[1]!r}")
+                expect_same(payloads[i], r[0], f"client {i}")
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                p.wait(timeout=5)
+
+
+def case_echo_10_nc_clients_open_together():
+    # All ten connections are open at the same time, and each gets its echo
+    # while the others wait: the server serves them concurrently.
+    need_tool("nc")
+    with Server("echo_server") as srv:
+        port = srv.port()
+        procs = []
+        try:
+            for _ in range(10):
+                procs.append(
+                    subprocess.Popen(
+                        ["nc", "127.0.0.1", str(port)],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                    )
+                )
+            deadline = time.monotonic() + 20
+            for round_ in range(3):
+                for i, p in enumerate(procs):
+                    p.stdin.write(f"client {i} round {round_}\n".encode())
+                    p.stdin.flush()
+                for i, p in enumerate(procs):
+                    line = f"client {i} round {round_}\n".encode()
+                    expect_same(line, read_exact(p.stdout.fileno(), len(line), deadline), f"nc client {i}")
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                p.wait(timeout=5)
+                for f in (p.stdin, p.stdout, p.stderr):
+                    f.close()
+
+
+def case_echo_survives_rude_clients():
+    # Clients that vanish mid-echo (close with unread data, reset, half-close
+    # and leave) must not take the server down.
+    need_tool("socat")
+    with Server("echo_server") as srv:
+        port = srv.port()
+        for mode in ("close", "reset", "half-close"):
+            for _ in range(10):
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                    s.setblocking(False)
+                    try:
+                        s.send(b"x" * 4 * 1024 * 1024)
+                    except (BlockingIOError, ConnectionResetError):
+                        pass
+                    if mode == "reset":
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    elif mode == "half-close":
+                        s.shutdown(socket.SHUT_WR)
+        time.sleep(0.2)
+        check(srv.alive(), f"server died (status {srv.proc.returncode})")
+        expect_same(b"still here\n", socat_echo(port, b"still here\n"), "socat after rude clients")
+
+
+def case_echo_sigterm_stops_it():
+    with Server("echo_server") as srv:
+        srv.port()
+        rc = srv.stop()
+        check(rc == -signal.SIGTERM, f"exit status {rc} after SIGTERM")
+
+
+def case_echo_bad_arguments_exit_2():
+    for args in (["--port", "x"], ["--port", "70000"], ["--port"], ["--bogus"], ["--host", "not-an-ip"], ["extra"]):
+        rc, out, err, _ = run([binary("echo_server"), *args], 10)
+        check(rc == 2, f"{args}: exit status {rc}, expected 2")
+        check(out == b"", f"{args}: printed {out!r} on stdout")
+        check(b"usage" in err, f"{args}: no usage on stderr: {err!r}")
+
+
+def case_echo_port_in_use_exit_1():
+    with Server("echo_server") as first:
+        port = first.port()
+        rc, out, err, _ = run([binary("echo_server"), "--port", str(port)], 10)
+        check(rc == 1, f"exit status {rc}, expected 1")
+        check(out == b"", f"printed {out!r} on stdout")
+        lines = err.decode(errors="replace").strip().splitlines()
+        check(len(lines) == 1 and lines[0], f"expected a one-line reason on stderr, got {lines!r}")
+
+
+def case_accept_loop_two_connections():
+    need_tool("nc")
+    with Server("accept_loop", "--port", "0") as srv:
+        port = srv.port()
+        for _ in range(2):
+            # -z: connect and close, sending nothing.
+            rc, out, err, _ = run(["nc", "-z", "127.0.0.1", str(port)], 10)
+            check(rc == 0, f"nc -z exited {rc}: {err!r}")
+        for i in range(2):
+            line = srv.next_line(10)
+            check(ACCEPTED.match(line), f"line {i + 2} is {line!r}, expected 'Accepted connection from 127.0.0.1:PORT'")
+
+
+def case_accept_loop_closes_connection():
+    # The server closes what it accepts: socat, with its stdin still open,
+    # sees the server's EOF and exits without output.
+    need_tool("socat")
+    with Server("accept_loop") as srv:
+        port = srv.port()
+        client = subprocess.Popen(
+            ["socat", "-t", "1", "-", f"TCP:127.0.0.1:{port}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            line = srv.next_line(10)
+            check(ACCEPTED.match(line), f"got {line!r}")
+            try:
+                client.wait(timeout=10)  # its stdin stays open: only the server can end it
+            except subprocess.TimeoutExpired:
+                raise CheckFailed("the connection stayed open")
+            out = client.stdout.read()
+            check(out == b"", f"server sent {out!r}")
+        finally:
+            if client.poll() is None:
+                client.kill()
+            client.communicate(timeout=5)
+
+
+def case_accept_loop_bad_arguments_exit_2():
+    for args in (["--port", "nope"], ["--port"], ["--bogus"]):
+        rc, _, err, _ = run([binary("accept_loop"), *args], 10)
+        check(rc == 2, f"{args}: exit status {rc}, expected 2")
+        check(b"usage" in err, f"{args}: no usage on stderr")
+
+
+CASES = [
+    ("event_loop_output", case_event_loop_output),
+    ("two_timers_concurrent", case_two_timers_concurrent),
+    ("demo_exits_0", case_demo_exits_0),
+    ("echo_first_line", case_echo_first_line),
+    ("echo_explicit_host_and_port", case_echo_explicit_host_and_port),
+    ("echo_nc", case_echo_nc),
+    ("echo_socat_1mib_random", case_echo_socat_1mib_random),
+    ("echo_socat_16mib_backpressure", case_echo_socat_16mib_backpressure),
+    ("echo_20_socat_clients_at_once", case_echo_20_socat_clients_at_once),
+    ("echo_10_nc_clients_open_together", case_echo_10_nc_clients_open_together),
+    ("echo_survives_rude_clients", case_echo_survives_rude_clients),
+    ("echo_sigterm_stops_it", case_echo_sigterm_stops_it),
+    ("echo_bad_arguments_exit_2", case_echo_bad_arguments_exit_2),
+    ("echo_port_in_use_exit_1", case_echo_port_in_use_exit_1),
+    ("accept_loop_two_connections", case_accept_loop_two_connections),
+    ("accept_loop_closes_connection", case_accept_loop_closes_connection),
+    ("accept_loop_bad_arguments_exit_2", case_accept_loop_bad_arguments_exit_2),
+]
+
+
+def main():
+    global BUILD_DIR
+    if len(sys.argv) != 2:
+        print(f"usage: {sys.argv[0]} BUILD_DIR", file=sys.stderr)
+        return 2
+    BUILD_DIR = sys.argv[1]
+    passed = failed = 0
+    for name, fn in CASES:
+        try:
+            fn()
+        except CheckFailed as e:
+            failed += 1
+            print(f"FAIL {name}: {e}", flush=True)
+        except Exception as e:  # a bug in the test itself still counts as a failure
+            failed += 1
+            detail = traceback.format_exception_only(type(e), e)[-1].strip()
+            print(f"FAIL {name}: {detail}", flush=True)
+        else:
+            passed += 1
+            print(f"ok {name}", flush=True)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

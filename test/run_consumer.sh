@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The consumer test: uvkit used by another project, the two ways the README documents.
+#
+#   test/run_consumer.sh subproject   test/consumer/ (copied to a temporary directory) takes this
+#                                     checkout as subprojects/uvkit and resolves dependency('uvkit')
+#                                     through uvkit's meson.override_dependency(); uvkit's own tests
+#                                     and examples must not be part of that build.
+#   test/run_consumer.sh pkgconfig    `meson install` uvkit into a temporary prefix and compile
+#                                     test/consumer/main.cpp with `pkg-config --cflags --libs uvkit`.
+#
+# Both build offline (--wrap-mode=nodownload), run the program and print its line last.
+# Called by `./dev test`; set KEEP_TMP=1 to keep the temporary directory.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
+CONSUMER=$ROOT/test/consumer
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/uvkit-consumer.XXXXXX")
+cleanup() {
+    if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+
+say() { printf '%s\n' "$*"; }
+die() {
+    printf 'run_consumer: %s\n' "$*" >&2
+    exit 1
+}
+
+subproject() {
+    local src=$TMP/consumer build=$TMP/consumer/build
+    cp -r "$CONSUMER/." "$src/"
+    mkdir -p "$src/subprojects"
+    ln -s "$ROOT" "$src/subprojects/uvkit"
+
+    # --force-fallback-for: never an installed uvkit; the subproject's override must answer.
+    say "+ meson setup (uvkit as a subproject)"
+    meson setup "$build" "$src" --wrap-mode=nodownload --force-fallback-for=uvkit -Dwerror=true
+    grep -q 'Dependency uvkit found: YES .*(overridden)' "$build/meson-logs/meson-log.txt" ||
+        die "dependency('uvkit') was not resolved through uvkit's meson.override_dependency()"
+
+    # uvkit's is_subproject logic: only the library may be built, no tests, no examples.
+    say "+ checking the targets"
+    meson introspect --targets "$build" | python3 -c '
+import json, sys
+targets = json.load(sys.stdin)
+for t in targets:
+    print("target:", t["name"], "from", t["defined_in"])
+bad = [t["name"] for t in targets
+       if "/subprojects/uvkit/" in t["defined_in"] and t["name"] != "uvkit"]
+if bad:
+    sys.exit("uvkit built more than its library as a subproject: " + ", ".join(bad))
+'
+    say "+ ninja"
+    ninja -C "$build"
+    say "+ $build/consumer"
+    "$build/consumer"
+}
+
+pkgconfig() {
+    local build=$TMP/uvkit-build prefix=$TMP/prefix
+    say "+ meson setup + install uvkit into $prefix"
+    meson setup "$build" "$ROOT" --prefix="$prefix" --wrap-mode=nodownload -Dtests=disabled -Dexamples=false
+    meson install -C "$build"
+
+    export PKG_CONFIG_PATH=$prefix/lib/x86_64-linux-gnu/pkgconfig:$prefix/lib/pkgconfig
+    local pc
+    pc=$(pkg-config --path uvkit) || die "pkg-config does not find the installed uvkit.pc"
+    say "+ $pc:"
+    cat "$pc"
+    grep -Eq '^Requires:.*\blibuv\b' "$pc" || die "uvkit.pc does not name libuv in Requires"
+    [ "$(pkg-config --modversion uvkit)" = "$(meson introspect --projectinfo "$build" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["version"])')" ] ||
+        die "uvkit.pc's version is not the project's"
+
+    say "+ g++ -std=c++20 main.cpp \$(pkg-config --cflags --libs uvkit)"
+    # shellcheck disable=SC2046  # pkg-config's output is a list of words
+    g++ -std=c++20 -Wall -Wextra -Werror "$CONSUMER/main.cpp" -o "$TMP/consumer" $(pkg-config --cflags --libs uvkit)
+    say "+ $TMP/consumer"
+    "$TMP/consumer"
+}
+
+case ${1:-} in
+    subproject) subproject ;;
+    pkgconfig) pkgconfig ;;
+    *) die "usage: $0 subproject|pkgconfig" ;;
+esac
