@@ -108,14 +108,16 @@ int main() {
     try {
         auto started = std::chrono::steady_clock::now();
         auto elapsed_ms = [&] {
-            return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
+            return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                         started)
                 .count();
         };
 
         uvkit::loop loop;
         bool failed = false;
 
-        std::cout << "uvkit demo: an echo server and " << client_count << " clients on one loop, one thread\n";
+        std::cout << "uvkit demo: an echo server and " << client_count
+                  << " clients on one loop, one thread\n";
 
         server srv{loop};
         srv.start();

@@ -69,7 +69,8 @@ public:
         listener_.bind(ep, false, ec);
         if (ec) return;
         what = "listen";
-        listener_.listen(128, [this](std::error_code accept_ec) { on_connection(accept_ec); }, ec);
+        listener_.listen(
+            128, [this](std::error_code accept_ec) { on_connection(accept_ec); }, ec);
     }
 
     uvkit::endpoint local_endpoint() const { return listener_.local_endpoint(); }
@@ -103,7 +104,8 @@ private:
         c.socket.read_start([this, &c](std::error_code ec, std::string_view data) {
             if (ec) return on_end(c, ec);
             // `data` lives only during this call: hand uvkit an owned copy.
-            c.socket.write(std::string{data}, [this, &c](std::error_code write_ec) { on_written(c, write_ec); });
+            c.socket.write(std::string{data},
+                           [this, &c](std::error_code write_ec) { on_written(c, write_ec); });
             if (c.socket.write_queue_size() > high_water) {
                 c.socket.read_stop();
                 c.reading = false;
@@ -151,7 +153,8 @@ int main(int argc, char** argv) {
             std::cout << "usage: " << argv[0] << " [--host ADDRESS] [--port PORT]\n";
             return 0;
         }
-        if (arg != "--host" && arg != "--port") return usage(argv[0], "unknown argument '" + std::string{arg} + "'");
+        if (arg != "--host" && arg != "--port")
+            return usage(argv[0], "unknown argument '" + std::string{arg} + "'");
         if (i + 1 == argc) return usage(argv[0], std::string{arg} + " needs a value");
         std::string_view value = argv[++i];
         if (arg == "--host") {
@@ -181,7 +184,8 @@ int main(int argc, char** argv) {
         const char* what = "";
         server.start(ep, ec, what);
         if (ec) {
-            std::cerr << argv[0] << ": cannot " << what << " " << ep.to_string() << ": " << ec.message() << "\n";
+            std::cerr << argv[0] << ": cannot " << what << " " << ep.to_string() << ": " << ec.message()
+                      << "\n";
             return 1;
         }
         std::cout << "listening on " << server.local_endpoint().to_string() << std::endl;

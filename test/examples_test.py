@@ -53,11 +53,20 @@ def need_tool(name):
 def run(args, timeout, input=None):
     """Runs a program to completion; returns (returncode, stdout, stderr, seconds)."""
     start = time.monotonic()
-    try:
-        p = subprocess.run(args, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise CheckFailed(f"{' '.join(args)} did not finish within {timeout} s")
-    return p.returncode, p.stdout, p.stderr, time.monotonic() - start
+    with subprocess.Popen(
+        args,
+        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    ) as p:
+        try:
+            out, err = p.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)  # the program and anything it started
+            p.communicate(timeout=5)
+            raise CheckFailed(f"{' '.join(args)} did not finish within {timeout} s")
+    return p.returncode, out, err, time.monotonic() - start
 
 
 class Server:
@@ -70,7 +79,11 @@ class Server:
 
     def __init__(self, name, *args):
         self.proc = subprocess.Popen(
-            [binary(name), *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            [binary(name), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group: stop() ends anything it started too
         )
         self.lines = queue.Queue()
         self.err = []
@@ -131,11 +144,15 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # leftovers holding the pipes open
+        except ProcessLookupError:
+            pass
         for t in self.readers:
             t.join(timeout=5)
-        for f in (self.proc.stdout, self.proc.stderr):
-            if f:
-                f.close()
+        if not any(t.is_alive() for t in self.readers):
+            self.proc.stdout.close()
+            self.proc.stderr.close()
         return self.proc.returncode
 
 

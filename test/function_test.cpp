@@ -40,6 +40,13 @@ struct throwing_move {
     throwing_move(throwing_move&& o) noexcept(false) : value(o.value) {}
 };
 
+/// Makes `x` observable to the compiler, so that it cannot elide the heap
+/// allocation behind a unique_function that is otherwise used only locally.
+template <class T>
+void escape(T& x) {
+    asm volatile("" : : "g"(&x) : "memory");
+}
+
 }  // namespace
 
 TEST_SUITE("function") {
@@ -56,6 +63,7 @@ TEST_CASE("a lambda capturing three pointers is stored inline: no allocation") {
     unique_function<int()> g = std::move(f);
     unique_function<int()> h;
     h = std::move(g);
+    escape(h);
     int r = h();
     CHECK(w.count() == 0);
     CHECK(r == 6);
@@ -70,6 +78,7 @@ TEST_CASE("a larger callable lives on the heap: one allocation, freed on destruc
     alloc_window w;
     {
         unique_function<int()> f = big;
+        escape(f);
         CHECK(w.count() == 1);
         unique_function<int()> g = std::move(f);  // moves the pointer, not the callable
         unique_function<int()> h;
@@ -86,6 +95,7 @@ TEST_CASE("a callable whose move may throw is stored on the heap") {
     static_assert(!unique_function<int()>::stored_inline<decltype(f0)>);
     alloc_window w;
     unique_function<int()> f = std::move(f0);
+    escape(f);
     CHECK(w.count() == 1);
     CHECK(f() == 5);
 }
