@@ -43,8 +43,15 @@ int main(int argc, char** argv) {
                 return;
             }
             uvkit::tcp stream{loop};
-            listener.accept(stream);
-            std::cout << "Accepted connection from " << stream.peer_endpoint().to_string() << std::endl;
+            // The error_code forms: a throw here would stop the loop, and the program.
+            listener.accept(stream, ec);
+            if (ec) {
+                std::cerr << "accept: " << ec.message() << "\n";
+                return;
+            }
+            uvkit::endpoint peer = stream.peer_endpoint(ec);  // fails if the peer already reset
+            std::cout << "Accepted connection from " << (ec ? "? (" + ec.message() + ")" : peer.to_string())
+                      << std::endl;
             // Handle the connection: here, `stream` goes out of scope and is closed.
         });
         std::cout << "listening on " << listener.local_endpoint().to_string() << std::endl;

@@ -100,17 +100,25 @@ private:
     }
 
     void start_reading(connection& c) {
+        std::error_code ec;
+        c.socket.read_start(
+            [this, &c](std::error_code read_ec, std::string_view data) { on_read(c, read_ec, data); }, ec);
+        if (ec) return forget(c);
         c.reading = true;
-        c.socket.read_start([this, &c](std::error_code ec, std::string_view data) {
-            if (ec) return on_end(c, ec);
-            // `data` lives only during this call: hand uvkit an owned copy.
-            c.socket.write(std::string{data},
-                           [this, &c](std::error_code write_ec) { on_written(c, write_ec); });
-            if (c.socket.write_queue_size() > high_water) {
-                c.socket.read_stop();
-                c.reading = false;
-            }
-        });
+    }
+
+    void on_read(connection& c, std::error_code ec, std::string_view data) {
+        if (ec) return on_end(c, ec);
+        // `data` lives only during this call: hand uvkit an owned copy. (The
+        // error_code forms throughout: a throw in a handler would stop the server.)
+        std::error_code write_ec;
+        c.socket.write(
+            std::string{data}, [this, &c](std::error_code done_ec) { on_written(c, done_ec); }, write_ec);
+        if (write_ec) return forget(c);
+        if (c.socket.write_queue_size() > high_water) {
+            c.socket.read_stop();
+            c.reading = false;
+        }
     }
 
     void on_written(connection& c, std::error_code ec) {

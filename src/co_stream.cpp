@@ -200,11 +200,7 @@ bool request_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
             co_access::write(*stream_, data_, has_owned_ ? &owned_ : nullptr, std::move(done), ec_, &req_);
             break;
         case kind::shutdown: co_access::shutdown(*stream_, std::move(done), ec_, &req_); break;
-        case kind::connect: {
-            auto& self = static_cast<connect_awaiter&>(*this);
-            co_access::connect(self.conn_, self.ep_, std::move(done), ec_, &req_);
-            break;
-        }
+        case kind::connect: start_connect(std::move(done)); break;
     }
     if (ec_) return false;
     scope_ = scope;
@@ -262,13 +258,7 @@ bool accept_waiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     }
     if (st_->pending_connections > 0) {
         --st_->pending_connections;
-        try {
-            client_ = tcp{*st_->owner};
-        } catch (const std::system_error& e) {
-            ec_ = e.code();
-            return false;
-        }
-        server_.accept(client_, ec_);
+        accept_into(*st_->owner);
         return false;
     }
     ctx_ = &co_context::of(*st_->owner);
@@ -285,14 +275,7 @@ void accept_waiter::take_connection(std::error_code status) noexcept {
     pending_ = false;
     if (scope_) scope_->clear_operation(this);
     ec_ = status;
-    if (!ec_) {
-        try {
-            client_ = tcp{*st_->owner};
-            server_.accept(client_, ec_);
-        } catch (const std::system_error& e) {
-            ec_ = e.code();
-        }
-    }
+    if (!ec_) accept_into(*st_->owner);
     node_.handle.resume();
 }
 
@@ -307,12 +290,6 @@ void accept_waiter::abort(std::error_code e) noexcept {
 
 void accept_waiter::cancel() noexcept { abort(make_error_code(errc::canceled)); }
 
-tcp accept_waiter::await_resume() {
-    deliver(ec_, ec_out_, "uvkit::tcp::async_accept");
-    if (ec_) return tcp{};
-    return std::move(client_);
-}
-
 void stream_state::on_closing() noexcept {
     if (waiter) waiter->abort(make_error_code(errc::canceled));
     if (acceptor) acceptor->abort(make_error_code(errc::canceled));
@@ -320,13 +297,13 @@ void stream_state::on_closing() noexcept {
 
 }  // namespace detail
 
-void tcp::listen(int backlog, std::error_code& ec) noexcept {
+void stream::listen(int backlog, std::error_code& ec) noexcept {
     auto* s = detail::co_access::state(*this, ec);
     if (!s) return;
     stream::listen(backlog, [s](std::error_code status) { detail::on_co_connection(s, status); }, ec);
 }
 
-void tcp::listen(int backlog) {
+void stream::listen(int backlog) {
     std::error_code ec;
     listen(backlog, ec);
     if (ec) throw std::system_error(ec, "uv_listen");

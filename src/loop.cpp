@@ -4,6 +4,7 @@
 
 #include "log.hpp"
 #include "uvkit/handle.hpp"
+#include "uvkit/work.hpp"
 #include "write_req.hpp"
 
 namespace uvkit {
@@ -41,6 +42,8 @@ loop::~loop() {
     // Suspended coroutines go first: their awaiters still refer to open handles.
     ext_.reset();
     detail::handle_state::close_all(*this);
+    // Thread-pool requests cannot be closed: cancel them and wait for those running.
+    detail::pool_op::finish_all(*this);
     uv_close(reinterpret_cast<uv_handle_t*>(&async_), [](uv_handle_t* h) {
         static_cast<loop*>(h->data)->async_ready_ = false;
     });

@@ -165,7 +165,7 @@ void stream::set_provider_fn(detail::unique_function<std::span<char>(std::size_t
 }
 
 void stream::write_fn(const uv_buf_t* bufs, unsigned n, detail::write_handler&& h, std::string* owned,
-                      std::error_code& ec, detail::request_base** started) noexcept {
+                      std::error_code& ec, detail::request_base** started, uv_stream_t* send_handle) noexcept {
     auto* s = get<stream_state>(ec);
     if (!s) return;
     write_req* r;
@@ -183,7 +183,8 @@ void stream::write_fn(const uv_buf_t* bufs, unsigned n, detail::write_handler&& 
         n = 1;
     }
     r->req.data = r;
-    int rc = uv_write(&r->req, s->stream(), bufs, n, &write_req::on_write);
+    int rc = send_handle ? uv_write2(&r->req, s->stream(), bufs, n, send_handle, &write_req::on_write)
+                         : uv_write(&r->req, s->stream(), bufs, n, &write_req::on_write);
     if (rc < 0) {
         // The handler must not run; an owned string goes back to the caller.
         if (owned) *owned = std::move(r->owned);

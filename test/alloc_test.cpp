@@ -14,7 +14,7 @@ using namespace std::chrono_literals;
 using uvkit_test::alloc_window;
 using uvkit_test::loop_fixture;
 
-TEST_SUITE("alloc") {
+TEST_SUITE_BEGIN("alloc");
 
 TEST_CASE_FIXTURE(loop_fixture, "restarting a timer allocates nothing") {
     uvkit::timer t{loop};
@@ -145,4 +145,4 @@ TEST_CASE_FIXTURE(loop_fixture, "post() from a handler allocates nothing once wa
     CHECK(delivered == (total - 1) * 10);
 }
 
-}  // TEST_SUITE("alloc")
+TEST_SUITE_END();

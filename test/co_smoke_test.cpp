@@ -48,10 +48,13 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co smoke: run, sleep, when_all, whe
     };
     CHECK(uvkit::run(loop, any()) == 1);
     CHECK(cancelled == 1);
-    auto all_fail = [&]() -> uvkit::task<void> { co_await uvkit::when_all(slow(loop, &cancelled), fail_after(loop, 1ms)); };
+    auto all_fail = [&]() -> uvkit::task<void> {
+        co_await uvkit::when_all(slow(loop, &cancelled), fail_after(loop, 1ms));
+    };
     CHECK_THROWS_WITH(uvkit::run(loop, all_fail()), "boom");
     CHECK(cancelled == 2);
-    CHECK_THROWS_AS(uvkit::run(loop, uvkit::with_timeout(loop, 5ms, slow(loop, &cancelled))), std::system_error);
+    CHECK_THROWS_AS(uvkit::run(loop, uvkit::with_timeout(loop, 5ms, slow(loop, &cancelled))),
+                    std::system_error);
 
     uvkit::tcp server{loop};
     server.bind(uvkit::endpoint::parse("127.0.0.1:0"));

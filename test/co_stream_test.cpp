@@ -1,1 +1,670 @@
+// Awaitable stream operations: read, write, shutdown, connect, accept, and a
+// coroutine echo server.
 #include "fixture.hpp"
+
+#include <uvkit/uvkit.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "co_util.hpp"
+
+using namespace std::chrono_literals;
+using uvkit_co_test::connected_pair;
+using uvkit_co_test::destroy_flag;
+using uvkit_co_test::start;
+
+namespace {
+
+uvkit::task<std::string> read_chunk(uvkit::stream& s) { co_return co_await s.async_read(); }
+
+/// Reads until EOF, collecting everything.
+uvkit::task<std::string> read_all(uvkit::stream& s) {
+    std::string all;
+    for (;;) {
+        std::string chunk = co_await s.async_read();
+        if (chunk.empty()) co_return all;
+        all += chunk;
+    }
+}
+
+/// A byte pattern that shows reordering or loss.
+std::string pattern(std::size_t n, std::size_t seed = 0) {
+    std::string s(n, '\0');
+    for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + seed) % 26);
+    return s;
+}
+
+uvkit::task<void> write_later(uvkit::loop& l, uvkit::stream& s, std::vector<std::string> pieces,
+                              std::chrono::milliseconds gap, bool shutdown) {
+    for (auto& p : pieces) {
+        co_await uvkit::sleep(l, gap);
+        co_await s.async_write(p);
+    }
+    if (shutdown) co_await s.async_shutdown();
+}
+
+}  // namespace
+
+TEST_SUITE("co: stream read") {
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_read() gives the next chunk and \"\" at EOF") {
+    auto [a, b] = connected_pair(loop);
+    auto t = [&]() -> uvkit::task<void> {
+        co_await b.async_write("hello");
+        CHECK(co_await a.async_read() == "hello");
+        co_await b.async_shutdown();
+        CHECK(co_await a.async_read() == "");
+        std::error_code ec = make_error_code(std::errc::io_error);
+        CHECK(co_await a.async_read(ec) == "");  // still EOF, and not an error
+        CHECK_FALSE(ec);
+    };
+    uvkit::run(loop, t());
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_read(span) reads in place, 0 at EOF") {
+    auto [a, b] = connected_pair(loop);
+    auto t = [&]() -> uvkit::task<void> {
+        char buf[4];
+        co_await b.async_write("abcdef");
+        std::size_t n = co_await a.async_read(std::span<char>(buf));
+        CHECK(n == 4);
+        CHECK(std::string_view(buf, n) == "abcd");
+        std::error_code ec;
+        n = co_await a.async_read(std::span<char>(buf), ec);
+        CHECK_FALSE(ec);
+        CHECK(std::string_view(buf, n) == "ef");
+        // An empty buffer reads nothing, at once.
+        CHECK(co_await a.async_read(std::span<char>()) == 0);
+        co_await b.async_shutdown();
+        CHECK(co_await a.async_read(std::span<char>(buf)) == 0);
+        CHECK(co_await a.async_read(std::span<char>(buf), ec) == 0);
+        CHECK_FALSE(ec);
+    };
+    uvkit::run(loop, t());
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_read_exactly fills the buffer across chunks") {
+    auto [a, b] = connected_pair(loop);
+    auto t = [&]() -> uvkit::task<void> {
+        char buf[6];
+        // (Named: GCC 12 mishandles an initializer_list temporary across co_await.)
+        std::vector<std::string> pieces{"ab", "c", "defgh"};
+        auto [n, w] = co_await uvkit::when_all(
+            [](uvkit::tcp& s, std::span<char> bf) -> uvkit::task<std::size_t> {
+                co_return co_await s.async_read_exactly(bf);
+            }(a, buf),
+            write_later(loop, b, pieces, 2ms, false));
+        CHECK(n == 6);
+        CHECK(std::string_view(buf, 6) == "abcdef");
+        // What did not fit stays for the next read.
+        CHECK(co_await a.async_read() == "gh");
+    };
+    uvkit::run(loop, t());
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: async_read_exactly gives errc::eof when the peer closes early") {
+    auto [a, b] = connected_pair(loop);
+    char buf[10];
+    SUBCASE("throwing form") {
+        auto t = [&]() -> uvkit::task<void> {
+            co_await b.async_write("short");
+            co_await b.async_shutdown();
+            co_await a.async_read_exactly(std::span<char>(buf));
+        };
+        try {
+            uvkit::run(loop, t());
+            FAIL("no error");
+        } catch (const std::system_error& e) {
+            CHECK(e.code() == uvkit::errc::eof);
+        }
+    }
+    SUBCASE("error_code form") {
+        auto t = [&]() -> uvkit::task<std::error_code> {
+            co_await b.async_write("short");
+            b.close();
+            std::error_code ec;
+            co_await a.async_read_exactly(std::span<char>(buf), ec);
+            co_return ec;
+        };
+        CHECK(uvkit::run(loop, t()) == uvkit::errc::eof);
+    }
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: async_read_until splits lines, keeps the rest in the buffer") {
+    auto [a, b] = connected_pair(loop);
+    auto t = [&]() -> uvkit::task<std::vector<std::string>> {
+        std::vector<std::string> lines;
+        std::string buf;
+        // The delimiter "\r\n" arrives split across chunks.
+        std::vector<std::string> pieces{"hel", "lo\r", "\nwor", "ld\r\nx", "y\r\n"};
+        uvkit::spawn(loop, write_later(loop, b, pieces, 2ms, true));
+        for (;;) {
+            std::error_code ec;
+            std::size_t n = co_await a.async_read_until(buf, "\r\n", 1024, ec);
+            if (ec == uvkit::errc::eof) break;
+            REQUIRE_FALSE(ec);
+            lines.push_back(buf.substr(0, n));
+            buf.erase(0, n);
+        }
+        CHECK(buf.empty());
+        co_return lines;
+    };
+    CHECK(uvkit::run(loop, t()) == std::vector<std::string>{"hello\r\n", "world\r\n", "xy\r\n"});
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_read_until finds a line already in the buffer") {
+    auto [a, b] = connected_pair(loop);
+    auto t = [&]() -> uvkit::task<std::vector<std::string>> {
+        std::vector<std::string> lines;
+        std::string buf;
+        // Three lines in one chunk; the peer then stays silent (no EOF).
+        co_await b.async_write("one\ntwo\nthree\n");
+        for (int i = 0; i < 3; ++i) {
+            std::size_t n = co_await a.async_read_until(buf, "\n");
+            lines.push_back(buf.substr(0, n));
+            buf.erase(0, n);
+        }
+        co_return lines;
+    };
+    CHECK(uvkit::run(loop, uvkit::with_timeout(loop, 5s, t())) ==
+          std::vector<std::string>{"one\n", "two\n", "three\n"});
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: async_read_until: too long is message_size, EOF first is errc::eof") {
+    auto [a, b] = connected_pair(loop);
+    SUBCASE("max exceeded") {
+        auto t = [&]() -> uvkit::task<void> {
+            co_await b.async_write(std::string(100, 'x'));
+            std::string buf;
+            co_await a.async_read_until(buf, "\n", 16);
+        };
+        try {
+            uvkit::run(loop, t());
+            FAIL("no error");
+        } catch (const std::system_error& e) {
+            CHECK(e.code() == std::errc::message_size);
+        }
+    }
+    SUBCASE("EOF before the delimiter") {
+        auto t = [&]() -> uvkit::task<std::error_code> {
+            co_await b.async_write("no newline");
+            co_await b.async_shutdown();
+            std::string buf;
+            std::error_code ec;
+            co_await a.async_read_until(buf, "\n", 1024, ec);
+            CHECK(buf == "no newline");  // what was read is still there
+            co_return ec;
+        };
+        CHECK(uvkit::run(loop, t()) == uvkit::errc::eof);
+    }
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: bytes that arrive while no coroutine waits are not lost") {
+    auto [a, b] = connected_pair(loop);
+    SUBCASE("a few chunks") {
+        auto t = [&]() -> uvkit::task<std::string> {
+            co_await b.async_write("first");
+            std::string got = co_await a.async_read();  // reading has started
+            // The peer sends while the reader is busy elsewhere.
+            co_await b.async_write("2");
+            co_await b.async_write("3");
+            co_await uvkit::sleep(loop, 20ms);
+            co_await b.async_write("4");
+            co_await b.async_shutdown();
+            co_await uvkit::sleep(loop, 20ms);
+            got += co_await read_all(a);
+            co_return got;
+        };
+        CHECK(uvkit::run(loop, t()) == "first234");
+    }
+    SUBCASE("more than the 64 KiB kept for a stream") {
+        const std::string big = pattern(1 << 20);
+        auto t = [&]() -> uvkit::task<std::string> {
+            char c;
+            co_await b.async_write(std::string_view(big).substr(0, 1));
+            co_await a.async_read(std::span<char>(&c, 1));  // reading has started
+            auto writer = [&]() -> uvkit::task<void> {
+                co_await b.async_write(std::string_view(big).substr(1));
+                co_await b.async_shutdown();
+            };
+            auto reader = [&]() -> uvkit::task<std::string> {
+                co_await uvkit::sleep(loop, 50ms);  // let it pile up
+                co_return std::string(1, c) + co_await read_all(a);
+            };
+            auto [w, got] = co_await uvkit::when_all(writer(), reader());
+            co_return got;
+        };
+        std::string got = uvkit::run(loop, t());
+        CHECK(got.size() == big.size());
+        CHECK(got == big);
+    }
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a second concurrent read on a stream gets UV_EALREADY") {
+    auto [a, b] = connected_pair(loop);
+    std::error_code second;
+    auto first = [&]() -> uvkit::task<std::string> { co_return co_await a.async_read(); };
+    auto other = [&]() -> uvkit::task<void> {
+        char buf[8];
+        co_await a.async_read(std::span<char>(buf), second);
+        co_await b.async_write("x");  // lets the first read finish
+    };
+    auto t = [&]() -> uvkit::task<std::string> {
+        auto [s, v] = co_await uvkit::when_all(first(), other());
+        co_return s;
+    };
+    CHECK(uvkit::run(loop, t()) == "x");
+    CHECK(second == uvkit::make_uv_error(UV_EALREADY));
+    // The throwing form throws it.
+    auto throwing = [&]() -> uvkit::task<void> {
+        std::string x;
+        co_await uvkit::when_all(first(),
+                                 [&]() -> uvkit::task<void> { co_await a.async_read_until(x, "\n"); }());
+    };
+    CHECK_THROWS_AS(uvkit::run(loop, throwing()), std::system_error);
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: a cancelled read stops reading and keeps the data in the kernel") {
+    auto [a, b] = connected_pair(loop);
+    std::error_code ec;
+    auto reader = [&]() -> uvkit::task<int> {
+        char buf[8];
+        co_await a.async_read(std::span<char>(buf), ec);
+        co_return 0;
+    };
+    auto t = [&]() -> uvkit::task<std::size_t> {
+        auto r = co_await uvkit::when_any(reader(), [&]() -> uvkit::task<int> {
+            co_await uvkit::sleep(loop, 5ms);
+            co_return 1;
+        }());
+        co_return r.index();
+    };
+    CHECK(uvkit::run(loop, t()) == 1);
+    CHECK(ec == uvkit::errc::canceled);
+    CHECK_FALSE(a.active());  // no longer reading
+    b.write(std::string("after"));
+    CHECK(uvkit::run(loop, read_chunk(a)) == "after");
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a deadline fires mid-read on a silent peer") {
+    auto [a, b] = connected_pair(loop);
+    auto t0 = loop.now();
+    try {
+        uvkit::run(loop, uvkit::with_timeout(loop, 20ms, read_chunk(a)));
+        FAIL("no timeout");
+    } catch (const std::system_error& e) {
+        CHECK(e.code() == std::errc::timed_out);
+    }
+    loop.update_time();
+    CHECK(loop.now() - t0 >= 20ms);
+    CHECK_FALSE(a.active());  // the read was stopped
+    CHECK_FALSE(loop.alive());
+    // A deadline on a read_exactly that got part of its bytes.
+    auto partial = [&]() -> uvkit::task<void> {
+        co_await b.async_write("par");
+        char buf[10];
+        co_await uvkit::with_timeout(loop, 20ms,
+                                     [](uvkit::tcp& s, std::span<char> bf) -> uvkit::task<std::size_t> {
+                                         co_return co_await s.async_read_exactly(bf);
+                                     }(a, buf));
+    };
+    CHECK_THROWS_AS(uvkit::run(loop, partial()), std::system_error);
+    CHECK_FALSE(a.active());
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: closing a stream completes its waiting read with errc::canceled") {
+    auto [a, b] = connected_pair(loop);
+    std::error_code ec;
+    auto reader = [&]() -> uvkit::task<void> {
+        char buf[8];
+        co_await a.async_read(std::span<char>(buf), ec);
+    };
+    auto closer = [&]() -> uvkit::task<void> {
+        co_await uvkit::sleep(loop, 2ms);
+        a.close();
+    };
+    uvkit::run(loop, [&]() -> uvkit::task<void> { co_await uvkit::when_all(reader(), closer()); }());
+    CHECK(ec == uvkit::errc::canceled);
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a reset connection is an error for the reader") {
+    auto [a, b] = connected_pair(loop);
+    auto t = [&]() -> uvkit::task<std::error_code> {
+        co_await b.async_write("data");
+        b.close_reset();
+        co_await uvkit::sleep(loop, 5ms);
+        std::error_code ec;
+        std::string s;
+        do s = co_await a.async_read(ec);
+        while (!ec && !s.empty());
+        co_return ec;
+    };
+    CHECK(uvkit::run(loop, t()) == std::errc::connection_reset);
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: operations on an empty stream fail with UV_EINVAL") {
+    uvkit::tcp empty;
+    auto t = [&]() -> uvkit::task<void> {
+        std::error_code ec;
+        co_await empty.async_read(ec);
+        CHECK(ec == uvkit::make_uv_error(UV_EINVAL));
+        ec.clear();
+        co_await empty.async_write("x", ec);
+        CHECK(ec == uvkit::make_uv_error(UV_EINVAL));
+        ec.clear();
+        co_await empty.async_shutdown(ec);
+        CHECK(ec == uvkit::make_uv_error(UV_EINVAL));
+        ec.clear();
+        uvkit::tcp c = co_await empty.async_accept(ec);
+        CHECK(ec == uvkit::make_uv_error(UV_EINVAL));
+        CHECK_FALSE(static_cast<bool>(c));
+        co_await empty.async_read();
+    };
+    CHECK_THROWS_AS(uvkit::run(loop, t()), std::system_error);
+}
+
+}  // TEST_SUITE("co: stream read")
+
+TEST_SUITE("co: stream write") {
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_write borrowed, owned and literal") {
+    auto [a, b] = connected_pair(loop);
+    const std::string big = pattern(3 << 20, 1);  // larger than the socket buffers
+    auto writer = [&]() -> uvkit::task<void> {
+        co_await a.async_write("literal;");
+        std::string owned = "owned;";
+        co_await a.async_write(std::move(owned));
+        std::string borrowed = "borrowed;";
+        co_await a.async_write(std::string_view(borrowed));
+        std::error_code ec;
+        co_await a.async_write(std::string("owned-ec;"), ec);
+        CHECK_FALSE(ec);
+        co_await a.async_write(big, ec);
+        CHECK_FALSE(ec);
+        co_await a.async_shutdown();
+    };
+    auto t = [&]() -> uvkit::task<std::string> {
+        auto [w, got] = co_await uvkit::when_all(writer(), read_all(b));
+        co_return got;
+    };
+    CHECK(uvkit::run(loop, t()) == "literal;owned;borrowed;owned-ec;" + big);
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_shutdown: the peer sees EOF after all the data") {
+    auto [a, b] = connected_pair(loop);
+    auto writer = [&]() -> uvkit::task<void> {
+        for (int i = 0; i < 100; ++i)
+            a.write(pattern(1000, static_cast<std::size_t>(i)));  // queued, not awaited
+        co_await a.async_shutdown();
+        // Writing after shutdown fails.
+        std::error_code ec;
+        co_await a.async_write("late", ec);
+        CHECK(ec);
+    };
+    auto t = [&]() -> uvkit::task<std::string> {
+        auto [w, got] = co_await uvkit::when_all(writer(), read_all(b));
+        co_return got;
+    };
+    std::string want;
+    for (int i = 0; i < 100; ++i) want += pattern(1000, static_cast<std::size_t>(i));
+    CHECK(uvkit::run(loop, t()) == want);
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: a cancelled write closes the stream and completes with canceled") {
+    auto [a, b] = connected_pair(loop);
+    std::string big(32u << 20, 'z');  // the peer never reads: the write stays pending
+    std::error_code ec;
+    auto writer = [&]() -> uvkit::task<int> {
+        co_await a.async_write(big, ec);
+        co_return 0;
+    };
+    auto t = [&]() -> uvkit::task<std::size_t> {
+        auto r = co_await uvkit::when_any(writer(), [&]() -> uvkit::task<int> {
+            co_await uvkit::sleep(loop, 10ms);
+            co_return 1;
+        }());
+        co_return r.index();
+    };
+    CHECK(uvkit::run(loop, t()) == 1);
+    CHECK(ec == uvkit::errc::canceled);
+    CHECK(a.closing());
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: closing a stream completes a pending write with canceled") {
+    auto [a, b] = connected_pair(loop);
+    std::string big(32u << 20, 'z');
+    auto t = [&]() -> uvkit::task<std::error_code> {
+        std::error_code ec;
+        auto closer = [&]() -> uvkit::task<void> {
+            co_await uvkit::sleep(loop, 5ms);
+            a.close();
+        };
+        auto writer = [&]() -> uvkit::task<void> { co_await a.async_write(big, ec); };
+        co_await uvkit::when_all(writer(), closer());
+        co_return ec;
+    };
+    CHECK(uvkit::run(loop, t()) == uvkit::errc::canceled);
+}
+
+}  // TEST_SUITE("co: stream write")
+
+TEST_SUITE("co: connect and accept") {
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: connect and accept give connected sockets") {
+    auto [a, b] = connected_pair(loop);
+    CHECK(a.peer_endpoint().port() == b.local_endpoint().port());
+    CHECK(b.peer_endpoint().port() == a.local_endpoint().port());
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: connect refused") {
+    auto ep = uvkit_co_test::closed_endpoint(loop);
+    SUBCASE("throwing form") {
+        try {
+            uvkit::run(loop, uvkit_co_test::connect_to(loop, ep));
+            FAIL("connected");
+        } catch (const std::system_error& e) {
+            CHECK(e.code() == std::errc::connection_refused);
+        }
+    }
+    SUBCASE("error_code form") {
+        auto t = [&]() -> uvkit::task<std::error_code> {
+            std::error_code ec;
+            uvkit::tcp c = co_await uvkit::connect(loop, ep, ec);
+            CHECK_FALSE(static_cast<bool>(c));
+            co_return ec;
+        };
+        CHECK(uvkit::run(loop, t()) == std::errc::connection_refused);
+    }
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: a cancelled connect closes its socket and completes with canceled") {
+    uvkit::tcp server{loop};
+    server.bind(uvkit::endpoint::parse("127.0.0.1:0"));
+    server.listen(8);
+    auto ep = server.local_endpoint();
+    std::error_code ec;
+    auto connector = [&]() -> uvkit::task<int> {
+        uvkit::tcp c = co_await uvkit::connect(loop, ep, ec);
+        co_return c ? 1 : 0;
+    };
+    // The other task is ready at once: the connect is cancelled before the loop ran.
+    auto t = [&]() -> uvkit::task<int> {
+        auto r = co_await uvkit::when_any(connector(), [&]() -> uvkit::task<int> { co_return 5; }());
+        co_return static_cast<int>(r.index());
+    };
+    auto task = t();
+    start(task);
+    CHECK(loop.handle_count() == 2);
+    CHECK(uvkit::run(loop, std::move(task)) == 1);
+    CHECK(ec == uvkit::errc::canceled);
+    CHECK(loop.handle_count() == 1);  // only the server
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: a cancelled accept leaves the connection for the next accept") {
+    uvkit::tcp server{loop};
+    server.bind(uvkit::endpoint::parse("127.0.0.1:0"));
+    server.listen(8);
+    auto ep = server.local_endpoint();
+    std::error_code ec;
+    auto acceptor = [&]() -> uvkit::task<int> {
+        uvkit::tcp c = co_await server.async_accept(ec);
+        co_return 0;
+    };
+    auto t = [&]() -> uvkit::task<std::size_t> {
+        auto r = co_await uvkit::when_any(acceptor(), [&]() -> uvkit::task<int> {
+            co_await uvkit::sleep(loop, 2ms);
+            co_return 1;
+        }());
+        co_return r.index();
+    };
+    CHECK(uvkit::run(loop, t()) == 1);
+    CHECK(ec == uvkit::errc::canceled);
+    // A client connects while nobody accepts; the next accept gets it.
+    uvkit::tcp client = uvkit::run(loop, uvkit_co_test::connect_to(loop, ep));
+    uvkit::tcp accepted = uvkit::run(loop, uvkit_co_test::accept_one(server));
+    CHECK(accepted.peer_endpoint().port() == client.local_endpoint().port());
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: closing the server completes a waiting accept with canceled") {
+    uvkit::tcp server{loop};
+    server.bind(uvkit::endpoint::parse("127.0.0.1:0"));
+    server.listen(8);
+    auto t = [&]() -> uvkit::task<std::error_code> {
+        std::error_code ec;
+        auto acceptor = [&]() -> uvkit::task<void> { uvkit::tcp c = co_await server.async_accept(ec); };
+        auto closer = [&]() -> uvkit::task<void> {
+            co_await uvkit::sleep(loop, 2ms);
+            server.close();
+        };
+        co_await uvkit::when_all(acceptor(), closer());
+        co_return ec;
+    };
+    CHECK(uvkit::run(loop, t()) == uvkit::errc::canceled);
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a second concurrent accept gets UV_EALREADY") {
+    uvkit::tcp server{loop};
+    server.bind(uvkit::endpoint::parse("127.0.0.1:0"));
+    server.listen(8);
+    std::error_code second;
+    auto t = [&]() -> uvkit::task<void> {
+        auto one = [&]() -> uvkit::task<uvkit::tcp> { co_return co_await server.async_accept(); };
+        auto two = [&]() -> uvkit::task<uvkit::tcp> {
+            uvkit::tcp c = co_await server.async_accept(second);
+            co_return co_await uvkit::connect(loop, server.local_endpoint());
+        };
+        auto [x, y] = co_await uvkit::when_all(one(), two());
+        CHECK(x.peer_endpoint().port() == y.local_endpoint().port());
+    };
+    uvkit::run(loop, t());
+    CHECK(second == uvkit::make_uv_error(UV_EALREADY));
+}
+
+}  // TEST_SUITE("co: connect and accept")
+
+TEST_SUITE("co: echo server") {
+
+namespace {
+uvkit::task<void> serve_one(uvkit::tcp c, int* served) {
+    char buf[256];
+    for (;;) {
+        std::size_t n = co_await c.async_read(std::span<char>(buf));
+        if (n == 0) break;
+        co_await c.async_write(std::string_view(buf, n));
+    }
+    co_await c.async_shutdown();
+    ++*served;
+}
+
+uvkit::task<void> accept_loop(uvkit::tcp& server, uvkit::task_group& conns, int* served) {
+    for (;;) conns.spawn(serve_one(co_await server.async_accept(), served));
+}
+
+uvkit::task<std::string> echo_client(uvkit::loop& l, uvkit::endpoint ep, int i) {
+    uvkit::tcp c = co_await uvkit::connect(l, ep);
+    std::string sent;
+    std::string got;
+    for (int k = 0; k < 3; ++k) {
+        std::string line = "client " + std::to_string(i) + " line " + std::to_string(k) + "\n";
+        sent += line;
+        co_await c.async_write(line);
+        std::string buf;
+        // Echoes may be split or merged; read until this line came back.
+        while (got.size() < sent.size()) {
+            std::string chunk = co_await c.async_read();
+            if (chunk.empty()) throw std::runtime_error("early EOF");
+            got += chunk;
+        }
+    }
+    co_await c.async_shutdown();
+    std::string rest = co_await read_all(c);
+    got += rest;
+    if (got != sent) throw std::runtime_error("echo mismatch: " + got);
+    co_return got;
+}
+}  // namespace
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: echo server serves 100 concurrent clients, then shuts down") {
+    uvkit::tcp server{loop};
+    server.bind(uvkit::endpoint::parse("127.0.0.1:0"));
+    server.listen(128);
+    auto ep = server.local_endpoint();
+    constexpr int clients = 100;
+    int served = 0;
+    int ok = 0;
+    uvkit::task_group conns{loop};
+    uvkit::task_group idle_conns{loop};
+    // Named lambdas: their captures must outlive the tasks they make.
+    auto counted_client = [&](int k) -> uvkit::task<void> {
+        co_await echo_client(loop, ep, k);
+        ++ok;
+    };
+    auto idle_client = [&]() -> uvkit::task<void> {
+        uvkit::tcp c = co_await uvkit::connect(loop, ep);
+        co_await uvkit::sleep(loop, 1h);
+    };
+    auto t = [&]() -> uvkit::task<void> {
+        auto server_task = [&]() -> uvkit::task<void> {
+            std::error_code ec;
+            try {
+                co_await accept_loop(server, conns, &served);
+            } catch (const std::system_error& e) {
+                ec = e.code();
+            }
+            CHECK(ec == uvkit::errc::canceled);
+            // Shutting down: cancel the connections still open, wait for them.
+            conns.cancel();
+            co_await conns.join();
+        };
+        auto clients_task = [&]() -> uvkit::task<void> {
+            uvkit::task_group g{loop};
+            for (int i = 0; i < clients; ++i) g.spawn(counted_client(i));
+            // Two more clients connect and never send: the shutdown must cancel them.
+            for (int i = 0; i < 2; ++i) idle_conns.spawn(idle_client());
+            co_await g.join();
+        };
+        auto r = co_await uvkit::when_any(server_task(), clients_task());
+        CHECK(r.index() == 1);
+    };
+    uvkit::run(loop, uvkit::with_timeout(loop, 30s, t()));
+    CHECK(ok == clients);
+    CHECK(served == clients);
+    CHECK(conns.size() == 0);
+    idle_conns.cancel();
+    uvkit::run(loop, [&]() -> uvkit::task<void> { co_await idle_conns.join(); }());
+    server.close();
+}
+
+}  // TEST_SUITE("co: echo server")

@@ -1,16 +1,16 @@
 // uvkit::endpoint: parsing, formatting and comparing IPv4/IPv6 endpoints.
 #include <uvkit/uvkit.hpp>
 
+#include <sys/un.h>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <sys/un.h>
 #include <system_error>
 
 #include "fixture.hpp"
 
-TEST_SUITE("endpoint") {
+TEST_SUITE_BEGIN("endpoint");
 
 TEST_CASE("bad text throws std::invalid_argument naming the text") {
     const char* bad[] = {
@@ -177,4 +177,4 @@ TEST_CASE("to_string() round-trips through parse()") {
     }
 }
 
-}  // TEST_SUITE("endpoint")
+TEST_SUITE_END();

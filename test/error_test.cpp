@@ -7,7 +7,7 @@
 
 #include "fixture.hpp"
 
-TEST_SUITE("error") {
+TEST_SUITE_BEGIN("error");
 
 TEST_CASE("the category's name and messages come from libuv") {
     const std::error_category& cat = uvkit::error_category();
@@ -95,4 +95,4 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "a failing call throws std::system_e
     CHECK(uvkit::err_name(ec) == "EINVAL");
 }
 
-}  // TEST_SUITE("error")
+TEST_SUITE_END();

@@ -49,7 +49,7 @@ void escape(T& x) {
 
 }  // namespace
 
-TEST_SUITE("function") {
+TEST_SUITE_BEGIN("function");
 
 TEST_CASE("a lambda capturing three pointers is stored inline: no allocation") {
     int a = 1, b = 2, c = 3;
@@ -104,11 +104,10 @@ TEST_CASE("move-only callables, arguments and return values") {
     unique_function<int(int)> f = [p = std::make_unique<int>(10)](int add) { return *p + add; };
     CHECK(f(5) == 15);
 
-    unique_function<std::unique_ptr<int>(std::unique_ptr<int>)> pass =
-        [](std::unique_ptr<int> p) {
-            ++*p;
-            return p;
-        };
+    unique_function<std::unique_ptr<int>(std::unique_ptr<int>)> pass = [](std::unique_ptr<int> p) {
+        ++*p;
+        return p;
+    };
     auto out = pass(std::make_unique<int>(41));
     REQUIRE(out);
     CHECK(*out == 42);
@@ -291,4 +290,4 @@ TEST_CASE("handler_slot: an exception propagates and the parked closure is still
     CHECK(counted::live == 0);
 }
 
-}  // TEST_SUITE("function")
+TEST_SUITE_END();

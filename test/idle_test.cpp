@@ -27,7 +27,7 @@ void check_einval_throw(F&& f) {
 
 }  // namespace
 
-TEST_SUITE("idle") {
+TEST_SUITE_BEGIN("idle");
 
 TEST_CASE_FIXTURE(loop_fixture, "start and stop") {
     uvkit::idle i{loop};
@@ -194,4 +194,4 @@ TEST_CASE_FIXTURE(loop_fixture, "an idle handler exception stops the loop; the h
     CHECK(n == 6);
 }
 
-}  // TEST_SUITE("idle")
+TEST_SUITE_END();

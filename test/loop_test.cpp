@@ -51,7 +51,7 @@ int count_raw_handles(uv_loop_t* l) {
 
 }  // namespace
 
-TEST_SUITE("loop") {
+TEST_SUITE_BEGIN("loop");
 
 TEST_CASE("an owned loop runs a timer and closes cleanly") {
     bool fired = false;
@@ -115,7 +115,7 @@ TEST_CASE("a borrowed loop shares a uv_loop_t with a raw C timer and never close
     CHECK(raw_timer.data == &ctx);
     CHECK(raw.data == &marker);
     CHECK_FALSE(uv_is_closing(reinterpret_cast<uv_handle_t*>(&raw_timer)));
-    CHECK(uv_backend_fd(&raw) >= 0);  // uv_loop_close would have closed it
+    CHECK(uv_backend_fd(&raw) >= 0);      // uv_loop_close would have closed it
     CHECK(count_raw_handles(&raw) == 1);  // only the raw timer is left
     CHECK(ctx.fired == 1);
 
@@ -231,13 +231,17 @@ TEST_CASE("destroying a loop closes open and active timers and idles; leftovers 
     active_idle.start([&] { ran = true; });
     closing.close([&] { ++closed; });
     // Destroyed before the loop, while its close is pending: freed by the loop's teardown.
-    { uvkit::timer dropped{*l}; dropped.start(10s, [&] { ran = true; }); }
+    {
+        uvkit::timer dropped{*l};
+        dropped.start(10s, [&] { ran = true; });
+    }
     CHECK(l->handle_count() == 6);
 
     l.reset();  // ASan/LSan checks that every state block was freed
     CHECK_FALSE(ran);
     CHECK(closed == 1);
 
+    auto noop = [] {};
     for (uvkit::timer* t : {&started, &idle_timer, &closing}) {
         CHECK(static_cast<bool>(*t));
         CHECK_FALSE(t->active());
@@ -255,7 +259,7 @@ TEST_CASE("destroying a loop closes open and active timers and idles; leftovers 
             CHECK(e.code() == uvkit::make_uv_error(UV_EINVAL));
         }
         std::error_code ec;
-        t->start(1ms, [] {}, ec);
+        t->start(1ms, noop, ec);
         CHECK(ec == uvkit::make_uv_error(UV_EINVAL));
         ec.clear();
         t->again(ec);
@@ -408,7 +412,8 @@ TEST_CASE_FIXTURE(loop_fixture, "post() from 4 threads x 10000: each delivered o
     for (int t = 0; t < threads; ++t) CHECK(next[static_cast<std::size_t>(t)] == per_thread);
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "an exception in a posted function is rethrown; the rest are delivered later") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "an exception in a posted function is rethrown; the rest are delivered later") {
     std::vector<int> got;
     loop.post([&] { got.push_back(1); });
     loop.post([&] {
@@ -440,4 +445,4 @@ TEST_CASE("messages posted to a loop that is destroyed unrun are destroyed, not 
     CHECK(watch.expired());
 }
 
-}  // TEST_SUITE("loop")
+TEST_SUITE_END();

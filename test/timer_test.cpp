@@ -44,7 +44,7 @@ void check_einval_throw(F&& f) {
 
 }  // namespace
 
-TEST_SUITE("timer") {
+TEST_SUITE_BEGIN("timer");
 
 TEST_CASE_FIXTURE(loop_fixture, "a one-shot timer fires once") {
     uvkit::timer t{loop};
@@ -152,7 +152,8 @@ TEST_CASE_FIXTURE(loop_fixture, "timers with equal timeouts fire in start order"
     std::vector<int> order;
     // Start in a shuffled order of objects; the firing order is the start order.
     const int start_order[count] = {3, 0, 7, 1, 6, 2, 5, 4};
-    for (int i : start_order) timers[static_cast<std::size_t>(i)].start(2ms, [&order, i] { order.push_back(i); });
+    for (int i : start_order)
+        timers[static_cast<std::size_t>(i)].start(2ms, [&order, i] { order.push_back(i); });
     run_all();
     CHECK(order == std::vector<int>(std::begin(start_order), std::end(start_order)));
 }
@@ -206,7 +207,8 @@ TEST_CASE_FIXTURE(loop_fixture, "restarting from inside the handler keeps the ru
     CHECK(shared.use_count() == 1);
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "restarting from inside the handler: a small (inline) closure keeps its captures") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "restarting from inside the handler: a small (inline) closure keeps its captures") {
     uvkit::timer t{loop};
     int a = 0;
     int b = 0;
@@ -365,6 +367,7 @@ TEST_CASE_FIXTURE(loop_fixture, "every operation on a moved-from or default time
     uvkit::timer moved{std::move(original)};
     uvkit::timer def;
     CHECK(static_cast<bool>(moved));
+    auto noop = [] {};
     for (uvkit::timer* t : {&original, &def}) {
         CHECK_FALSE(static_cast<bool>(*t));
         check_einval_throw([&] { t->start(1ms, [] {}); });
@@ -372,10 +375,10 @@ TEST_CASE_FIXTURE(loop_fixture, "every operation on a moved-from or default time
         check_einval_throw([&] { t->again(); });
         check_einval_throw([&] { (void)t->get_loop(); });
         std::error_code ec;
-        t->start(1ms, [] {}, ec);
+        t->start(1ms, noop, ec);
         CHECK(ec == einval);
         ec.clear();
-        t->start(1ms, 1ms, [] {}, ec);
+        t->start(1ms, 1ms, noop, ec);
         CHECK(ec == einval);
         ec.clear();
         t->again(ec);
@@ -416,10 +419,11 @@ TEST_CASE_FIXTURE(loop_fixture, "a move-only callable as handler") {
 TEST_CASE_FIXTURE(loop_fixture, "negative durations are rejected") {
     uvkit::timer t{loop};
     bool fired = false;
+    auto set_fired = [&fired] { fired = true; };
     check_einval_throw([&] { t.start(-1ms, [&] { fired = true; }); });
     check_einval_throw([&] { t.start(1ms, -1ms, [&] { fired = true; }); });
     std::error_code ec;
-    t.start(-5ms, [&] { fired = true; }, ec);
+    t.start(-5ms, set_fired, ec);
     CHECK(ec == einval);
     CHECK_FALSE(t.active());
     // A rejected start leaves a never-started timer: again() has no handler.
@@ -449,4 +453,4 @@ TEST_CASE_FIXTURE(loop_fixture, "raw() is the libuv handle and get_loop() the lo
     CHECK_FALSE(t.active());
 }
 
-}  // TEST_SUITE("timer")
+TEST_SUITE_END();

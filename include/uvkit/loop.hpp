@@ -42,6 +42,7 @@ enum class run_mode {
 namespace detail {
 struct handle_state;
 struct write_req;
+struct pool_op;
 /// Per-loop state of an optional layer (the coroutine layer's); destroyed first
 /// when the loop is destroyed, while every handle is still open.
 struct loop_extension {
@@ -132,6 +133,8 @@ public:
     std::size_t& write_pool_size() noexcept { return write_pool_size_; }
     /// Internal: the coroutine layer's per-loop state, created on first use.
     std::unique_ptr<detail::loop_extension>& extension() noexcept { return ext_; }
+    /// Internal: thread-pool requests (work, resolve) not yet completed.
+    detail::pool_op*& pool_ops() noexcept { return pool_ops_; }
     void note_open() noexcept { ++handle_count_; }
     void note_closed() noexcept { --handle_count_; }
 
@@ -139,6 +142,7 @@ private:
     uv_loop_t* raw_ = nullptr;
     std::unique_ptr<uv_loop_t> owned_;
     detail::handle_state* handles_ = nullptr;
+    detail::pool_op* pool_ops_ = nullptr;
     std::size_t handle_count_ = 0;
     std::exception_ptr error_;
 

@@ -40,6 +40,8 @@ class write_awaiter;
 class shutdown_awaiter;
 struct read_waiter;
 class accept_waiter;
+template <class S>
+class accept_awaiter;
 using write_handler = unique_function<void(std::error_code)>;
 
 /// What every uvkit request (write, shutdown, connect) has: its completion
@@ -91,6 +93,11 @@ public:
     void listen(int backlog, F&& h, std::error_code& ec) noexcept {
         listen_fn(backlog, detail::unique_function<void(std::error_code)>(std::forward<F>(h)), ec);
     }
+
+    /// Listens for async_accept() (uv_listen): connections are queued until a
+    /// coroutine accepts them (uvkit/co/stream.hpp). Throws std::system_error.
+    void listen(int backlog = 128);
+    void listen(int backlog, std::error_code& ec) noexcept;
 
     /// Accepts a pending connection into `client`, an initialised, unconnected
     /// stream of the same kind (uv_accept). Throws std::system_error (UV_EAGAIN if none is pending).
@@ -232,6 +239,12 @@ protected:
     stream& operator=(stream&&) noexcept = default;
     ~stream() = default;
 
+    /// Starts a write of `bufs` (or of `*owned`); with `send_handle`, also
+    /// passes that handle over this IPC pipe (uv_write2).
+    void write_fn(const uv_buf_t* bufs, unsigned n, detail::write_handler&& h, std::string* owned,
+                  std::error_code& ec, detail::request_base** started = nullptr,
+                  uv_stream_t* send_handle = nullptr) noexcept;
+
 private:
     detail::write_awaiter async_write_owned(std::string&& data, std::error_code* ec) noexcept;
     static uv_buf_t make_buf(std::string_view d) noexcept {
@@ -244,8 +257,6 @@ private:
     void read_start_fn(detail::unique_function<void(std::error_code, std::string_view)>&& h,
                        std::error_code& ec) noexcept;
     void set_provider_fn(detail::unique_function<std::span<char>(std::size_t)>&& f);
-    void write_fn(const uv_buf_t* bufs, unsigned n, detail::write_handler&& h, std::string* owned,
-                  std::error_code& ec, detail::request_base** started = nullptr) noexcept;
     void write_views(std::span<const std::string_view> bufs, detail::write_handler&& h,
                      std::error_code& ec) noexcept;
     void shutdown_fn(detail::write_handler&& h, std::error_code& ec,

@@ -28,7 +28,6 @@
 namespace uvkit {
 
 namespace detail {
-class accept_waiter;
 struct UVKIT_API tcp_state final : stream_state {
     using stream_state::stream_state;
     uv_tcp_t h{};
@@ -105,21 +104,19 @@ public:
         close_reset_fn(detail::unique_function<void()>(std::forward<F>(on_closed)), ec);
     }
 
-    using stream::listen;
-    /// Listens for async_accept() (uv_listen): connections are queued until a
-    /// coroutine accepts them. Throws std::system_error.
-    void listen(int backlog = 128);
-    void listen(int backlog, std::error_code& ec) noexcept;
-
     /// The next connection on a server that listen(backlog) started (uvkit/co/tcp.hpp).
-    detail::accept_waiter async_accept() noexcept;
-    detail::accept_waiter async_accept(std::error_code& ec) noexcept;
+    detail::accept_awaiter<tcp> async_accept() noexcept;
+    detail::accept_awaiter<tcp> async_accept(std::error_code& ec) noexcept;
 
     /// The libuv handle, or nullptr for an empty tcp.
     uv_tcp_t* raw() const noexcept;
 
 private:
     friend struct detail::co_access;
+    template <class>
+    friend class detail::accept_awaiter;
+    /// A new, unconnected tcp to accept a connection of `server` into (async_accept).
+    static tcp accepted_peer(tcp&, uvkit::loop& l) { return tcp{l}; }
     void connect_fn(const endpoint& ep, detail::write_handler&& h, std::error_code& ec,
                     detail::request_base** started = nullptr) noexcept;
     void close_reset_fn(detail::unique_function<void()>&& on_closed, std::error_code& ec) noexcept;

@@ -161,6 +161,11 @@ protected:
 
     bool start(std::coroutine_handle<> h, cancel_scope* scope);
     void cancel() noexcept override;
+    /// kind::connect: starts the connect request (tcp's, pipe's) with `done` as its handler.
+    virtual void start_connect(write_handler&& done) noexcept {
+        (void)done;
+        ec_ = make_uv_error(UV_EINVAL);
+    }
 
     stream* stream_;
     kind kind_;
@@ -202,6 +207,70 @@ public:
         return start(h, scope_of(h));
     }
     void await_resume() { deliver(ec_, ec_out_, "uvkit::async_shutdown"); }
+};
+
+/// A coroutine waiting for a connection on a listening stream (tcp, pipe):
+/// the part that does not depend on the stream's type.
+class UVKIT_API accept_waiter : cancellable {
+public:
+    accept_waiter(const accept_waiter&) = delete;
+    accept_waiter& operator=(const accept_waiter&) = delete;
+
+    /// A connection is pending: accepts it (from the listen callback).
+    void take_connection(std::error_code status) noexcept;
+    void abort(std::error_code e) noexcept;
+
+protected:
+    accept_waiter(stream& server, std::error_code* ec_out) noexcept : server_(server), ec_out_(ec_out) {}
+    ~accept_waiter();
+
+    bool start(std::coroutine_handle<> h, cancel_scope* scope);
+    void cancel() noexcept override;
+    /// Creates a new stream of the server's kind on `l` and accepts into it; sets ec_.
+    virtual void accept_into(uvkit::loop& l) noexcept = 0;
+
+    stream& server_;
+    std::error_code* ec_out_;
+    std::error_code ec_;
+    stream_state* st_ = nullptr;
+    co_context* ctx_ = nullptr;
+    cancel_scope* scope_ = nullptr;
+    ready_node node_;
+    bool pending_ = false;
+};
+
+/// `co_await server.async_accept()`: the accepted connection, of the server's type S.
+template <class S>
+class accept_awaiter final : accept_waiter {
+public:
+    accept_awaiter(S& server, std::error_code* ec_out) noexcept : accept_waiter(server, ec_out) {}
+
+    bool await_ready() const noexcept { return false; }
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+        return start(h, scope_of(h));
+    }
+    S await_resume() {
+        deliver(ec_, ec_out_, "uvkit::async_accept");
+        if (ec_) return S{};
+        return std::move(client_);
+    }
+
+private:
+    void accept_into(uvkit::loop& l) noexcept override {
+        try {
+            client_ = S::accepted_peer(static_cast<S&>(server_), l);
+        } catch (const std::system_error& e) {
+            ec_ = e.code();
+            return;
+        } catch (...) {
+            ec_ = make_uv_error(UV_ENOMEM);
+            return;
+        }
+        server_.accept(client_, ec_);
+    }
+
+    S client_;
 };
 
 }  // namespace detail

@@ -69,7 +69,7 @@ public:
 private:
     static std::coroutine_handle<> child_done(void* ctx, detail::promise_base& p) noexcept;
 
-    uvkit::loop& loop_;
+    [[maybe_unused]] uvkit::loop& loop_;  // clang: -Wunused-private-field under -Werror
     detail::cancel_scope scope_;
     std::exception_ptr error_;
     std::coroutine_handle<> joiner_;

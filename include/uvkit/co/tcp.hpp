@@ -35,44 +35,12 @@ public:
     tcp await_resume();
 
 private:
-    friend class request_awaiter;
+    void start_connect(write_handler&& done) noexcept override {
+        co_access::connect(conn_, ep_, std::move(done), ec_, &req_);
+    }
     uvkit::loop* loop_;
     endpoint ep_;
     tcp conn_;
-};
-
-/// A coroutine waiting for a connection on a listening tcp.
-class UVKIT_API accept_waiter : cancellable {
-public:
-    accept_waiter(tcp& server, std::error_code* ec_out) noexcept : server_(server), ec_out_(ec_out) {}
-    accept_waiter(const accept_waiter&) = delete;
-    accept_waiter& operator=(const accept_waiter&) = delete;
-    ~accept_waiter();
-
-    bool await_ready() const noexcept { return false; }
-    template <class P>
-    bool await_suspend(std::coroutine_handle<P> h) {
-        return start(h, scope_of(h));
-    }
-    tcp await_resume();
-
-    /// A connection is pending: accepts it (from the listen callback).
-    void take_connection(std::error_code status) noexcept;
-    void abort(std::error_code e) noexcept;
-
-private:
-    bool start(std::coroutine_handle<> h, cancel_scope* scope);
-    void cancel() noexcept override;
-
-    tcp& server_;
-    std::error_code* ec_out_;
-    std::error_code ec_;
-    tcp client_;
-    stream_state* st_ = nullptr;
-    co_context* ctx_ = nullptr;
-    cancel_scope* scope_ = nullptr;
-    ready_node node_;
-    bool pending_ = false;
 };
 
 }  // namespace detail
@@ -84,7 +52,7 @@ inline detail::connect_awaiter connect(uvkit::loop& l, const endpoint& ep, std::
     return {l, ep, &ec};
 }
 
-inline detail::accept_waiter tcp::async_accept() noexcept { return {*this, nullptr}; }
-inline detail::accept_waiter tcp::async_accept(std::error_code& ec) noexcept { return {*this, &ec}; }
+inline detail::accept_awaiter<tcp> tcp::async_accept() noexcept { return {*this, nullptr}; }
+inline detail::accept_awaiter<tcp> tcp::async_accept(std::error_code& ec) noexcept { return {*this, &ec}; }
 
 }  // namespace uvkit

@@ -1,0 +1,62 @@
+// uvkit/co/process.hpp: co_await a child's exit.
+//
+//     uvkit::process child{loop, opts};
+//     uvkit::process_exit e = co_await child.async_exit();   // {exit_status, term_signal}
+//
+// Completes at once if the child already exited. One coroutine may wait on a
+// process at a time (a second gets UV_EALREADY). Cancellation completes the
+// wait with errc::canceled and leaves the child running; so does closing or
+// destroying the process. An empty process gives UV_EINVAL. The throwing form
+// throws std::system_error; the form taking std::error_code& stores it.
+#pragma once
+
+#include "uvkit/co/stream.hpp"
+#include "uvkit/process.hpp"
+
+namespace uvkit {
+
+namespace detail {
+
+class UVKIT_API exit_waiter final : cancellable {
+public:
+    exit_waiter(process& p, std::error_code* ec_out) noexcept : proc_(p), ec_out_(ec_out) {}
+    exit_waiter(const exit_waiter&) = delete;
+    exit_waiter& operator=(const exit_waiter&) = delete;
+    ~exit_waiter();
+
+    bool await_ready() const noexcept { return false; }
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+        return start(h, scope_of(h));
+    }
+    process_exit await_resume() {
+        deliver(ec_, ec_out_, "uvkit::process::async_exit");
+        return result_;
+    }
+
+    /// The child exited (from the exit callback): resumes now.
+    void complete(process_exit r) noexcept;
+    /// The wait ends with `e` (closed, cancelled): resumes soon, from the loop.
+    void abort(std::error_code e) noexcept;
+
+private:
+    bool start(std::coroutine_handle<> h, cancel_scope* scope);
+    void cancel() noexcept override;
+
+    process& proc_;
+    std::error_code* ec_out_;
+    std::error_code ec_;
+    process_exit result_;
+    process_state* st_ = nullptr;
+    co_context* ctx_ = nullptr;
+    cancel_scope* scope_ = nullptr;
+    ready_node node_;
+    bool pending_ = false;
+};
+
+}  // namespace detail
+
+inline detail::exit_waiter process::async_exit() noexcept { return {*this, nullptr}; }
+inline detail::exit_waiter process::async_exit(std::error_code& ec) noexcept { return {*this, &ec}; }
+
+}  // namespace uvkit

@@ -1,0 +1,28 @@
+#include "uvkit/co/dns.hpp"
+
+namespace uvkit::detail {
+
+bool resolve_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
+    if (!admit(scope)) return false;
+    resolve_request r = resolve_fn(
+        *loop_, host_, service_, hints_,
+        [this](std::error_code ec, std::vector<endpoint> eps) {
+            ec_ = ec;
+            result_ = std::move(eps);
+            resume();
+        },
+        ec_);
+    if (ec_) return false;
+    suspend(r, h, scope);
+    return true;
+}
+
+std::vector<endpoint> resolve_awaiter::await_resume() {
+    if (ec_out_)
+        *ec_out_ = ec_;
+    else if (ec_)
+        throw std::system_error(ec_, "uvkit::async_resolve");
+    return std::move(result_);
+}
+
+}  // namespace uvkit::detail

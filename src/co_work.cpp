@@ -1,0 +1,45 @@
+#include "uvkit/co/work.hpp"
+
+namespace uvkit::detail {
+
+pool_awaiter::~pool_awaiter() {
+    if (!op_) return;
+    // The frame is destroyed while suspended: the request completes on its
+    // own (cancelled if it had not started) and never calls back into it.
+    if (scope_) scope_->clear_operation(this);
+    pool_op* op = std::exchange(op_, nullptr);
+    op->slot = nullptr;
+    op->silenced = true;
+    op->cancel();
+}
+
+bool pool_awaiter::admit(cancel_scope* scope) noexcept {
+    if (scope && scope->requested()) {
+        ec_ = make_error_code(errc::canceled);
+        return false;
+    }
+    return true;
+}
+
+void pool_awaiter::suspend(pool_request& r, std::coroutine_handle<> h, cancel_scope* scope) noexcept {
+    op_ = r.release_op();
+    op_->slot = &op_;
+    h_ = h;
+    scope_ = scope;
+    if (scope_) scope_->set_operation(this);
+}
+
+void pool_awaiter::resume() noexcept {
+    // op_ was cleared by pool_op::finish before the handler ran.
+    if (scope_) scope_->clear_operation(this);
+    scope_ = nullptr;
+    h_.resume();
+}
+
+void pool_awaiter::cancel() noexcept {
+    // Success: libuv completes the request with UV_ECANCELED from the loop.
+    // UV_EBUSY: it is running; wait for its result.
+    if (op_) op_->cancel();
+}
+
+}  // namespace uvkit::detail
