@@ -202,6 +202,8 @@ def memory_report(build_dir):
     lines.append("|---|---:|---|---:|---:|")
     for block, bs, uvt, us in sizes:
         over = f"{int(bs) - int(us):+d}" if uvt != "-" else ""
+        if block == "uvkit::loop":
+            over = "n/a: holds a pointer to a separately allocated uv_loop_t"
         lines.append(f"| `{block}` | {bs} | {'`' + uvt + '`' if uvt != '-' else ''} | "
                      f"{us if uvt != '-' else ''} | {over} |")
     return lines

@@ -31,8 +31,6 @@ void check::stop() noexcept {
     if (usable()) uv_check_stop(&static_cast<check_state*>(state_)->h);
 }
 
-uv_check_t* check::raw() const noexcept {
-    return state_ ? &static_cast<check_state*>(state_)->h : nullptr;
-}
+uv_check_t* check::raw() const noexcept { return state_ ? &static_cast<check_state*>(state_)->h : nullptr; }
 
 }  // namespace uvkit

@@ -117,10 +117,31 @@ void adopt(uvkit::loop& l, std::coroutine_handle<> h, promise_base& p) {
     c.detached().push(p);
 }
 
-void drive(uvkit::loop& l, std::coroutine_handle<> h) {
+void drive(uvkit::loop& l, std::coroutine_handle<> h, promise_base& p) {
+    // The loop runs in its default mode and the task's end stops it: one
+    // run() for the whole task, not one per iteration.
+    struct driver {
+        uvkit::loop* loop;
+        bool running = false;
+    } d{&l};
+    p.on_done = [](void* ctx, promise_base&) noexcept -> std::coroutine_handle<> {
+        auto* dr = static_cast<driver*>(ctx);
+        if (dr->running) dr->loop->stop();
+        return std::noop_coroutine();
+    };
+    p.on_done_ctx = &d;
     h.resume();
     while (!h.done()) {
-        if (!l.run(run_mode::once) && !h.done())
+        d.running = true;
+        bool more = false;
+        try {
+            more = l.run();
+        } catch (...) {
+            d.running = false;
+            throw;
+        }
+        d.running = false;
+        if (!h.done() && !more)
             throw std::logic_error("uvkit::run: the loop ran out of work while the task was still waiting");
     }
 }

@@ -125,6 +125,13 @@ bool read_waiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
         return false;
     }
     if (kind_ == kind::some && dst_.empty()) return false;  // nothing to read into: 0 bytes
+    if (kind_ == kind::until && !delim_.empty()) {
+        // What a previous read_until left in the caller's buffer may already hold a line.
+        if (std::size_t pos = out_->find(delim_); pos != std::string::npos) {
+            result_ = pos + delim_.size();
+            return false;
+        }
+    }
     if (!st_->backlog.empty()) {
         std::size_t used = take(st_->backlog.data(), st_->backlog.size());
         st_->backlog.erase(0, used);
@@ -180,7 +187,8 @@ request_awaiter::~request_awaiter() {
     // and libuv must not go on reading bytes that may live in it.
     req_->cb = nullptr;
     if (scope_) scope_->clear_operation(this);
-    stream_->close();
+    // A connect's stream is the derived awaiter's member, already destroyed (and so closed) here.
+    if (kind_ != kind::connect) stream_->close();
 }
 
 bool request_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {

@@ -85,7 +85,8 @@ bool udp_recv_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     }
     if (!st_->co_receiving) {
         // UV_EALREADY when recv_start() is receiving: one reader at a time.
-        if (set_error(ec_, uv_udp_recv_start(&st_->h, &udp_state::alloc_cb, &udp_state::recv_cb))) return false;
+        if (set_error(ec_, uv_udp_recv_start(&st_->h, &udp_state::alloc_cb, &udp_state::recv_cb)))
+            return false;
         st_->co_receiving = true;
     }
     ctx_ = &co_context::of(*st_->owner);
@@ -97,7 +98,8 @@ bool udp_recv_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     return true;
 }
 
-void udp_recv_awaiter::complete(ssize_t nread, const uv_buf_t* buf, const sockaddr* addr, unsigned flags) noexcept {
+void udp_recv_awaiter::complete(ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
+                                unsigned flags) noexcept {
     if (nread < 0) {
         ec_ = make_uv_error(static_cast<int>(nread));
     } else {
@@ -146,7 +148,9 @@ udp_send_awaiter::~udp_send_awaiter() {
     // frame, and libuv must not go on reading bytes that may live in it.
     req_->cb = nullptr;
     if (scope_) scope_->clear_operation(this);
-    udp_->close();
+    // Through the state block, not the udp object: that may have been moved.
+    // The request is pending, so its state block is alive.
+    req_->st->close();
 }
 
 bool udp_send_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
@@ -157,7 +161,9 @@ bool udp_send_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     h_ = h;
     udp_send_handler done = [this](std::error_code e) {
         req_ = nullptr;
-        ec_ = e;
+        // Cancelled: the datagram may have left before the close, but the
+        // caller asked to give up, and the udp is closed now.
+        ec_ = cancelled_ ? make_error_code(errc::canceled) : e;
         if (scope_) scope_->clear_operation(this);
         h_.resume();
     };
@@ -171,7 +177,9 @@ bool udp_send_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
 void udp_send_awaiter::cancel() noexcept {
     // libuv cannot take back a send: closing the udp completes it with
     // ECANCELED, from the loop's close phase.
-    udp_->close();
+    if (!req_) return;
+    cancelled_ = true;
+    req_->st->close();
 }
 
 void udp_send_awaiter::await_resume() {

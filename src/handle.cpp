@@ -23,7 +23,8 @@ void handle_state::make_internal() noexcept {
 }
 
 void handle_state::close(unique_function<void()>&& cb) noexcept {
-    if (!uvh || uv_closed || uv_is_closing(uvh)) return;
+    if (!uvh || closing) return;
+    closing = true;
     on_closed = std::move(cb);
     on_closing();
     uv_close(uvh, &close_cb);

@@ -19,7 +19,7 @@ loop::loop() : owned_(std::make_unique<uv_loop_t>()) {
     detail::check(uv_loop_init(owned_.get()), "uv_loop_init");
     raw_ = owned_.get();
     try {
-        init_async();
+        init_internal();
     } catch (...) {
         uv_loop_close(raw_);
         throw;
@@ -28,14 +28,22 @@ loop::loop() : owned_(std::make_unique<uv_loop_t>()) {
 
 loop::loop(uv_loop_t* raw) : raw_(raw) {
     if (!raw) throw std::invalid_argument("uvkit::loop: null uv_loop_t*");
-    init_async();
+    init_internal();
 }
 
-void loop::init_async() {
+void loop::init_internal() {
     detail::check(uv_async_init(raw_, &async_, &loop::on_async), "uv_async_init");
     async_.data = this;
     uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
-    async_ready_ = true;
+    ++internal_open_;
+#ifdef SIGPIPE
+    if (uv_signal_init(raw_, &sigpipe_) == 0) {
+        sigpipe_.data = this;
+        ++internal_open_;
+        if (uv_signal_start(&sigpipe_, [](uv_signal_t*, int) {}, SIGPIPE) == 0)
+            uv_unref(reinterpret_cast<uv_handle_t*>(&sigpipe_));
+    }
+#endif
 }
 
 loop::~loop() {
@@ -44,17 +52,17 @@ loop::~loop() {
     detail::handle_state::close_all(*this);
     // Thread-pool requests cannot be closed: cancel them and wait for those running.
     detail::pool_op::finish_all(*this);
-    uv_close(reinterpret_cast<uv_handle_t*>(&async_), [](uv_handle_t* h) {
-        static_cast<loop*>(h->data)->async_ready_ = false;
-    });
+    auto internal_closed = [](uv_handle_t* h) { --static_cast<loop*>(h->data)->internal_open_; };
+    uv_close(reinterpret_cast<uv_handle_t*>(&async_), internal_closed);
+    if (sigpipe_.data) uv_close(reinterpret_cast<uv_handle_t*>(&sigpipe_), internal_closed);
     // Close callbacks run in the next iteration; NOWAIT never blocks for I/O.
     // A close callback may open and close further handles, so iterate, bounded.
-    for (int i = 0; i < 1000 && (handles_ || async_ready_); ++i) {
+    for (int i = 0; i < 1000 && (handles_ || internal_open_ > 0); ++i) {
         detail::handle_state::close_all(*this);
         uv_run(raw_, UV_RUN_NOWAIT);
     }
     if (error_) UVKIT_LOG(warn, "an exception thrown while the loop closed was dropped");
-    if (handles_ || async_ready_) UVKIT_LOG(warn, "loop destroyed with handles that did not close");
+    if (handles_ || internal_open_ > 0) UVKIT_LOG(warn, "loop destroyed with handles that did not close");
     detail::write_req::drain_pool(*this);
     if (owned_) {
         int rc = uv_loop_close(raw_);
@@ -74,10 +82,7 @@ loop& loop::default_loop() {
 }
 
 bool loop::run(run_mode mode) {
-    {
-        std::lock_guard<std::mutex> lock(post_mutex_);
-        if (!posted_.empty()) uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
-    }
+    if (has_posted_.load(std::memory_order_acquire)) uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
     running_thread_.store(std::this_thread::get_id(), std::memory_order_relaxed);
     int r = uv_run(raw_, static_cast<uv_run_mode>(mode));
     running_thread_.store({}, std::memory_order_relaxed);
@@ -100,6 +105,7 @@ void loop::post_fn(detail::unique_function<void()>&& f) {
     {
         std::lock_guard<std::mutex> lock(post_mutex_);
         posted_.push_back(std::move(f));
+        has_posted_.store(true, std::memory_order_release);
     }
     if (running_thread_.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
         // Posted from a handler: make sure this run() delivers it.
@@ -119,6 +125,7 @@ void loop::drain_posted() {
         // round is enough to warm the queue up (no allocation per post after it).
         if (draining_.capacity() < posted_.capacity()) draining_.reserve(posted_.capacity());
         draining_.swap(posted_);
+        has_posted_.store(false, std::memory_order_release);
     }
     std::size_t i = 0;
     try {
@@ -130,6 +137,7 @@ void loop::drain_posted() {
         std::lock_guard<std::mutex> lock(post_mutex_);
         posted_.insert(posted_.begin(), std::make_move_iterator(draining_.begin() + static_cast<std::ptrdiff_t>(i)),
                        std::make_move_iterator(draining_.end()));
+        has_posted_.store(!posted_.empty(), std::memory_order_release);
         draining_.clear();
         uv_async_send(&async_);
         return;

@@ -158,7 +158,8 @@ int process::prepare(const process_options& opts, c_options& c) {
 }
 
 process_state* process::start(uvkit::loop& l, const process_options& opts,
-                              detail::unique_function<void(std::int64_t, int)>&& h, std::error_code& ec) noexcept {
+                              detail::unique_function<void(std::int64_t, int)>&& h,
+                              std::error_code& ec) noexcept {
     std::unique_ptr<process_state> s;
     c_options c;
     try {
@@ -184,14 +185,15 @@ process_state* process::start(uvkit::loop& l, const process_options& opts,
     return s.release();
 }
 
-process::process(uvkit::loop& l, const process_options& opts, detail::unique_function<void(std::int64_t, int)>&& h) {
+process::process(uvkit::loop& l, const process_options& opts,
+                 detail::unique_function<void(std::int64_t, int)>&& h) {
     std::error_code ec;
     state_ = start(l, opts, std::move(h), ec);
     if (ec) throw std::system_error(ec, "uv_spawn");
 }
 
-process::process(detail::unique_function<void(std::int64_t, int)>&& h, uvkit::loop& l, const process_options& opts,
-                 std::error_code& ec) noexcept {
+process::process(detail::unique_function<void(std::int64_t, int)>&& h, uvkit::loop& l,
+                 const process_options& opts, std::error_code& ec) noexcept {
     state_ = start(l, opts, std::move(h), ec);
 }
 
@@ -218,7 +220,9 @@ void process::kill(int signum) {
     detail::throwing("uv_process_kill", [&](std::error_code& ec) { kill(signum, ec); });
 }
 
-void process::kill(int pid, int signum, std::error_code& ec) noexcept { detail::set_error(ec, uv_kill(pid, signum)); }
+void process::kill(int pid, int signum, std::error_code& ec) noexcept {
+    detail::set_error(ec, uv_kill(pid, signum));
+}
 
 void process::kill(int pid, int signum) {
     detail::throwing("uv_kill", [&](std::error_code& ec) { kill(pid, signum, ec); });

@@ -44,6 +44,8 @@ void signal::stop() noexcept {
 
 int signal::signum() const noexcept { return active() ? static_cast<signal_state*>(state_)->h.signum : 0; }
 
-uv_signal_t* signal::raw() const noexcept { return state_ ? &static_cast<signal_state*>(state_)->h : nullptr; }
+uv_signal_t* signal::raw() const noexcept {
+    return state_ ? &static_cast<signal_state*>(state_)->h : nullptr;
+}
 
 }  // namespace uvkit

@@ -10,40 +10,53 @@ namespace uvkit {
 
 namespace detail {
 
+namespace {
+struct write_chunk {
+    write_chunk* next = nullptr;
+    write_req reqs[write_req::chunk_size];
+};
+}  // namespace
+
 write_req* write_req::acquire(uvkit::loop& l) {
     write_req*& head = l.write_pool();
-    if (write_req* r = head) {
-        head = r->next;
-        --l.write_pool_size();
-        r->next = nullptr;
-        return r;
+    if (!head) {
+        auto* c = new write_chunk;
+        c->next = static_cast<write_chunk*>(l.write_chunks());
+        l.write_chunks() = c;
+        for (write_req& r : c->reqs) {
+            r.owner = &l;
+            r.next = head;
+            head = &r;
+        }
     }
-    auto* r = new write_req;
-    r->owner = &l;
+    write_req* r = head;
+    head = r->next;
+    r->next = nullptr;
     return r;
 }
 
 void write_req::release(write_req* r) noexcept {
     r->cb = nullptr;
-    // Free the bytes now: a pooled request must not keep them. Assigning an
-    // empty string would not (libstdc++ keeps the capacity), swapping does.
-    std::string().swap(r->owned);
+    // A pooled request must not keep an owned string's bytes (clear() would
+    // keep the capacity; swapping with an empty string frees it).
+    if (r->owned.capacity() > std::string().capacity())
+        std::string().swap(r->owned);
+    else
+        r->owned.clear();
     uvkit::loop& l = *r->owner;
-    if (l.write_pool_size() >= pool_limit) {
-        delete r;
-        return;
-    }
     r->next = l.write_pool();
     l.write_pool() = r;
-    ++l.write_pool_size();
 }
 
 void write_req::drain_pool(uvkit::loop& l) noexcept {
-    while (write_req* r = l.write_pool()) {
-        l.write_pool() = r->next;
-        delete r;
+    l.write_pool() = nullptr;
+    auto* c = static_cast<write_chunk*>(l.write_chunks());
+    while (c) {
+        write_chunk* next = c->next;
+        delete c;
+        c = next;
     }
-    l.write_pool_size() = 0;
+    l.write_chunks() = nullptr;
 }
 
 void write_req::on_write(uv_write_t* req, int status) noexcept {
@@ -165,7 +178,8 @@ void stream::set_provider_fn(detail::unique_function<std::span<char>(std::size_t
 }
 
 void stream::write_fn(const uv_buf_t* bufs, unsigned n, detail::write_handler&& h, std::string* owned,
-                      std::error_code& ec, detail::request_base** started, uv_stream_t* send_handle) noexcept {
+                      std::error_code& ec, detail::request_base** started,
+                      uv_stream_t* send_handle) noexcept {
     auto* s = get<stream_state>(ec);
     if (!s) return;
     write_req* r;

@@ -142,7 +142,10 @@ void tcp::close_reset_fn(detail::unique_function<void()>&& on_closed, std::error
     if (detail::set_error(ec, rc))
         s->on_closed = nullptr;
     else
+    {
+        s->closing = true;
         s->on_closing();
+    }
 }
 
 }  // namespace uvkit

@@ -96,7 +96,8 @@ void udp_state::recv_cb(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const s
             s->on_recv(make_uv_error(static_cast<int>(nread)), std::string_view{}, endpoint{}, 0u);
         } else {
             const endpoint from = addr ? endpoint::from(addr) : endpoint{};
-            s->on_recv(std::error_code{}, std::string_view(buf->base, static_cast<std::size_t>(nread)), from, flags);
+            s->on_recv(std::error_code{}, std::string_view(buf->base, static_cast<std::size_t>(nread)), from,
+                       flags);
         }
     });
 }
@@ -359,8 +360,8 @@ void udp::set_membership(std::string_view group, std::string_view interface_addr
         ec = make_uv_error(UV_EINVAL);
         return;
     }
-    detail::set_error(ec, uv_udp_set_membership(&s->h, g.get(), iface.get_or_null(),
-                                                 static_cast<uv_membership>(m)));
+    detail::set_error(
+        ec, uv_udp_set_membership(&s->h, g.get(), iface.get_or_null(), static_cast<uv_membership>(m)));
 }
 
 void udp::set_membership(std::string_view group, std::string_view interface_addr, membership m) {
@@ -368,8 +369,8 @@ void udp::set_membership(std::string_view group, std::string_view interface_addr
                      [&](std::error_code& ec) { set_membership(group, interface_addr, m, ec); });
 }
 
-void udp::set_source_membership(std::string_view group, std::string_view interface_addr, std::string_view source,
-                                membership m, std::error_code& ec) noexcept {
+void udp::set_source_membership(std::string_view group, std::string_view interface_addr,
+                                std::string_view source, membership m, std::error_code& ec) noexcept {
     auto* s = get<udp_state>(ec);
     if (!s) return;
     detail::c_str g(group);
@@ -380,13 +381,14 @@ void udp::set_source_membership(std::string_view group, std::string_view interfa
         return;
     }
     detail::set_error(ec, uv_udp_set_source_membership(&s->h, g.get(), iface.get_or_null(), src.get(),
-                                                        static_cast<uv_membership>(m)));
+                                                       static_cast<uv_membership>(m)));
 }
 
-void udp::set_source_membership(std::string_view group, std::string_view interface_addr, std::string_view source,
-                                membership m) {
-    detail::throwing("uv_udp_set_source_membership",
-                     [&](std::error_code& ec) { set_source_membership(group, interface_addr, source, m, ec); });
+void udp::set_source_membership(std::string_view group, std::string_view interface_addr,
+                                std::string_view source, membership m) {
+    detail::throwing("uv_udp_set_source_membership", [&](std::error_code& ec) {
+        set_source_membership(group, interface_addr, source, m, ec);
+    });
 }
 
 std::size_t udp::send_queue_size() const noexcept {

@@ -8,14 +8,16 @@
 namespace uvkit::detail {
 
 /// A uv_write_t with its handler and, for owned writes, the bytes. Requests are
-/// recycled through a per-loop free list, so a warm stream's writes do not allocate.
+/// allocated per loop in blocks of `chunk_size` and recycled through a free
+/// list: a warm stream's writes do not allocate, and a burst of N writes
+/// allocates N / chunk_size times. The pool keeps as many requests as were
+/// once in flight at the same time, until the loop is destroyed.
 struct write_req : request_base {
     uv_write_t req{};
     std::string owned;
     write_req* next = nullptr;
 
-    /// Most requests kept per loop; beyond, finished ones are freed.
-    static constexpr std::size_t pool_limit = 1024;
+    static constexpr std::size_t chunk_size = 32;
 
     static write_req* acquire(uvkit::loop& l);
     static void release(write_req* r) noexcept;

@@ -113,7 +113,8 @@ TEST_CASE_FIXTURE(loop_fixture, "check: destroying it inside its own handler") {
     CHECK_FALSE(p.has_value());
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "check: every operation on a moved-from, default or closed handle fails with UV_EINVAL") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "check: every operation on a moved-from, default or closed handle fails with UV_EINVAL") {
     uvkit::check original{loop};
     uvkit::check moved{std::move(original)};
     uvkit::check def;

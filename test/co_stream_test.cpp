@@ -336,14 +336,14 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a reset connection is an error for the reader") {
     auto [a, b] = connected_pair(loop);
-    auto t = [&]() -> uvkit::task<std::error_code> {
-        co_await b.async_write("data");
-        b.close_reset();
+    auto resetter = [&]() -> uvkit::task<void> {
         co_await uvkit::sleep(loop, 5ms);
+        b.close_reset();
+    };
+    auto t = [&]() -> uvkit::task<std::error_code> {
         std::error_code ec;
-        std::string s;
-        do s = co_await a.async_read(ec);
-        while (!ec && !s.empty());
+        auto reader = [&]() -> uvkit::task<void> { co_await a.async_read(ec); };
+        co_await uvkit::when_all(reader(), resetter());
         co_return ec;
     };
     CHECK(uvkit::run(loop, t()) == std::errc::connection_reset);
@@ -497,15 +497,17 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
         co_return c ? 1 : 0;
     };
     // The other task is ready at once: the connect is cancelled before the loop ran.
+    auto ready = [&]() -> uvkit::task<int> {
+        CHECK(loop.handle_count() == 2);  // the server and the connecting socket
+        co_return 5;
+    };
     auto t = [&]() -> uvkit::task<int> {
-        auto r = co_await uvkit::when_any(connector(), [&]() -> uvkit::task<int> { co_return 5; }());
+        auto r = co_await uvkit::when_any(connector(), ready());
         co_return static_cast<int>(r.index());
     };
-    auto task = t();
-    start(task);
-    CHECK(loop.handle_count() == 2);
-    CHECK(uvkit::run(loop, std::move(task)) == 1);
+    CHECK(uvkit::run(loop, t()) == 1);
     CHECK(ec == uvkit::errc::canceled);
+    loop.run(uvkit::run_mode::nowait);
     CHECK(loop.handle_count() == 1);  // only the server
 }
 
@@ -662,8 +664,18 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
     CHECK(ok == clients);
     CHECK(served == clients);
     CHECK(conns.size() == 0);
+    // Cancelled children that threw errc::canceled make join() rethrow it.
     idle_conns.cancel();
-    uvkit::run(loop, [&]() -> uvkit::task<void> { co_await idle_conns.join(); }());
+    std::error_code idle_ec;
+    uvkit::run(loop, [&]() -> uvkit::task<void> {
+        try {
+            co_await idle_conns.join();
+        } catch (const std::system_error& e) {
+            idle_ec = e.code();
+        }
+    }());
+    CHECK(idle_ec == uvkit::errc::canceled);
+    CHECK(idle_conns.size() == 0);
     server.close();
 }
 

@@ -76,10 +76,13 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: when_all of nothing and of read
         auto [a, b] = co_await uvkit::when_all(ready_int(1), ready_int(2));
         co_return a + b;
     };
-    auto task = t();
-    start(task);
-    CHECK(task.done());  // no loop iteration was needed
-    CHECK(uvkit::run(loop, std::move(task)) == 3);
+    auto outer = [&]() -> uvkit::task<int> {
+        auto inner = t();
+        start(inner);
+        CHECK(inner.done());                  // no loop iteration was needed
+        co_return co_await std::move(inner);  // a finished task hands over its value
+    };
+    CHECK(uvkit::run(loop, outer()) == 3);
 }
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: when_all runs its tasks concurrently") {

@@ -454,6 +454,459 @@ CASES = [
 ]
 
 
+def case_udp_echo_socat():
+    need_tool("socat")
+    with Server("udp_echo") as srv:
+        port = srv.port()
+        # socat sends its stdin as one datagram and prints what comes back
+        # within -t seconds of stdin's end.
+        rc, out, err, _ = run(["socat", "-t", "2", "-", f"UDP:127.0.0.1:{port}"], 20, input=b"hello, udp\n")
+        check(rc == 0, f"socat exited {rc}: {err.decode(errors='replace').strip()}")
+        check(out == b"hello, udp\n", f"got {out!r}")
+
+
+def case_udp_echo_200_datagrams():
+    with Server("udp_echo") as srv:
+        port = srv.port()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(5)
+            rng = random.Random(7)
+            for i in range(200):
+                payload = bytes(rng.getrandbits(8) for _ in range(rng.choice((0, 1, 100, 1400, 9000))))
+                s.sendto(payload, ("127.0.0.1", port))
+                try:
+                    got, sender = s.recvfrom(65536)
+                except socket.timeout:
+                    raise CheckFailed(f"datagram {i} ({len(payload)} bytes): no echo within 5 s")
+                check(sender == ("127.0.0.1", port), f"datagram {i}: echo from {sender}")
+                expect_same(payload, got, f"datagram {i}")
+
+
+def case_udp_echo_signals_exit_0():
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with Server("udp_echo") as srv:
+            srv.port()
+            srv.proc.send_signal(sig)
+            try:
+                rc = srv.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                raise CheckFailed(f"still running 10 s after {sig.name}")
+            check(rc == 0, f"exit status {rc} after {sig.name}")
+
+
+def case_udp_echo_bad_arguments_exit_2():
+    for args in (["--port", "x"], ["--port", "70000"], ["--port"], ["--bogus"], ["--host", "not-an-ip"]):
+        rc, out, err, _ = run([binary("udp_echo"), *args], 10)
+        check(rc == 2, f"{args}: exit status {rc}, expected 2")
+        check(out == b"", f"{args}: printed {out!r} on stdout")
+        check(b"usage" in err, f"{args}: no usage on stderr: {err!r}")
+
+
+CASES += [
+    ("udp_echo_socat", case_udp_echo_socat),
+    ("udp_echo_200_datagrams", case_udp_echo_200_datagrams),
+    ("udp_echo_signals_exit_0", case_udp_echo_signals_exit_0),
+    ("udp_echo_bad_arguments_exit_2", case_udp_echo_bad_arguments_exit_2),
+]
+
+def case_two_timers_co_concurrent():
+    rc, out, err, secs = run([binary("two_timers_co")], 10)
+    check(rc == 0, f"exit status {rc}, stderr {err!r}")
+    expected = ["Task 1: Waiting for 2 seconds", "Task 2: Waiting for 1 second", "Task 2: Done", "Task 1: Done"]
+    lines = out.decode().splitlines()
+    check(lines == expected, f"output {lines!r}, expected {expected!r}")
+    check(1.9 <= secs < 2.9, f"took {secs:.2f} s; concurrent waits of 2 s and 1 s take about 2 s")
+
+
+def case_co_echo_nc_and_explicit_port():
+    need_tool("nc")
+    port = free_port()
+    with Server("co_echo_server", "--host", "127.0.0.1", "--port", str(port)) as srv:
+        got = srv.port()
+        check(got == port, f"asked for port {port}, it says {got}")
+        msg = b"hello, coroutines\nsecond line\n"
+        rc, out, err, _ = run(["nc", "-N", "127.0.0.1", str(port)], 10, input=msg)
+        check(rc == 0, f"nc exited {rc}: {err!r}")
+        expect_same(msg, out, "nc")
+
+
+def case_co_echo_socat_1mib_random():
+    need_tool("socat")
+    with Server("co_echo_server") as srv:
+        port = srv.port()
+        payload = random.randbytes(1024 * 1024)
+        expect_same(payload, socat_echo(port, payload), "socat 1 MiB")
+
+
+def case_co_echo_20_socat_clients_at_once():
+    need_tool("socat")
+    with Server("co_echo_server") as srv:
+        port = srv.port()
+        payloads = [random.randbytes(random.randint(1, 256 * 1024)) for _ in range(20)]
+        results = [None] * len(payloads)
+
+        def talk(i):
+            try:
+                results[i] = socat_echo(port, payloads[i], timeout=30)
+            except CheckFailed as e:
+                results[i] = e
+
+        # One thread per client: all twenty are connected and sending at once.
+        threads = [threading.Thread(target=talk, args=(i,)) for i in range(len(payloads))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=40)
+        for i, r in enumerate(results):
+            check(r is not None, f"client {i} did not finish")
+            if isinstance(r, CheckFailed):
+                raise CheckFailed(f"client {i}: {r}")
+            expect_same(payloads[i], r, f"client {i}")
+
+
+def case_co_echo_sigint_with_clients_connected():
+    # Connections stay open and idle; SIGINT must cancel them all and exit 0.
+    need_tool("socat")
+    with Server("co_echo_server") as srv:
+        port = srv.port()
+        socats, socks = [], []
+        try:
+            for _ in range(3):
+                socats.append(
+                    subprocess.Popen(
+                        ["socat", "-", f"TCP:127.0.0.1:{port}"],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                    )
+                )
+            for i in range(5):
+                s = socket.create_connection(("127.0.0.1", port), timeout=5)
+                socks.append(s)
+                s.sendall(f"sock {i}\n".encode())
+                check(s.recv(100) == f"sock {i}\n".encode(), f"socket {i}: no echo")
+            deadline = time.monotonic() + 10
+            for i, p in enumerate(socats):
+                p.stdin.write(b"socat\n")
+                p.stdin.flush()
+                expect_same(b"socat\n", read_exact(p.stdout.fileno(), 6, deadline), f"socat {i}")
+            start = time.monotonic()
+            srv.proc.send_signal(signal.SIGINT)
+            try:
+                rc = srv.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                raise CheckFailed("still running 5 s after SIGINT")
+            check(rc == 0, f"exit status {rc} after SIGINT")
+            check(time.monotonic() - start < 2, "took more than 2 s to stop")
+            for i, s in enumerate(socks):
+                try:
+                    rest = s.recv(100)
+                except ConnectionResetError:
+                    rest = b""
+                check(rest == b"", f"socket {i}: got {rest!r} instead of the end of the connection")
+            for i, p in enumerate(socats):
+                try:
+                    p.wait(timeout=5)  # its stdin is still open: only the server's close ends it
+                except subprocess.TimeoutExpired:
+                    raise CheckFailed(f"socat {i}: the connection stayed open")
+        finally:
+            for s in socks:
+                s.close()
+            for p in socats:
+                if p.poll() is None:
+                    p.kill()
+                p.communicate(timeout=5)
+
+
+def case_co_echo_sigterm_exit_0():
+    with Server("co_echo_server") as srv:
+        srv.port()
+        rc = srv.stop()
+        check(rc == 0, f"exit status {rc} after SIGTERM")
+
+
+def case_co_echo_bad_arguments_exit_2():
+    for args in (["--port", "x"], ["--port", "70000"], ["--port"], ["--bogus"], ["--host", "not-an-ip"], ["extra"]):
+        rc, out, err, _ = run([binary("co_echo_server"), *args], 10)
+        check(rc == 2, f"{args}: exit status {rc}, expected 2")
+        check(out == b"", f"{args}: printed {out!r} on stdout")
+        check(b"usage" in err, f"{args}: no usage on stderr: {err!r}")
+
+
+def case_co_echo_port_in_use_exit_1():
+    with Server("co_echo_server") as first:
+        port = first.port()
+        rc, out, err, _ = run([binary("co_echo_server"), "--port", str(port)], 10)
+        check(rc == 1, f"exit status {rc}, expected 1")
+        check(out == b"", f"printed {out!r} on stdout")
+        lines = err.decode(errors="replace").strip().splitlines()
+        check(len(lines) == 1 and lines[0], f"expected a one-line reason on stderr, got {lines!r}")
+
+
+class ChatClient:
+    """A chat connection read line by line: a Python socket, or a socat process's pipes."""
+
+    def __init__(self, port, use_socat=False):
+        self.buf = b""
+        self.proc = self.sock = None
+        if use_socat:
+            self.proc = subprocess.Popen(
+                ["socat", "-", f"TCP:127.0.0.1:{port}"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            self.fd = self.proc.stdout.fileno()
+            self.name = None  # socat's port is not known here
+        else:
+            self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            self.fd = self.sock.fileno()
+            self.name = "%s:%d" % self.sock.getsockname()
+
+    def send(self, data):
+        if self.proc:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+        else:
+            self.sock.sendall(data)
+
+    def _fill(self, deadline):
+        """Reads what is there; returns False at the end of the connection."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return True
+        ready, _, _ = select.select([self.fd], [], [], left)
+        if not ready:
+            return True
+        try:
+            chunk = os.read(self.fd, 65536) if self.proc else self.sock.recv(65536)
+        except ConnectionResetError:
+            chunk = b""
+        self.buf += chunk
+        return chunk != b""
+
+    def line(self, timeout):
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            check(time.monotonic() < deadline, f"no line within {timeout} s (have {self.buf!r})")
+            check(self._fill(deadline), f"connection ended; have {self.buf!r}")
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode(errors="replace")
+
+    def quiet_for(self, seconds):
+        """Checks that nothing arrives for `seconds`."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self._fill(deadline)
+            check(self.buf == b"", f"unexpected {self.buf!r}")
+
+    def ended(self, timeout):
+        """True once the server closed the connection, within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self._fill(deadline):
+                return True
+        return False
+
+    def close(self):
+        if self.proc:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.communicate(timeout=5)
+        else:
+            self.sock.close()
+
+
+def chat_join(srv, port, use_socat=False):
+    """Connects a client and waits until the server says it joined the room."""
+    c = ChatClient(port, use_socat)
+    try:
+        line = srv.next_line(10)
+        check(line.startswith("join 127.0.0.1:"), f"server said {line!r}, expected 'join 127.0.0.1:PORT'")
+        if c.name is not None:
+            check(line == f"join {c.name}", f"server said {line!r}, expected 'join {c.name}'")
+    except BaseException:
+        c.close()
+        raise
+    return c
+
+
+def case_co_chat_line_reaches_the_others():
+    need_tool("socat")
+    with Server("co_chat", "--idle", "30") as srv:
+        port = srv.port()
+        clients = []
+        try:
+            a = chat_join(srv, port, use_socat=True)
+            clients.append(a)
+            b = chat_join(srv, port)
+            clients.append(b)
+            c = chat_join(srv, port)
+            clients.append(c)
+            a.send(b"hello from socat\n")
+            for who in (b, c):
+                line = who.line(10)
+                check(re.fullmatch(r"127\.0\.0\.1:\d+: hello from socat", line), f"got {line!r}")
+            b.send(b"hi from b\r\n")
+            for who in (a, c):  # a's first line is b's: its own did not come back
+                line = who.line(10)
+                check(line == f"{b.name}: hi from b", f"got {line!r}, expected {b.name + ': hi from b'!r}")
+            c.send(b"two\nlines\n")
+            for who in (a, b):
+                got = [who.line(10), who.line(10)]
+                check(got == [f"{c.name}: two", f"{c.name}: lines"], f"got {got!r}")
+            for who in (a, b, c):
+                who.quiet_for(0.3)  # nobody hears itself, nothing is repeated
+        finally:
+            for cl in clients:
+                cl.close()
+
+
+def case_co_chat_idle_timeout():
+    need_tool("nc")
+    with Server("co_chat", "--idle", "1") as srv:
+        port = srv.port()
+        talker = chat_join(srv, port)
+        # A real nc that never says anything (its stdin stays open).
+        silent = subprocess.Popen(
+            ["nc", "127.0.0.1", str(port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            line = srv.next_line(10)
+            check(line.startswith("join "), f"server said {line!r}")
+            silent_name = line[len("join "):]
+            start = time.monotonic()
+            for i in range(6):  # 2.4 s of lines every 0.4 s: the talker never goes idle
+                talker.send(f"still here {i}\n".encode())
+                time.sleep(0.4)
+            line = srv.next_line(5)
+            check(line == f"leave {silent_name} (idle timeout)", f"server said {line!r}")
+            try:
+                out, _ = silent.communicate(timeout=5)  # it ends when the server closes
+            except subprocess.TimeoutExpired:
+                raise CheckFailed("the silent client's connection stayed open")
+            lines = out.decode(errors="replace").splitlines()
+            check(lines and lines[-1] == "bye: idle timeout", f"the silent client got {lines!r}")
+            check(lines[:-1] == [f"{talker.name}: still here {i}" for i in range(len(lines) - 1)],
+                  f"the silent client got {lines!r}")
+            check(time.monotonic() - start < 4, "disconnected too late")
+            talker.send(b"anyone?\n")
+            talker.quiet_for(0.2)
+            check(not talker.ended(0.1), "the talker was disconnected")
+            check(srv.alive(), "server died")
+        finally:
+            talker.close()
+            if silent.poll() is None:
+                silent.kill()
+            silent.communicate(timeout=5)
+
+
+def case_co_chat_long_line_disconnects():
+    with Server("co_chat") as srv:
+        port = srv.port()
+        other = chat_join(srv, port)
+        rude = chat_join(srv, port)
+        try:
+            rude.send(b"y" * 10000 + b"\n")
+            check(rude.line(10) == "bye: line too long", "no 'bye: line too long'")
+            check(rude.ended(5), "the connection stayed open after the long line")
+            line = srv.next_line(5)
+            check(line == f"leave {rude.name} (line too long)", f"server said {line!r}")
+            other.quiet_for(0.2)  # nothing of it reached the others
+            # 4096 bytes is still fine, and the room goes on.
+            third = chat_join(srv, port)
+            try:
+                third.send(b"z" * 4096 + b"\n")
+                check(other.line(10) == f"{third.name}: " + "z" * 4096, "the 4096-byte line did not arrive")
+            finally:
+                third.close()
+        finally:
+            other.close()
+            rude.close()
+
+
+def case_co_chat_slow_reader_dropped():
+    with Server("co_chat") as srv:
+        port = srv.port()
+        sender = chat_join(srv, port)
+        slow = socket.socket()
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills up soon
+        slow.settimeout(5)
+        try:
+            slow.connect(("127.0.0.1", port))
+            slow_name = "%s:%d" % slow.getsockname()
+            line = srv.next_line(10)
+            check(line == f"join {slow_name}", f"server said {line!r}")
+            chunk = (b"x" * 1000 + b"\n") * 100
+            deadline = time.monotonic() + 30
+            dropped = None
+            while dropped is None:
+                check(time.monotonic() < deadline, "the slow reader was not dropped within 30 s")
+                sender.send(chunk)
+                try:
+                    dropped = srv.lines.get(timeout=0.01)
+                except queue.Empty:
+                    pass
+            check(dropped == f"leave {slow_name} (slow reader)", f"server said {dropped!r}")
+            # The sender is fine.
+            check(not sender.ended(0.2), "the sender was disconnected")
+            check(srv.alive(), "server died")
+        finally:
+            slow.close()
+            sender.close()
+
+
+def case_co_chat_sigterm_sigint_exit_0():
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with Server("co_chat") as srv:
+            port = srv.port()
+            clients = [chat_join(srv, port) for _ in range(3)]
+            try:
+                clients[0].send(b"before shutdown\n")
+                for c in clients[1:]:
+                    c.line(10)
+                srv.proc.send_signal(sig)
+                try:
+                    rc = srv.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    raise CheckFailed(f"still running 5 s after {sig.name}")
+                check(rc == 0, f"exit status {rc} after {sig.name}")
+                for i, c in enumerate(clients):
+                    check(c.ended(5), f"client {i}: the connection stayed open")
+            finally:
+                for c in clients:
+                    c.close()
+
+
+def case_co_chat_bad_arguments_exit_2():
+    for args in (["--port", "x"], ["--idle", "0"], ["--idle", "-1"], ["--idle"], ["--bogus"], ["--host", "nope"]):
+        rc, out, err, _ = run([binary("co_chat"), *args], 10)
+        check(rc == 2, f"{args}: exit status {rc}, expected 2")
+        check(out == b"", f"{args}: printed {out!r} on stdout")
+        check(b"usage" in err, f"{args}: no usage on stderr: {err!r}")
+
+
+CASES += [
+    ("two_timers_co_concurrent", case_two_timers_co_concurrent),
+    ("co_echo_nc_and_explicit_port", case_co_echo_nc_and_explicit_port),
+    ("co_echo_socat_1mib_random", case_co_echo_socat_1mib_random),
+    ("co_echo_20_socat_clients_at_once", case_co_echo_20_socat_clients_at_once),
+    ("co_echo_sigint_with_clients_connected", case_co_echo_sigint_with_clients_connected),
+    ("co_echo_sigterm_exit_0", case_co_echo_sigterm_exit_0),
+    ("co_echo_bad_arguments_exit_2", case_co_echo_bad_arguments_exit_2),
+    ("co_echo_port_in_use_exit_1", case_co_echo_port_in_use_exit_1),
+    ("co_chat_line_reaches_the_others", case_co_chat_line_reaches_the_others),
+    ("co_chat_idle_timeout", case_co_chat_idle_timeout),
+    ("co_chat_long_line_disconnects", case_co_chat_long_line_disconnects),
+    ("co_chat_slow_reader_dropped", case_co_chat_slow_reader_dropped),
+    ("co_chat_sigterm_sigint_exit_0", case_co_chat_sigterm_sigint_exit_0),
+    ("co_chat_bad_arguments_exit_2", case_co_chat_bad_arguments_exit_2),
+]
+
+
 def main():
     global BUILD_DIR
     if len(sys.argv) != 2:

@@ -67,17 +67,23 @@ struct loop_fixture {
                 &open);
             FAIL_CHECK("handles left open: ", loop.handle_count(), ": ", open);
         }
-        // Only uvkit's own handles (post()'s async, the coroutine layer's
-        // pooled timers and scheduler) may remain on the raw loop.
-        int foreign = 0;
+        // Only uvkit's own handles (the loop's post() and SIGPIPE handles, whose
+        // data is the loop; the coroutine layer's pooled timers and scheduler)
+        // may remain on the raw loop.
+        struct walk_state {
+            uvkit::loop* loop;
+            int foreign;
+        } w{&loop, 0};
         uv_walk(
             loop.raw(),
-            [](uv_handle_t* h, void* n) {
-                if (h->type == UV_ASYNC) return;
+            [](uv_handle_t* h, void* arg) {
+                auto& st = *static_cast<walk_state*>(arg);
+                if (h->data == st.loop) return;
                 auto* s = static_cast<uvkit::detail::handle_state*>(h->data);
-                if (!s || !s->internal) ++*static_cast<int*>(n);
+                if (!s || !s->internal) ++st.foreign;
             },
-            &foreign);
+            &w);
+        int foreign = w.foreign;
         CHECK_MESSAGE(foreign == 0, "non-internal raw handles on the loop: ", foreign);
     }
 };

@@ -110,10 +110,13 @@ TEST_CASE_FIXTURE(loop_fixture, "pipe: connect to a missing path reports through
     int calls = 0;
     std::error_code got;
     std::error_code sync;
-    client.connect(dir.file("nobody-here.sock"), [&](std::error_code ec) {
-        ++calls;
-        got = ec;
-    }, sync);
+    client.connect(
+        dir.file("nobody-here.sock"),
+        [&](std::error_code ec) {
+            ++calls;
+            got = ec;
+        },
+        sync);
     CHECK_FALSE(sync);
     run_all();
     CHECK(calls == 1);
@@ -148,7 +151,8 @@ TEST_CASE_FIXTURE(loop_fixture, "pipe: invalid names fail synchronously and are 
     p.bind(std::string("a\0b", 3), ec);
     CHECK(is_einval(ec));
     bool called = false;
-    p.connect(std::string(300, 'y'), [&](std::error_code) { called = true; }, ec);
+    p.connect(
+        std::string(300, 'y'), [&](std::error_code) { called = true; }, ec);
     CHECK(ec == std::errc::filename_too_long);
     CHECK_THROWS_AS(p.bind(""), std::system_error);
     run_all();
@@ -205,7 +209,8 @@ TEST_CASE_FIXTURE(loop_fixture, "pipe: moved-from and closed pipes fail with UV_
     a.open(0, ec);
     CHECK(is_einval(ec));
     bool called = false;
-    a.connect("/tmp/x", [&](std::error_code) { called = true; }, ec);
+    a.connect(
+        "/tmp/x", [&](std::error_code) { called = true; }, ec);
     CHECK(is_einval(ec));
     CHECK(a.local_name(ec).empty());
     CHECK(is_einval(ec));
@@ -213,7 +218,8 @@ TEST_CASE_FIXTURE(loop_fixture, "pipe: moved-from and closed pipes fail with UV_
     CHECK(is_einval(ec));
     a.chmod(uvkit::pipe_access::read_write, ec);
     CHECK(is_einval(ec));
-    a.write("x", b, [&](std::error_code) { called = true; }, ec);
+    a.write(
+        "x", b, [&](std::error_code) { called = true; }, ec);
     CHECK(is_einval(ec));
     CHECK_THROWS_AS(a.bind("/tmp/x"), std::system_error);
     CHECK_THROWS_AS(a.local_name(), std::system_error);
@@ -223,7 +229,8 @@ TEST_CASE_FIXTURE(loop_fixture, "pipe: moved-from and closed pipes fail with UV_
     CHECK(is_einval(ec));
     b.open(0, ec);
     CHECK(is_einval(ec));
-    b.connect("/tmp/x", [&](std::error_code) { called = true; }, ec);
+    b.connect(
+        "/tmp/x", [&](std::error_code) { called = true; }, ec);
     CHECK(is_einval(ec));
     run_all();
     CHECK_FALSE(called);
@@ -240,12 +247,15 @@ TEST_CASE_FIXTURE(loop_fixture, "pipe: handle passing needs an IPC pipe and an o
     t.bind(uvkit::endpoint::parse("127.0.0.1:0"));
     bool called = false;
     std::error_code ec;
-    plain.write("x", t, [&](std::error_code) { called = true; }, ec);
+    plain.write(
+        "x", t, [&](std::error_code) { called = true; }, ec);
     CHECK(is_einval(ec));
-    ipc.write("", t, [&](std::error_code) { called = true; }, ec);
+    ipc.write(
+        "", t, [&](std::error_code) { called = true; }, ec);
     CHECK(is_einval(ec));
     uvkit::tcp gone;
-    ipc.write("x", gone, [&](std::error_code) { called = true; }, ec);
+    ipc.write(
+        "x", gone, [&](std::error_code) { called = true; }, ec);
     CHECK(is_einval(ec));
     CHECK_THROWS_AS(plain.write("x", t, [&](std::error_code) { called = true; }), std::system_error);
     plain.close();
@@ -303,14 +313,16 @@ TEST_CASE("pipe: destroying the loop while a pipe reads and a connect is pending
     std::error_code ec;
     reader.read_start([](std::error_code, std::string_view) {}, ec);
     CHECK(is_einval(ec));
-    writer.write("x", [](std::error_code) {}, ec);
+    writer.write(
+        "x", [](std::error_code) {}, ec);
     CHECK(is_einval(ec));
     CHECK(reads == 0);
 }
 
 // The base of multi-loop servers: loop A accepts a TCP connection and passes
 // it over an IPC pipe to loop B, running on another thread, which serves it.
-TEST_CASE_FIXTURE(loop_fixture, "pipe: a TCP connection accepted on one loop is served by a loop on another thread") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "pipe: a TCP connection accepted on one loop is served by a loop on another thread") {
     uv_file fds[2];
     REQUIRE(uv_socketpair(SOCK_STREAM, 0, fds, 0, 0) == 0);
 
@@ -451,7 +463,9 @@ TEST_CASE_FIXTURE(loop_fixture, "pipe: coroutine connect_pipe and async_accept")
     CHECK(uvkit::run(loop, both()) == "co ping");
     CHECK(uvkit::run(loop, pipe_connect_missing(loop, dir.file("missing.sock"))) ==
           std::errc::no_such_file_or_directory);
-    auto throwing = [&]() -> uvkit::task<void> { co_await uvkit::connect_pipe(loop, dir.file("missing.sock")); };
+    auto throwing = [&]() -> uvkit::task<void> {
+        co_await uvkit::connect_pipe(loop, dir.file("missing.sock"));
+    };
     CHECK_THROWS_AS(uvkit::run(loop, throwing()), std::system_error);
     server.close();
 }

@@ -190,7 +190,8 @@ TEST_CASE_FIXTURE(loop_fixture, "poll: errors creating and starting") {
     uvkit::poll p{loop, sp.fd[0]};
     // Bits that are not poll events.
     std::error_code ec;
-    p.start(0x100, [](std::error_code, int) {}, ec);
+    p.start(
+        0x100, [](std::error_code, int) {}, ec);
     CHECK(ec == einval);
     check_einval_throw([&] { p.start(uvkit::poll::all_events + 1, [](std::error_code, int) {}); });
     CHECK_FALSE(p.active());
@@ -207,7 +208,8 @@ TEST_CASE_FIXTURE(loop_fixture, "poll: errors creating and starting") {
     run_all();
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "poll: every operation on a moved-from or default poll fails with UV_EINVAL") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "poll: every operation on a moved-from or default poll fails with UV_EINVAL") {
     socket_pair sp;
     uvkit::poll original{loop, sp.fd[0]};
     uvkit::poll moved{std::move(original)};
@@ -216,7 +218,8 @@ TEST_CASE_FIXTURE(loop_fixture, "poll: every operation on a moved-from or defaul
         CHECK_FALSE(static_cast<bool>(*p));
         check_einval_throw([&] { p->start(uvkit::poll::readable, [](std::error_code, int) {}); });
         std::error_code ec;
-        p->start(uvkit::poll::readable, [](std::error_code, int) {}, ec);
+        p->start(
+            uvkit::poll::readable, [](std::error_code, int) {}, ec);
         CHECK(ec == einval);
         p->stop();
         CHECK(p->raw() == nullptr);

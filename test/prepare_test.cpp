@@ -98,7 +98,8 @@ TEST_CASE_FIXTURE(loop_fixture, "prepare: destroying it inside its own handler")
     CHECK_FALSE(p.has_value());
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "prepare: every operation on a moved-from, default or closed handle fails with UV_EINVAL") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "prepare: every operation on a moved-from, default or closed handle fails with UV_EINVAL") {
     uvkit::prepare original{loop};
     uvkit::prepare moved{std::move(original)};
     uvkit::prepare def;

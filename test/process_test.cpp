@@ -125,7 +125,8 @@ TEST_CASE_FIXTURE(loop_fixture, "process: kill(SIGTERM) ends the child with term
     in.close();
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "process: a missing executable fails synchronously, the exit handler never runs") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "process: a missing executable fails synchronously, the exit handler never runs") {
     uvkit::pipe out{loop};
     uvkit::process_options opts;
     opts.file = "/nonexistent/uvkit-no-such-program";
@@ -143,7 +144,8 @@ TEST_CASE_FIXTURE(loop_fixture, "process: a missing executable fails synchronous
     uvkit::pipe out2{loop};
     opts.stdio = {process_stdio::ignore(), process_stdio::create_pipe(out2)};
     std::error_code ec;
-    auto p = uvkit::process::spawn(loop, opts, [&](std::int64_t, int) { ++calls; }, ec);
+    auto p = uvkit::process::spawn(
+        loop, opts, [&](std::int64_t, int) { ++calls; }, ec);
     CHECK(ec == std::errc::no_such_file_or_directory);
     CHECK_FALSE(p);
     CHECK(p.pid() == 0);

@@ -74,7 +74,8 @@ TEST_CASE_FIXTURE(loop_fixture, "start_oneshot fires once and stops; another han
     keeper.stop();
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "restarting replaces the handler; two handles on one signal are both called") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "restarting replaces the handler; two handles on one signal are both called") {
     uvkit::signal a{loop};
     uvkit::signal b{loop};
     int first = 0;
@@ -98,18 +99,22 @@ TEST_CASE_FIXTURE(loop_fixture, "invalid signal numbers fail with UV_EINVAL and 
     int calls = 0;
     for (int bad : {0, -1, 100000}) {
         INFO("signum ", bad);
-        sig.start(bad, [&](int) { ++calls; }, ec);
+        sig.start(
+            bad, [&](int) { ++calls; }, ec);
         CHECK(ec == einval);
-        sig.start_oneshot(bad, [&](int) { ++calls; }, ec);
+        sig.start_oneshot(
+            bad, [&](int) { ++calls; }, ec);
         CHECK(ec == einval);
         check_einval_throw([&] { sig.start(bad, [&](int) { ++calls; }); });
     }
     // SIGKILL cannot be caught: sigaction refuses it.
-    sig.start(SIGKILL, [&](int) { ++calls; }, ec);
+    sig.start(
+        SIGKILL, [&](int) { ++calls; }, ec);
     CHECK(ec);
     CHECK_FALSE(sig.active());
     // Still usable afterwards.
-    sig.start(SIGUSR1, [&](int) { ++calls; }, ec);
+    sig.start(
+        SIGUSR1, [&](int) { ++calls; }, ec);
     CHECK_FALSE(ec);
     raise_usr1();
     run_until([&] { return calls == 1; });
@@ -154,9 +159,11 @@ TEST_CASE_FIXTURE(loop_fixture, "every operation on a moved-from or default sign
         check_einval_throw([&] { s->start(SIGUSR1, [](int) {}); });
         check_einval_throw([&] { s->start_oneshot(SIGUSR1, [](int) {}); });
         std::error_code ec;
-        s->start(SIGUSR1, [](int) {}, ec);
+        s->start(
+            SIGUSR1, [](int) {}, ec);
         CHECK(ec == einval);
-        s->start_oneshot(SIGUSR1, [](int) {}, ec);
+        s->start_oneshot(
+            SIGUSR1, [](int) {}, ec);
         CHECK(ec == einval);
         s->stop();
         CHECK(s->signum() == 0);

@@ -108,18 +108,21 @@ TEST_CASE_FIXTURE(loop_fixture, "udp: echo of 1,000 datagrams on loopback with s
 
     int server_seen = 0;
     int bad_server_senders = 0;
-    server.recv_start([&](std::error_code ec, std::string_view data, const uvkit::endpoint& from, unsigned flags) {
-        REQUIRE_FALSE(ec);
-        CHECK(flags == 0);
-        ++server_seen;
-        if (from != client_ep) ++bad_server_senders;
-        server.send(std::string(data), from);  // owned bytes, no handler
-    });
+    server.recv_start(
+        [&](std::error_code ec, std::string_view data, const uvkit::endpoint& from, unsigned flags) {
+            REQUIRE_FALSE(ec);
+            CHECK(flags == 0);
+            ++server_seen;
+            if (from != client_ep) ++bad_server_senders;
+            server.send(std::string(data), from);  // owned bytes, no handler
+        });
 
     constexpr int total = 1000;
     constexpr int window = 8;  // datagrams in flight: loopback does not drop what fits the socket buffer
     std::vector<std::string> messages;
-    for (int i = 0; i < total; ++i) messages.push_back("datagram #" + std::to_string(i) + std::string(static_cast<std::size_t>(i % 97), 'x'));
+    for (int i = 0; i < total; ++i)
+        messages.push_back("datagram #" + std::to_string(i) +
+                           std::string(static_cast<std::size_t>(i % 97), 'x'));
     int next = 0;
     int send_done = 0;
     int send_errors = 0;
@@ -210,7 +213,8 @@ TEST_CASE_FIXTURE(loop_fixture, "udp: a datagram larger than the receive buffer 
     run_all();
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "udp: an empty provider buffer is no_buffer_space; the datagram waits in the kernel") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "udp: an empty provider buffer is no_buffer_space; the datagram waits in the kernel") {
     uvkit::udp rx = bound(loop);
     rx.set_buffer_provider([](std::size_t) { return std::span<char>{}; });
     std::vector<datagram> got;
@@ -280,7 +284,8 @@ TEST_CASE_FIXTURE(loop_fixture, "udp: connect, send without an endpoint, peer_en
     CHECK(c.try_send("four") == 0);
 
     // Connected: an explicit endpoint is refused, and a second connect too.
-    c.send(std::string_view("x"), server_ep, [](std::error_code) { FAIL("handler of a failed send"); }, ec);
+    c.send(
+        std::string_view("x"), server_ep, [](std::error_code) { FAIL("handler of a failed send"); }, ec);
     CHECK(ec == uvkit::make_uv_error(UV_EISCONN));
     (void)c.try_send("x", server_ep, ec);
     CHECK(ec == uvkit::make_uv_error(UV_EISCONN));
@@ -298,7 +303,8 @@ TEST_CASE_FIXTURE(loop_fixture, "udp: connect, send without an endpoint, peer_en
     check_throws_code(uvkit::make_uv_error(UV_ENOTCONN), [&] { c.disconnect(); });
     // Unconnected: a send needs an endpoint.
     std::string owned = "kept";
-    c.send(std::move(owned), [](std::error_code) { FAIL("handler of a failed send"); }, ec);
+    c.send(
+        std::move(owned), [](std::error_code) { FAIL("handler of a failed send"); }, ec);
     CHECK(ec == uvkit::make_uv_error(UV_EDESTADDRREQ));
     CHECK(owned == "kept");  // a failed owned send gives the bytes back
     check_throws_code(uvkit::make_uv_error(UV_EDESTADDRREQ), [&] { (void)c.try_send("x"); });
@@ -310,7 +316,8 @@ TEST_CASE_FIXTURE(loop_fixture, "udp: connect, send without an endpoint, peer_en
     run_all();
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "udp: a connected udp gets connection_refused from a closed port; receiving goes on") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "udp: a connected udp gets connection_refused from a closed port; receiving goes on") {
     uvkit::endpoint closed;
     {
         uvkit::udp probe = bound(loop);
@@ -362,7 +369,8 @@ TEST_CASE_FIXTURE(loop_fixture, "udp: bind errors, flags and reuseaddr") {
     run_all();
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "udp: a datagram too large is message_size, in the handler or from try_send") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "udp: a datagram too large is message_size, in the handler or from try_send") {
     uvkit::udp rx = bound(loop);
     uvkit::udp tx = bound(loop);
     const std::string huge(70'000, 'h');
@@ -374,7 +382,8 @@ TEST_CASE_FIXTURE(loop_fixture, "udp: a datagram too large is message_size, in t
     });
     run_until([&] { return calls == 1; });
     CHECK(result == std::errc::message_size);
-    check_throws_code(uvkit::make_uv_error(UV_EMSGSIZE), [&] { (void)tx.try_send(huge, rx.local_endpoint()); });
+    check_throws_code(uvkit::make_uv_error(UV_EMSGSIZE),
+                      [&] { (void)tx.try_send(huge, rx.local_endpoint()); });
     std::error_code ec;
     CHECK(tx.try_send(huge, rx.local_endpoint(), ec) == 0);
     CHECK(ec == std::errc::message_size);
@@ -454,7 +463,8 @@ TEST_CASE_FIXTURE(loop_fixture, "udp: open() adopts a native socket") {
     run_all();
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "udp: each send handler runs exactly once, also when the udp is closed right after") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "udp: each send handler runs exactly once, also when the udp is closed right after") {
     uvkit::udp rx = bound(loop);
     uvkit::udp tx = bound(loop);
     constexpr int n = 20;
@@ -478,7 +488,8 @@ TEST_CASE_FIXTURE(loop_fixture, "udp: each send handler runs exactly once, also 
     run_all();
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "udp: destroying a udp inside its receive handler and inside a send handler") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "udp: destroying a udp inside its receive handler and inside a send handler") {
     std::optional<uvkit::udp> rx{std::in_place, bound(loop)};
     const uvkit::endpoint rx_ep = rx->local_endpoint();
     int received = 0;
@@ -528,13 +539,13 @@ TEST_CASE_FIXTURE(loop_fixture, "udp: every operation on a moved-from or default
         check_einval_throw([&] { u->set_multicast_interface(""); });
         check_einval_throw([&] { u->join_group("239.1.1.1"); });
         check_einval_throw([&] { u->leave_group("239.1.1.1"); });
-        check_einval_throw([&] {
-            u->set_source_membership("232.1.1.1", "", "127.0.0.1", uvkit::udp::membership::join);
-        });
+        check_einval_throw(
+            [&] { u->set_source_membership("232.1.1.1", "", "127.0.0.1", uvkit::udp::membership::join); });
         check_einval_throw([&] { (void)u->local_endpoint(); });
         check_einval_throw([&] { (void)u->peer_endpoint(); });
         std::error_code ec;
-        u->send(std::string_view("x"), ep, [](std::error_code) {}, ec);
+        u->send(
+            std::string_view("x"), ep, [](std::error_code) {}, ec);
         CHECK(ec == einval);
         u->bind(any_v4, 0, ec);
         CHECK(ec == einval);
@@ -565,7 +576,8 @@ TEST_CASE_FIXTURE(loop_fixture, "udp: handler exceptions stop the loop; run() re
     tx.send(std::string("x"), rx.local_endpoint());
     CHECK_THROWS_WITH_AS(run_until([] { return false; }), "recv boom", std::runtime_error);
     rx.recv_stop();
-    tx.send(std::string("y"), rx.local_endpoint(), [](std::error_code) { throw std::runtime_error("send boom"); });
+    tx.send(std::string("y"), rx.local_endpoint(),
+            [](std::error_code) { throw std::runtime_error("send boom"); });
     CHECK_THROWS_WITH_AS(run_until([] { return false; }), "send boom", std::runtime_error);
     rx.close();
     tx.close();
@@ -695,8 +707,8 @@ TEST_CASE_FIXTURE(loop_fixture, "udp co: async_recv and async_send echo with sen
     constexpr int n = 50;
     std::vector<uvkit::endpoint> senders;
     auto both = [&]() -> uvkit::task<std::vector<std::string>> {
-        auto [none, replies] = co_await uvkit::when_all(co_echo_server(server, n),
-                                                        co_echo_client(loop, server_ep, n, &senders));
+        auto [none, replies] =
+            co_await uvkit::when_all(co_echo_server(server, n), co_echo_client(loop, server_ep, n, &senders));
         (void)none;
         co_return replies;
     };
@@ -755,7 +767,8 @@ TEST_CASE_FIXTURE(loop_fixture, "udp co: partial, empty datagrams, connected sen
     run_all();
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "udp co: cancel, deadline, recv_stop and close complete a receive with canceled") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "udp co: cancel, deadline, recv_stop and close complete a receive with canceled") {
     uvkit::udp rx = bound(loop);
     std::array<char, 64> buf{};
 
@@ -791,6 +804,21 @@ TEST_CASE_FIXTURE(loop_fixture, "udp co: cancel, deadline, recv_stop and close c
         co_return std::string(buf.data(), d.size);
     };
     CHECK(uvkit::run(loop, after()) == "after");
+
+    // A cancelled send closes its udp and completes with canceled.
+    uvkit::udp doomed{loop};
+    std::error_code send_ec;
+    auto send_one = [&]() -> uvkit::task<void> {
+        co_await doomed.async_send("bye", rx.local_endpoint(), send_ec);
+    };
+    auto instant = [&]() -> uvkit::task<void> { co_await uvkit::sleep(loop, 0ms); };
+    auto send_race = [&]() -> uvkit::task<std::size_t> {
+        auto r = co_await uvkit::when_any(send_one(), instant());
+        co_return r.index();
+    };
+    CHECK(uvkit::run(loop, send_race()) == 1);
+    CHECK(send_ec == uvkit::errc::canceled);
+    CHECK(doomed.closing());
 
     // recv_stop() and close() complete a waiting receive with canceled.
     for (int variant = 0; variant < 2; ++variant) {

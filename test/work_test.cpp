@@ -293,7 +293,11 @@ uvkit::task<int> work_throws(uvkit::loop& l) {
 
 uvkit::task<std::unique_ptr<int>> work_move_only(uvkit::loop& l) {
     auto p = std::make_unique<int>(9);
-    co_return co_await uvkit::async_work(l, [p = std::move(p)]() mutable { return std::move(p); });
+    // A named lambda: GCC 12 miscompiles a lambda temporary whose init-capture
+    // has a destructor inside a co_await expression (its capture is destroyed
+    // twice), whatever the awaitable; clang is fine.
+    auto fn = [p = std::move(p)]() mutable { return std::move(p); };
+    co_return co_await uvkit::async_work(l, std::move(fn));
 }
 
 uvkit::task<int> work_blocked(uvkit::loop& l, std::atomic<bool>& ran, int& seen) {
@@ -418,13 +422,14 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: destroying a task suspended on 
     bool resumed = false;
     auto body = [&]() -> uvkit::task<void> {
         // Captures by value what outlives the frame (see uvkit/co/work.hpp).
-        auto big = co_await uvkit::async_work(loop, [&m, &cv, &go, running, finished] {
+        auto fn = [&m, &cv, &go, running, finished] {
             *running = true;
             std::unique_lock<std::mutex> lock(m);
             cv.wait_for(lock, 20s, [&] { return go; });
             *finished = true;
             return std::vector<int>(1000, 1);
-        });
+        };
+        auto big = co_await uvkit::async_work(loop, std::move(fn));
         (void)big;
         resumed = true;
     };

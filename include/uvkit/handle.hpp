@@ -43,7 +43,7 @@ struct UVKIT_API handle_state {
     void attach(uv_handle_t* h) noexcept;
 
     /// True when the handle can take operations: initialised, not closing, not closed.
-    bool usable() const noexcept { return uvh != nullptr && !uv_closed && !uv_is_closing(uvh); }
+    bool usable() const noexcept { return uvh != nullptr && !closing; }
 
     /// Starts closing (idempotent); `cb` runs once the close callback ran.
     void close(unique_function<void()>&& cb = nullptr) noexcept;
@@ -64,6 +64,7 @@ struct UVKIT_API handle_state {
     handle_state* next = nullptr;
     unique_function<void()> on_closed;
     bool owner_alive = true;
+    bool closing = false;  // uv_close was called (uvkit is the only one to call it)
     bool uv_closed = false;
     bool internal = false;  // uvkit's own (pooled timers, ...): not in loop::handle_count()
 
@@ -97,7 +98,7 @@ public:
 
     /// True if the handle is closing or closed (uv_is_closing); also for an empty handle.
     bool closing() const noexcept {
-        return !state_ || !state_->uvh || state_->uv_closed || uv_is_closing(state_->uvh) != 0;
+        return !state_ || !state_->uvh || state_->closing;
     }
 
     /// Makes the handle keep the loop alive (uv_ref). No effect on an empty or closed handle.
@@ -116,7 +117,8 @@ public:
     /// Closes the handle (uv_close). Idempotent: a second call, or a call on an
     /// empty handle, does nothing and does not run `on_closed`. `on_closed`,
     /// if given, runs exactly once on the loop thread after libuv's close
-    /// callback. Pending requests complete with errc::canceled first.
+    /// callback. Pending requests complete first (errc::canceled for those
+    /// not yet done), so on_closed is the place to free what handlers use.
     template <class F = std::nullptr_t>
     void close(F&& on_closed = nullptr) noexcept {
         if (state_) state_->close(detail::unique_function<void()>(std::forward<F>(on_closed)));

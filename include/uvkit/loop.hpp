@@ -13,6 +13,10 @@
 // closed and a warning is logged. C++ handle objects that outlive their loop
 // stay valid: every operation on them fails with UV_EINVAL.
 //
+// Signals: while a loop exists, SIGPIPE is caught (where it exists), so that
+// writing to a peer that went away fails with std::errc::broken_pipe
+// instead of killing the process.
+//
 // Errors: a handler that throws stops the loop; run() rethrows the exception.
 #pragma once
 
@@ -115,7 +119,7 @@ public:
     std::size_t handle_count() const noexcept { return handle_count_; }
 
 private:
-    void init_async();
+    void init_internal();
     void post_fn(detail::unique_function<void()>&& f);
     static void on_async(uv_async_t* a);
     void drain_posted();
@@ -130,7 +134,8 @@ public:
     char* read_buffer(std::size_t& size);
     /// Internal: the loop's pool of write requests.
     detail::write_req*& write_pool() noexcept { return write_pool_; }
-    std::size_t& write_pool_size() noexcept { return write_pool_size_; }
+    /// Internal: the blocks the write requests were allocated in.
+    void*& write_chunks() noexcept { return write_chunks_; }
     /// Internal: the coroutine layer's per-loop state, created on first use.
     std::unique_ptr<detail::loop_extension>& extension() noexcept { return ext_; }
     /// Internal: thread-pool requests (work, resolve) not yet completed.
@@ -150,15 +155,19 @@ private:
     // `draining_` under the lock and run outside it; both vectors keep their
     // capacity, so a warm queue does not allocate.
     uv_async_t async_{};
-    bool async_ready_ = false;
+    // SIGPIPE is caught while a loop exists (a write to a vanished peer then
+    // fails with broken_pipe instead of killing the process).
+    uv_signal_t sigpipe_{};
+    int internal_open_ = 0;  // uvkit's raw handles above that are not closed yet
     std::mutex post_mutex_;
     std::vector<detail::unique_function<void()>> posted_;
     std::vector<detail::unique_function<void()>> draining_;
     std::atomic<std::thread::id> running_thread_{};
+    std::atomic<bool> has_posted_{false};  // posted_ is not empty (read without the lock by run())
 
     std::unique_ptr<char[]> read_buf_;
     detail::write_req* write_pool_ = nullptr;
-    std::size_t write_pool_size_ = 0;
+    void* write_chunks_ = nullptr;
     std::unique_ptr<detail::loop_extension> ext_;
 };
 

@@ -142,8 +142,10 @@ public:
     }
     /// Non-throwing form: on failure `ec` is set and the result is an empty process.
     template <class F>
-    static process spawn(uvkit::loop& l, const process_options& opts, F&& on_exit, std::error_code& ec) noexcept {
-        return process(detail::unique_function<void(std::int64_t, int)>(std::forward<F>(on_exit)), l, opts, ec);
+    static process spawn(uvkit::loop& l, const process_options& opts, F&& on_exit,
+                         std::error_code& ec) noexcept {
+        return process(detail::unique_function<void(std::int64_t, int)>(std::forward<F>(on_exit)), l, opts,
+                       ec);
     }
 
     process(process&&) noexcept = default;
@@ -174,7 +176,8 @@ public:
 
 private:
     friend class detail::exit_waiter;
-    process(uvkit::loop& l, const process_options& opts, detail::unique_function<void(std::int64_t, int)>&& h);
+    process(uvkit::loop& l, const process_options& opts,
+            detail::unique_function<void(std::int64_t, int)>&& h);
     process(detail::unique_function<void(std::int64_t, int)>&& h, uvkit::loop& l, const process_options& opts,
             std::error_code& ec) noexcept;
     struct c_options;

@@ -84,7 +84,8 @@ public:
 
 private:
     void start_fn(int signum, bool oneshot, detail::unique_function<void(int)>&& h);
-    void start_fn(int signum, bool oneshot, detail::unique_function<void(int)>&& h, std::error_code& ec) noexcept;
+    void start_fn(int signum, bool oneshot, detail::unique_function<void(int)>&& h,
+                  std::error_code& ec) noexcept;
 };
 
 }  // namespace uvkit

@@ -10,8 +10,12 @@
 // error likewise. set_buffer_provider() supplies your own buffers.
 //
 // Writing: every write's handler is called exactly once, on the loop thread,
-// after the bytes were handed to the kernel, or with errc::canceled if the
-// handle was closed first. Writes complete in order. If starting a write
+// after the bytes were handed to the kernel, or with the error. Closing the
+// stream completes the writes still queued with errc::canceled; a write that
+// had already finished reports its own status (success, or e.g. broken_pipe),
+// so `ec == errc::canceled` is not a sign that the stream is gone: release
+// per-connection state in close()'s on_closed handler instead. Writes
+// complete in order. If starting a write
 // fails, the handler is never called and the error is thrown (or stored in
 // `ec`). Borrowed bytes (string_view, spans of string_view) must stay alive
 // until the handler ran; owned bytes (std::string&&) are kept by uvkit.

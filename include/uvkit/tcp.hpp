@@ -14,7 +14,8 @@
 //     });
 //
 // Lifetime: see uvkit/handle.hpp. Closing a tcp completes its pending
-// connect, writes and shutdown with errc::canceled.
+// connect, writes and shutdown (with errc::canceled unless they had already
+// finished), before the close's on_closed handler runs.
 //
 // Errors: throwing and std::error_code& forms for every synchronous call;
 // connect's handler gets e.g. std::errc::connection_refused.

@@ -72,7 +72,8 @@ using udp_recv_handler = unique_function<void(std::error_code, std::string_view,
 
 /// A send handler: callable with a std::error_code, or nullptr for none.
 template <class F>
-concept send_handler_for = std::is_null_pointer_v<std::decay_t<F>> || std::is_invocable_v<std::decay_t<F>&, std::error_code>;
+concept send_handler_for = std::is_null_pointer_v<std::decay_t<F>> || std::is_invocable_v < std::decay_t<F>
+&, std::error_code > ;
 
 template <class S>
 concept owned_string = std::is_same_v<S, std::string>;
@@ -132,8 +133,8 @@ class UVKIT_API udp : public handle {
 public:
     /// bind() flags; combine with `|`.
     enum bind_flag : unsigned {
-        ipv6only = UV_UDP_IPV6ONLY,   ///< an IPv6 socket that does not also take IPv4
-        reuseaddr = UV_UDP_REUSEADDR, ///< SO_REUSEADDR (SO_REUSEPORT on BSDs): share the port
+        ipv6only = UV_UDP_IPV6ONLY,    ///< an IPv6 socket that does not also take IPv4
+        reuseaddr = UV_UDP_REUSEADDR,  ///< SO_REUSEADDR (SO_REUSEPORT on BSDs): share the port
     };
     /// Receive handler flags.
     enum recv_flag : unsigned {
@@ -174,54 +175,54 @@ public:
 
     /// Sends borrowed bytes to `to` (uv_udp_send); `data` must stay alive until `h(ec)` ran.
     template <class F>
-        requires detail::send_handler_for<F>
+    requires detail::send_handler_for<F>
     void send(std::string_view data, const endpoint& to, F&& h) {
         std::error_code ec;
         send(data, to, std::forward<F>(h), ec);
         if (ec) detail::throw_uv_error(ec.value(), "uv_udp_send");
     }
     template <class F>
-        requires detail::send_handler_for<F>
+    requires detail::send_handler_for<F>
     void send(std::string_view data, const endpoint& to, F&& h, std::error_code& ec) noexcept {
         send_fn(data, nullptr, &to, detail::udp_send_handler(std::forward<F>(h)), ec);
     }
     /// Sends owned bytes to `to`: the string is moved into the request and
     /// freed after the send completed. The handler is optional.
     template <class S, class F = std::nullptr_t>
-        requires detail::owned_string<S> && detail::send_handler_for<F>
+    requires detail::owned_string<S> && detail::send_handler_for<F>
     void send(S&& data, const endpoint& to, F&& h = nullptr) {
         std::error_code ec;
         send(std::move(data), to, std::forward<F>(h), ec);
         if (ec) detail::throw_uv_error(ec.value(), "uv_udp_send");
     }
     template <class S, class F>
-        requires detail::owned_string<S> && detail::send_handler_for<F>
+    requires detail::owned_string<S> && detail::send_handler_for<F>
     void send(S&& data, const endpoint& to, F&& h, std::error_code& ec) noexcept {
         send_fn({}, &data, &to, detail::udp_send_handler(std::forward<F>(h)), ec);
     }
     /// Sends borrowed bytes to the connected peer (uv_udp_send with no address).
     template <class F>
-        requires detail::send_handler_for<F>
+    requires detail::send_handler_for<F>
     void send(std::string_view data, F&& h) {
         std::error_code ec;
         send(data, std::forward<F>(h), ec);
         if (ec) detail::throw_uv_error(ec.value(), "uv_udp_send");
     }
     template <class F>
-        requires detail::send_handler_for<F>
+    requires detail::send_handler_for<F>
     void send(std::string_view data, F&& h, std::error_code& ec) noexcept {
         send_fn(data, nullptr, nullptr, detail::udp_send_handler(std::forward<F>(h)), ec);
     }
     /// Sends owned bytes to the connected peer. The handler is optional.
     template <class S, class F = std::nullptr_t>
-        requires detail::owned_string<S> && detail::send_handler_for<F>
+    requires detail::owned_string<S> && detail::send_handler_for<F>
     void send(S&& data, F&& h = nullptr) {
         std::error_code ec;
         send(std::move(data), std::forward<F>(h), ec);
         if (ec) detail::throw_uv_error(ec.value(), "uv_udp_send");
     }
     template <class S, class F>
-        requires detail::owned_string<S> && detail::send_handler_for<F>
+    requires detail::owned_string<S> && detail::send_handler_for<F>
     void send(S&& data, F&& h, std::error_code& ec) noexcept {
         send_fn({}, &data, nullptr, detail::udp_send_handler(std::forward<F>(h)), ec);
     }
@@ -292,10 +293,10 @@ public:
     }
     /// Source-specific multicast: datagrams to `group` from `source` only
     /// (uv_udp_set_source_membership).
-    void set_source_membership(std::string_view group, std::string_view interface_addr, std::string_view source,
-                               membership m);
-    void set_source_membership(std::string_view group, std::string_view interface_addr, std::string_view source,
-                               membership m, std::error_code& ec) noexcept;
+    void set_source_membership(std::string_view group, std::string_view interface_addr,
+                               std::string_view source, membership m);
+    void set_source_membership(std::string_view group, std::string_view interface_addr,
+                               std::string_view source, membership m, std::error_code& ec) noexcept;
 
     /// Bytes waiting to be sent (uv_udp_get_send_queue_size); 0 when empty.
     std::size_t send_queue_size() const noexcept;
@@ -317,7 +318,8 @@ public:
     detail::udp_recv_awaiter async_recv(std::span<char> buf, std::error_code& ec) noexcept;
     /// Sends borrowed bytes to `to`; they must stay alive until the co_await completed.
     detail::udp_send_awaiter async_send(std::string_view data, const endpoint& to) noexcept;
-    detail::udp_send_awaiter async_send(std::string_view data, const endpoint& to, std::error_code& ec) noexcept;
+    detail::udp_send_awaiter async_send(std::string_view data, const endpoint& to,
+                                        std::error_code& ec) noexcept;
     /// Sends borrowed bytes to the connected peer.
     detail::udp_send_awaiter async_send(std::string_view data) noexcept;
     detail::udp_send_awaiter async_send(std::string_view data, std::error_code& ec) noexcept;

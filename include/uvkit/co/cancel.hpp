@@ -36,7 +36,11 @@ public:
     cancel_scope() noexcept = default;
     cancel_scope(const cancel_scope&) = delete;
     cancel_scope& operator=(const cancel_scope&) = delete;
-    ~cancel_scope() { unlink(); }
+    ~cancel_scope() {
+        unlink();
+        // Children still linked (their owner outlives this scope) become roots.
+        while (cancel_scope* c = first_child_) c->unlink();
+    }
 
     bool requested() const noexcept { return requested_; }
 

@@ -53,7 +53,8 @@ private:
 /// Connects a new pipe to `name` (uv_pipe_connect); the result is the connected
 /// pipe. `ipc` makes it an IPC pipe. Throws std::system_error, e.g.
 /// std::errc::no_such_file_or_directory.
-inline detail::pipe_connect_awaiter connect_pipe(uvkit::loop& l, std::string name, bool ipc = false) noexcept {
+inline detail::pipe_connect_awaiter connect_pipe(uvkit::loop& l, std::string name,
+                                                 bool ipc = false) noexcept {
     return {l, std::move(name), ipc, nullptr};
 }
 /// Non-throwing form: on failure `ec` is set and the result is an empty pipe.

@@ -168,7 +168,7 @@ inline task<void> task_promise<void>::get_return_object() noexcept {
 
 /// Drives `l` until `h` is done. Throws std::logic_error if the loop runs out
 /// of work while the task is still suspended (nothing could ever resume it).
-UVKIT_API void drive(uvkit::loop& l, std::coroutine_handle<> h);
+UVKIT_API void drive(uvkit::loop& l, std::coroutine_handle<> h, promise_base& p);
 
 /// Hands a started task's frame to the loop: it is destroyed when done, and
 /// its exception leaves loop.run(). Destroyed with the loop if still suspended.
@@ -181,7 +181,7 @@ UVKIT_API void adopt(uvkit::loop& l, std::coroutine_handle<> h, promise_base& p)
 template <class T>
 T run(uvkit::loop& l, task<T> t) {
     if (!t) throw std::logic_error("uvkit::run: empty task");
-    detail::drive(l, t.handle());
+    detail::drive(l, t.handle(), t.handle().promise());
     return t.handle().promise().take();
 }
 

@@ -48,12 +48,23 @@ public:
     class join_awaiter {
     public:
         explicit join_awaiter(task_group& g) noexcept : g_(g) {}
+        join_awaiter(const join_awaiter&) = delete;
+        join_awaiter& operator=(const join_awaiter&) = delete;
+        ~join_awaiter() {
+            // The joiner was destroyed while suspended: the group, which may
+            // live on, must neither resume it nor stay linked to its scope.
+            if (h_ && g_.joiner_ == h_) {
+                g_.joiner_ = {};
+                g_.scope_.unlink();
+            }
+        }
         bool await_ready() const noexcept { return g_.children_.empty(); }
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) noexcept {
             joiner_scope_ = detail::scope_of(h);
             g_.scope_.link(joiner_scope_);
             g_.joiner_ = h;
+            h_ = h;
             return true;
         }
         void await_resume();
@@ -61,6 +72,7 @@ public:
     private:
         task_group& g_;
         detail::cancel_scope* joiner_scope_ = nullptr;
+        std::coroutine_handle<> h_;
     };
 
     /// Waits until every child finished; see the header comment for errors.

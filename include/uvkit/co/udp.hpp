@@ -24,7 +24,8 @@
 // errc::canceled, resumed from the loop (never from inside the cancelling
 // call); the udp stays usable. A send cannot be taken back from libuv: a
 // cancelled send closes the udp, and completes with errc::canceled once
-// libuv reported it. Closing or destroying the udp (or recv_stop()) completes
+// libuv reported it (from the loop's close phase), even if the datagram had
+// already left. Closing or destroying the udp (or recv_stop()) completes
 // a waiting receive with errc::canceled and pending sends likewise. Destroying
 // a suspended task that waits on a receive stops receiving; one that waits on
 // a send closes the udp, so that libuv never reads the freed bytes.
@@ -115,13 +116,16 @@ private:
     udp_send_req* req_ = nullptr;
     cancel_scope* scope_ = nullptr;
     std::coroutine_handle<> h_;
+    bool cancelled_ = false;
 };
 
 }  // namespace detail
 
 // The udp's coroutine members, declared in uvkit/udp.hpp.
 
-inline detail::udp_recv_awaiter udp::async_recv(std::span<char> buf) noexcept { return {*this, buf, nullptr}; }
+inline detail::udp_recv_awaiter udp::async_recv(std::span<char> buf) noexcept {
+    return {*this, buf, nullptr};
+}
 inline detail::udp_recv_awaiter udp::async_recv(std::span<char> buf, std::error_code& ec) noexcept {
     return {*this, buf, &ec};
 }

@@ -86,15 +86,14 @@ public:
         return true;
     }
     value_type await_resume() {
-        if (ec_out_) {
-            *ec_out_ = ec_;
-            if (ec_) {
-                if constexpr (std::is_void_v<value_type>)
-                    return;
-                else
-                    return value_type{};
+        if (ec_out_) *ec_out_ = ec_;
+        if (ec_) {
+            // Only the std::error_code& form (whose T is default-constructible) returns here.
+            if constexpr (std::is_void_v<value_type>) {
+                if (ec_out_) return;
+            } else if constexpr (std::is_default_constructible_v<value_type>) {
+                if (ec_out_) return value_type{};
             }
-        } else if (ec_) {
             throw std::system_error(ec_, "uvkit::async_work");
         }
         return std::move(result_).value();

@@ -1,0 +1,351 @@
+// co_chat: a line-based chat server. Every line a client sends goes to every
+// other client, as "NAME: text" where NAME is the sender's address.
+//
+//     co_chat [--host H] [--port P] [--idle SECS]   (defaults: 127.0.0.1, port 0, 60 s)
+//
+// The first line on stdout is "listening on H:P"; then one line per client
+// that joins ("join NAME") or leaves ("leave NAME (reason)"). Try it with two
+// terminals running `nc 127.0.0.1 PORT`.
+//
+// Rules, and the piece of structured concurrency behind each:
+// - A client that completes no line for SECS seconds gets "bye: idle
+//   timeout" and is disconnected: every read runs under with_timeout, which
+//   cancels the read when the deadline passes.
+// - A line longer than 4 KiB gets "bye: line too long" and a disconnect
+//   (async_read_until's limit).
+// - Writes to a client never hold up anyone else: each client has an outbox,
+//   drained in order by its own writer task. A client whose outbox grows
+//   beyond 256 KiB, or that takes no bytes for 10 s, is a slow reader and is
+//   cut off: cancelling its task group stops its reader and its writer.
+// - SIGINT or SIGTERM cancels the group of connections: the accept loop and
+//   every client stop, and the server exits 0.
+//
+// Exit status: 0 after SIGINT/SIGTERM, 2 for bad arguments, 1 if the address
+// cannot be bound or listened on.
+#include <uvkit/uvkit.hpp>
+
+#include <charconv>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <iostream>
+#include <list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::size_t max_line = 4096;              // bytes before the '\n'
+constexpr std::size_t max_queued = 256 * 1024;      // a client's outbox, in bytes
+constexpr std::chrono::milliseconds write_deadline = 10s;
+constexpr std::chrono::milliseconds linger_time = 1s;  // for a client to close after our FIN
+
+struct options {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 0;
+    std::chrono::seconds idle = 60s;
+};
+
+int usage(const char* argv0, std::string_view problem) {
+    std::cerr << argv0 << ": " << problem << "\n"
+              << "usage: " << argv0 << " [--host ADDRESS] [--port PORT] [--idle SECONDS]\n";
+    return 2;
+}
+
+bool parse_number(std::string_view text, unsigned max, unsigned& out) {
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size() || value > max) return false;
+    out = value;
+    return true;
+}
+
+using message = std::shared_ptr<const std::string>;  // one copy, however many readers
+
+class room;
+
+// A connected client. It lives in its session coroutine's frame, so its
+// address is stable for as long as any of its tasks runs.
+struct client {
+    client(uvkit::loop& loop, uvkit::tcp s, std::string n) : socket(std::move(s)), name(std::move(n)), tasks(loop) {}
+    client(const client&) = delete;
+    client& operator=(const client&) = delete;
+
+    uvkit::tcp socket;
+    std::string name;
+    std::list<client*>::iterator seat;  // in room::members_, while in_room
+    bool in_room = false;
+    std::deque<message> outbox;  // the front is being written
+    std::size_t queued = 0;      // bytes in outbox
+    bool writing = false;        // a writer task is draining the outbox
+    bool leaving = false;        // takes no more messages
+    bool dropped = false;        // cut off: no goodbye, no lingering close
+    uvkit::task_group tasks;     // its reader and writer; last, so destroyed first
+};
+
+class room {
+public:
+    room(uvkit::loop& loop, std::chrono::milliseconds idle) : loop_(loop), idle_(idle) {}
+    room(const room&) = delete;
+    room& operator=(const room&) = delete;
+
+    uvkit::loop& loop() const noexcept { return loop_; }
+    std::chrono::milliseconds idle() const noexcept { return idle_; }
+
+    void enter(client& c) {
+        c.seat = members_.insert(members_.end(), &c);
+        c.in_room = true;
+        std::cout << "join " << c.name << std::endl;
+    }
+
+    // Idempotent: the first reason wins.
+    void leave(client& c, std::string_view reason) {
+        c.leaving = true;
+        if (!c.in_room) return;
+        members_.erase(c.seat);
+        c.in_room = false;
+        std::cout << "leave " << c.name << " (" << reason << ")" << std::endl;
+    }
+
+    void broadcast(const client& from, std::string_view text) {
+        auto msg = std::make_shared<const std::string>(from.name + ": " + std::string{text} + "\n");
+        for (auto it = members_.begin(); it != members_.end();) {
+            client& to = **it;
+            ++it;  // send() may drop `to`, which erases its node
+            if (&to != &from) send(to, msg);
+        }
+    }
+
+    void send(client& c, message msg) {
+        if (c.leaving) return;
+        if (c.queued + msg->size() > max_queued) return drop(c, "slow reader");
+        enqueue(c, std::move(msg));
+    }
+
+    // The client's last line: bypasses `leaving`, which the caller just set.
+    void send_last(client& c, std::string text) { enqueue(c, std::make_shared<const std::string>(std::move(text))); }
+
+    // Cuts a client off at once: its reader and writer are cancelled (a write
+    // in flight closes the socket).
+    void drop(client& c, std::string_view reason) {
+        leave(c, reason);
+        c.dropped = true;
+        c.tasks.cancel();
+    }
+
+    void close() noexcept { closing_ = true; }
+    bool closing() const noexcept { return closing_; }
+
+private:
+    void enqueue(client& c, message msg);
+
+    uvkit::loop& loop_;
+    std::chrono::milliseconds idle_;
+    std::list<client*> members_;
+    bool closing_ = false;
+};
+
+uvkit::task<void> write_one(uvkit::tcp& socket, std::string_view bytes) { co_await socket.async_write(bytes); }
+
+// Drains a client's outbox in order, then ends; send() starts a new one when
+// needed. Only one runs per client at a time, so lines never interleave.
+uvkit::task<void> write_all(room& r, client& c) {
+    std::string_view failure;
+    while (!c.outbox.empty()) {
+        message msg = c.outbox.front();  // keeps the bytes alive while the write is in flight
+        try {
+            co_await uvkit::with_timeout(r.loop(), write_deadline, write_one(c.socket, *msg));
+        } catch (const std::system_error& e) {
+            if (e.code() == std::errc::timed_out)
+                failure = "slow reader";
+            else if (e.code() != uvkit::errc::canceled)
+                failure = "write failed";
+            break;
+        }
+        c.outbox.pop_front();
+        c.queued -= msg->size();
+    }
+    c.writing = false;
+    if (!failure.empty()) r.drop(c, failure);
+}
+
+void room::enqueue(client& c, message msg) {
+    c.queued += msg->size();
+    c.outbox.push_back(std::move(msg));
+    if (c.writing) return;
+    c.writing = true;
+    c.tasks.spawn(write_all(*this, c));
+}
+
+uvkit::task<std::size_t> read_line(uvkit::tcp& socket, std::string& buf) {
+    co_return co_await socket.async_read_until(buf, "\n", max_line);
+}
+
+// Reads lines and hands them to the room, each under the idle deadline.
+uvkit::task<void> read_all(room& r, client& c) {
+    std::string buf;
+    std::string_view reason;
+    bool goodbye = false;  // tell the client why before disconnecting it
+    for (;;) {
+        std::size_t n = 0;
+        try {
+            n = co_await uvkit::with_timeout(r.loop(), r.idle(), read_line(c.socket, buf));
+        } catch (const std::system_error& e) {
+            const std::error_code& ec = e.code();
+            goodbye = ec == std::errc::timed_out || ec == std::errc::message_size;
+            reason = ec == std::errc::timed_out          ? "idle timeout"
+                     : ec == std::errc::message_size     ? "line too long"
+                     : ec == uvkit::errc::eof            ? "quit"
+                     : ec == uvkit::errc::canceled       ? (r.closing() ? "server shutdown" : "cancelled")
+                                                         : "read failed";
+            break;
+        }
+        std::string_view line(buf.data(), n - 1);  // without the '\n'
+        if (line.size() > max_line) {               // it came in one chunk with its '\n'
+            goodbye = true;
+            reason = "line too long";
+            break;
+        }
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        r.broadcast(c, line);
+        buf.erase(0, n);
+    }
+    r.leave(c, reason);
+    // Queued lines still go out (the writer drains the outbox), the goodbye last.
+    if (goodbye) r.send_last(c, "bye: " + std::string{reason} + "\n");
+}
+
+uvkit::task<void> discard_input(uvkit::tcp& socket) {
+    char buf[4096];
+    std::error_code ec;
+    while (co_await socket.async_read(std::span<char>(buf), ec) > 0) {
+    }
+}
+
+uvkit::task<void> session(room& r, uvkit::tcp socket) {
+    std::error_code ec;
+    uvkit::endpoint peer = socket.peer_endpoint(ec);
+    client c{r.loop(), std::move(socket), ec ? std::string{"?"} : peer.to_string()};
+    r.enter(c);
+    c.tasks.spawn(read_all(r, c));
+    try {
+        co_await c.tasks.join();  // the reader, and the writer once the outbox is empty
+    } catch (const std::system_error& e) {
+        if (e.code() != uvkit::errc::canceled) throw;
+    }
+    r.leave(c, "server shutdown");  // if the join was cancelled, before the reader got to it
+    if (c.dropped || r.closing()) co_return;  // ~client closes the socket
+    // A graceful close: FIN after the last line, then read (and drop) what the
+    // client still sends until it closes too. Closing with unread input would
+    // reset the connection, and the client could lose its "bye" line.
+    co_await c.socket.async_shutdown(ec);
+    if (ec) co_return;
+    try {
+        co_await uvkit::with_timeout(r.loop(), linger_time, discard_input(c.socket));
+    } catch (const std::system_error&) {
+        // The client did not close in time: closing it is all that is left.
+    }
+}
+
+uvkit::task<void> accept_all(room& r, uvkit::tcp& listener, uvkit::task_group& connections) {
+    for (;;) {
+        std::error_code ec;
+        uvkit::tcp conn = co_await listener.async_accept(ec);
+        if (ec == uvkit::errc::canceled) co_return;  // shutting down
+        if (ec) {
+            std::cerr << "accept: " << ec.message() << "\n";
+            continue;
+        }
+        connections.spawn(session(r, std::move(conn)));
+    }
+}
+
+uvkit::task<void> serve(uvkit::loop& loop, uvkit::tcp& listener, std::chrono::milliseconds idle) {
+    room r{loop, idle};
+    // The accept loop and every session: cancelling the group stops them all,
+    // and join() returns once they are gone.
+    uvkit::task_group connections{loop};
+
+    uvkit::signal sigint{loop};
+    uvkit::signal sigterm{loop};
+    auto stop = [&](int) {
+        r.close();
+        connections.cancel();
+        // Back to the default action: a second Ctrl-C ends a shutdown that hangs.
+        sigint.stop();
+        sigterm.stop();
+    };
+    sigint.start(SIGINT, stop);
+    sigterm.start(SIGTERM, stop);
+
+    std::cout << "listening on " << listener.local_endpoint().to_string() << std::endl;
+    connections.spawn(accept_all(r, listener, connections));
+    co_await connections.join();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    options opt;
+    for (int i = 1; i < argc; ++i) {
+        std::string_view arg = argv[i];
+        if (arg == "-h" || arg == "--help") {
+            std::cout << "usage: " << argv[0] << " [--host ADDRESS] [--port PORT] [--idle SECONDS]\n";
+            return 0;
+        }
+        if (arg != "--host" && arg != "--port" && arg != "--idle")
+            return usage(argv[0], "unknown argument '" + std::string{arg} + "'");
+        if (i + 1 == argc) return usage(argv[0], std::string{arg} + " needs a value");
+        std::string_view value = argv[++i];
+        unsigned number = 0;
+        if (arg == "--host") {
+            opt.host = value;
+        } else if (arg == "--port") {
+            if (!parse_number(value, 65535, number)) return usage(argv[0], "bad port '" + std::string{value} + "'");
+            opt.port = static_cast<std::uint16_t>(number);
+        } else {
+            if (!parse_number(value, 24 * 3600, number) || number == 0)
+                return usage(argv[0], "bad idle timeout '" + std::string{value} + "' (1 to 86400 seconds)");
+            opt.idle = std::chrono::seconds{number};
+        }
+    }
+
+#ifdef SIGPIPE
+    // A write to a client that already left raises SIGPIPE, which kills the
+    // process by default; ignored, the write fails with EPIPE instead.
+    std::signal(SIGPIPE, SIG_IGN);
+#endif
+
+    uvkit::endpoint ep;
+    try {
+        ep = uvkit::endpoint{opt.host, opt.port};
+    } catch (const std::invalid_argument&) {
+        return usage(argv[0], "bad host '" + opt.host + "' (a numeric IPv4 or IPv6 address)");
+    }
+
+    try {
+        uvkit::loop loop;
+        uvkit::tcp listener{loop};
+        std::error_code ec;
+        const char* what = "bind";
+        listener.bind(ep, false, ec);
+        if (!ec) {
+            what = "listen";
+            listener.listen(128, ec);  // no handler: connections are taken by async_accept()
+        }
+        if (ec) {
+            std::cerr << argv[0] << ": cannot " << what << " " << ep.to_string() << ": " << ec.message() << "\n";
+            return 1;
+        }
+        uvkit::run(loop, serve(loop, listener, opt.idle));
+    } catch (const std::exception& e) {
+        std::cerr << argv[0] << ": " << e.what() << "\n";
+        return 1;
+    }
+}
