@@ -41,8 +41,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr std::size_t max_line = 4096;              // bytes before the '\n'
-constexpr std::size_t max_queued = 256 * 1024;      // a client's outbox, in bytes
+constexpr std::size_t max_line = 4096;          // bytes before the '\n'
+constexpr std::size_t max_queued = 256 * 1024;  // a client's outbox, in bytes
 constexpr std::chrono::milliseconds write_deadline = 10s;
 constexpr std::chrono::milliseconds linger_time = 1s;  // for a client to close after our FIN
 
@@ -73,7 +73,8 @@ class room;
 // A connected client. It lives in its session coroutine's frame, so its
 // address is stable for as long as any of its tasks runs.
 struct client {
-    client(uvkit::loop& loop, uvkit::tcp s, std::string n) : socket(std::move(s)), name(std::move(n)), tasks(loop) {}
+    client(uvkit::loop& loop, uvkit::tcp s, std::string n)
+        : socket(std::move(s)), name(std::move(n)), tasks(loop) {}
     client(const client&) = delete;
     client& operator=(const client&) = delete;
 
@@ -129,7 +130,9 @@ public:
     }
 
     // The client's last line: bypasses `leaving`, which the caller just set.
-    void send_last(client& c, std::string text) { enqueue(c, std::make_shared<const std::string>(std::move(text))); }
+    void send_last(client& c, std::string text) {
+        enqueue(c, std::make_shared<const std::string>(std::move(text)));
+    }
 
     // Cuts a client off at once: its reader and writer are cancelled (a write
     // in flight closes the socket).
@@ -151,7 +154,9 @@ private:
     bool closing_ = false;
 };
 
-uvkit::task<void> write_one(uvkit::tcp& socket, std::string_view bytes) { co_await socket.async_write(bytes); }
+uvkit::task<void> write_one(uvkit::tcp& socket, std::string_view bytes) {
+    co_await socket.async_write(bytes);
+}
 
 // Drains a client's outbox in order, then ends; send() starts a new one when
 // needed. Only one runs per client at a time, so lines never interleave.
@@ -199,15 +204,15 @@ uvkit::task<void> read_all(room& r, client& c) {
         } catch (const std::system_error& e) {
             const std::error_code& ec = e.code();
             goodbye = ec == std::errc::timed_out || ec == std::errc::message_size;
-            reason = ec == std::errc::timed_out          ? "idle timeout"
-                     : ec == std::errc::message_size     ? "line too long"
-                     : ec == uvkit::errc::eof            ? "quit"
-                     : ec == uvkit::errc::canceled       ? (r.closing() ? "server shutdown" : "cancelled")
-                                                         : "read failed";
+            reason = ec == std::errc::timed_out      ? "idle timeout"
+                     : ec == std::errc::message_size ? "line too long"
+                     : ec == uvkit::errc::eof        ? "quit"
+                     : ec == uvkit::errc::canceled   ? (r.closing() ? "server shutdown" : "cancelled")
+                                                     : "read failed";
             break;
         }
         std::string_view line(buf.data(), n - 1);  // without the '\n'
-        if (line.size() > max_line) {               // it came in one chunk with its '\n'
+        if (line.size() > max_line) {              // it came in one chunk with its '\n'
             goodbye = true;
             reason = "line too long";
             break;
@@ -239,7 +244,7 @@ uvkit::task<void> session(room& r, uvkit::tcp socket) {
     } catch (const std::system_error& e) {
         if (e.code() != uvkit::errc::canceled) throw;
     }
-    r.leave(c, "server shutdown");  // if the join was cancelled, before the reader got to it
+    r.leave(c, "server shutdown");            // if the join was cancelled, before the reader got to it
     if (c.dropped || r.closing()) co_return;  // ~client closes the socket
     // A graceful close: FIN after the last line, then read (and drop) what the
     // client still sends until it closes too. Closing with unread input would
@@ -307,7 +312,8 @@ int main(int argc, char** argv) {
         if (arg == "--host") {
             opt.host = value;
         } else if (arg == "--port") {
-            if (!parse_number(value, 65535, number)) return usage(argv[0], "bad port '" + std::string{value} + "'");
+            if (!parse_number(value, 65535, number))
+                return usage(argv[0], "bad port '" + std::string{value} + "'");
             opt.port = static_cast<std::uint16_t>(number);
         } else {
             if (!parse_number(value, 24 * 3600, number) || number == 0)
@@ -340,7 +346,8 @@ int main(int argc, char** argv) {
             listener.listen(128, ec);  // no handler: connections are taken by async_accept()
         }
         if (ec) {
-            std::cerr << argv[0] << ": cannot " << what << " " << ep.to_string() << ": " << ec.message() << "\n";
+            std::cerr << argv[0] << ": cannot " << what << " " << ep.to_string() << ": " << ec.message()
+                      << "\n";
             return 1;
         }
         uvkit::run(loop, serve(loop, listener, opt.idle));

@@ -146,7 +146,8 @@ int main(int argc, char** argv) {
             listener.listen(128, ec);  // no handler: connections are taken by async_accept()
         }
         if (ec) {
-            std::cerr << argv[0] << ": cannot " << what << " " << ep.to_string() << ": " << ec.message() << "\n";
+            std::cerr << argv[0] << ": cannot " << what << " " << ep.to_string() << ": " << ec.message()
+                      << "\n";
             return 1;
         }
         uvkit::run(loop, serve(loop, listener));

@@ -27,15 +27,17 @@ int main(int argc, char** argv) {
     try {
         uvkit::loop loop;
         int status = 0;
-        auto req = uvkit::resolve(loop, host, service, [&](std::error_code ec, std::vector<uvkit::endpoint> eps) {
-            if (ec) {
-                std::cerr << argv[0] << ": " << host << (service.empty() ? "" : " " + service) << ": "
-                          << ec.message() << "\n";
-                status = 1;
-                return;
-            }
-            for (const auto& ep : eps) std::cout << (service.empty() ? ep.address() : ep.to_string()) << "\n";
-        });
+        auto req =
+            uvkit::resolve(loop, host, service, [&](std::error_code ec, std::vector<uvkit::endpoint> eps) {
+                if (ec) {
+                    std::cerr << argv[0] << ": " << host << (service.empty() ? "" : " " + service) << ": "
+                              << ec.message() << "\n";
+                    status = 1;
+                    return;
+                }
+                for (const auto& ep : eps)
+                    std::cout << (service.empty() ? ep.address() : ep.to_string()) << "\n";
+            });
         loop.run();
         return status;
     } catch (const std::system_error& e) {

@@ -182,7 +182,12 @@ std::coroutine_handle<> task_group::child_done(void* ctx, detail::promise_base& 
 void task_group::join_awaiter::await_resume() {
     g_.scope_.unlink();
     if (g_.error_) std::rethrow_exception(std::exchange(g_.error_, nullptr));
-    if (joiner_scope_ && joiner_scope_->requested()) throw std::system_error(make_error_code(errc::canceled), "uvkit::task_group::join");
+    std::error_code ec;
+    if (joiner_scope_ && joiner_scope_->requested()) ec = make_error_code(errc::canceled);
+    if (ec_)
+        *ec_ = ec;
+    else if (ec)
+        throw std::system_error(ec, "uvkit::task_group::join");
 }
 
 }  // namespace uvkit

@@ -55,7 +55,9 @@ void pool_op::finish_all(uvkit::loop& l) noexcept {
 
 namespace {
 void on_work(uv_work_t* w) noexcept { static_cast<work_op_base*>(static_cast<pool_op*>(w->data))->execute(); }
-void on_after_work(uv_work_t* w, int status) noexcept { pool_op::finish(static_cast<pool_op*>(w->data), status); }
+void on_after_work(uv_work_t* w, int status) noexcept {
+    pool_op::finish(static_cast<pool_op*>(w->data), status);
+}
 }  // namespace
 
 void queue_work(work_op_base* op, std::error_code& ec) noexcept {

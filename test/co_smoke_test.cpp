@@ -66,3 +66,42 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co smoke: run, sleep, when_all, whe
     };
     CHECK(uvkit::run(loop, both_ends()) == "hello");
 }
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: with_timeout over an operation, and join(ec) of a cancelled joiner") {
+    uvkit::tcp server{loop};
+    server.bind(uvkit::endpoint::parse("127.0.0.1:0"));
+    server.listen(16);
+    auto ep = server.local_endpoint();
+    // A silent peer: the deadline cancels the read itself (not a task around it).
+    auto silent = [&]() -> uvkit::task<std::string> {
+        uvkit::tcp c = co_await uvkit::connect(loop, ep);
+        uvkit::tcp peer = co_await server.async_accept();
+        try {
+            co_await uvkit::with_timeout(loop, 20ms, c.async_read());
+        } catch (const std::system_error& e) {
+            co_return e.code() == std::errc::timed_out ? "timed out" : e.what();
+        }
+        co_return "read returned";
+    };
+    CHECK(uvkit::run(loop, silent()) == "timed out");
+
+    // join(ec): the joiner is cancelled by a deadline; its children are
+    // cancelled too and join reports canceled through ec instead of throwing.
+    int children_cancelled = 0;
+    auto child = [&]() -> uvkit::task<void> {
+        std::error_code ec;
+        co_await uvkit::sleep(loop, 10s, ec);
+        if (ec == uvkit::errc::canceled) ++children_cancelled;
+    };
+    std::error_code join_ec;
+    auto joiner = [&]() -> uvkit::task<void> {
+        uvkit::task_group g{loop};
+        g.spawn(child());
+        g.spawn(child());
+        co_await g.join(join_ec);
+    };
+    CHECK_THROWS_AS(uvkit::run(loop, uvkit::with_timeout(loop, 10ms, joiner())), std::system_error);
+    CHECK(children_cancelled == 2);
+    CHECK(join_ec == uvkit::errc::canceled);
+}

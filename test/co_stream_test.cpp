@@ -50,7 +50,9 @@ uvkit::task<void> write_later(uvkit::loop& l, uvkit::stream& s, std::vector<std:
 TEST_SUITE("co: stream read") {
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_read() gives the next chunk and \"\" at EOF") {
-    auto [a, b] = connected_pair(loop);
+    auto ab = connected_pair(loop);  // (not a structured binding: clang 14 cannot capture those)
+    auto& a = ab.first;
+    auto& b = ab.second;
     auto t = [&]() -> uvkit::task<void> {
         co_await b.async_write("hello");
         CHECK(co_await a.async_read() == "hello");
@@ -64,7 +66,9 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_read() gives the next chu
 }
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_read(span) reads in place, 0 at EOF") {
-    auto [a, b] = connected_pair(loop);
+    auto ab = connected_pair(loop);  // (not a structured binding: clang 14 cannot capture those)
+    auto& a = ab.first;
+    auto& b = ab.second;
     auto t = [&]() -> uvkit::task<void> {
         char buf[4];
         co_await b.async_write("abcdef");
@@ -86,7 +90,9 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_read(span) reads in place
 }
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_read_exactly fills the buffer across chunks") {
-    auto [a, b] = connected_pair(loop);
+    auto ab = connected_pair(loop);  // (not a structured binding: clang 14 cannot capture those)
+    auto& a = ab.first;
+    auto& b = ab.second;
     auto t = [&]() -> uvkit::task<void> {
         char buf[6];
         // (Named: GCC 12 mishandles an initializer_list temporary across co_await.)
@@ -106,7 +112,9 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_read_exactly fills the bu
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
                   "co: async_read_exactly gives errc::eof when the peer closes early") {
-    auto [a, b] = connected_pair(loop);
+    auto ab = connected_pair(loop);  // (not a structured binding: clang 14 cannot capture those)
+    auto& a = ab.first;
+    auto& b = ab.second;
     char buf[10];
     SUBCASE("throwing form") {
         auto t = [&]() -> uvkit::task<void> {
@@ -135,7 +143,9 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
                   "co: async_read_until splits lines, keeps the rest in the buffer") {
-    auto [a, b] = connected_pair(loop);
+    auto ab = connected_pair(loop);  // (not a structured binding: clang 14 cannot capture those)
+    auto& a = ab.first;
+    auto& b = ab.second;
     auto t = [&]() -> uvkit::task<std::vector<std::string>> {
         std::vector<std::string> lines;
         std::string buf;
@@ -157,7 +167,9 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
 }
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_read_until finds a line already in the buffer") {
-    auto [a, b] = connected_pair(loop);
+    auto ab = connected_pair(loop);  // (not a structured binding: clang 14 cannot capture those)
+    auto& a = ab.first;
+    auto& b = ab.second;
     auto t = [&]() -> uvkit::task<std::vector<std::string>> {
         std::vector<std::string> lines;
         std::string buf;
@@ -176,7 +188,9 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_read_until finds a line a
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
                   "co: async_read_until: too long is message_size, EOF first is errc::eof") {
-    auto [a, b] = connected_pair(loop);
+    auto ab = connected_pair(loop);  // (not a structured binding: clang 14 cannot capture those)
+    auto& a = ab.first;
+    auto& b = ab.second;
     SUBCASE("max exceeded") {
         auto t = [&]() -> uvkit::task<void> {
             co_await b.async_write(std::string(100, 'x'));
@@ -205,7 +219,9 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
 }
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: bytes that arrive while no coroutine waits are not lost") {
-    auto [a, b] = connected_pair(loop);
+    auto ab = connected_pair(loop);  // (not a structured binding: clang 14 cannot capture those)
+    auto& a = ab.first;
+    auto& b = ab.second;
     SUBCASE("a few chunks") {
         auto t = [&]() -> uvkit::task<std::string> {
             co_await b.async_write("first");
@@ -246,7 +262,9 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: bytes that arrive while no coro
 }
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a second concurrent read on a stream gets UV_EALREADY") {
-    auto [a, b] = connected_pair(loop);
+    auto ab = connected_pair(loop);  // (not a structured binding: clang 14 cannot capture those)
+    auto& a = ab.first;
+    auto& b = ab.second;
     std::error_code second;
     auto first = [&]() -> uvkit::task<std::string> { co_return co_await a.async_read(); };
     auto other = [&]() -> uvkit::task<void> {
@@ -271,7 +289,9 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a second concurrent read on a s
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
                   "co: a cancelled read stops reading and keeps the data in the kernel") {
-    auto [a, b] = connected_pair(loop);
+    auto ab = connected_pair(loop);  // (not a structured binding: clang 14 cannot capture those)
+    auto& a = ab.first;
+    auto& b = ab.second;
     std::error_code ec;
     auto reader = [&]() -> uvkit::task<int> {
         char buf[8];
@@ -293,7 +313,9 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
 }
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a deadline fires mid-read on a silent peer") {
-    auto [a, b] = connected_pair(loop);
+    auto ab = connected_pair(loop);  // (not a structured binding: clang 14 cannot capture those)
+    auto& a = ab.first;
+    auto& b = ab.second;
     auto t0 = loop.now();
     try {
         uvkit::run(loop, uvkit::with_timeout(loop, 20ms, read_chunk(a)));
@@ -320,7 +342,9 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a deadline fires mid-read on a 
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
                   "co: closing a stream completes its waiting read with errc::canceled") {
-    auto [a, b] = connected_pair(loop);
+    auto ab = connected_pair(loop);  // (not a structured binding: clang 14 cannot capture those)
+    auto& a = ab.first;
+    auto& b = ab.second;
     std::error_code ec;
     auto reader = [&]() -> uvkit::task<void> {
         char buf[8];
@@ -335,7 +359,9 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
 }
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a reset connection is an error for the reader") {
-    auto [a, b] = connected_pair(loop);
+    auto ab = connected_pair(loop);  // (not a structured binding: clang 14 cannot capture those)
+    auto& a = ab.first;
+    auto& b = ab.second;
     auto resetter = [&]() -> uvkit::task<void> {
         co_await uvkit::sleep(loop, 5ms);
         b.close_reset();
@@ -375,7 +401,9 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: operations on an empty stream f
 TEST_SUITE("co: stream write") {
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_write borrowed, owned and literal") {
-    auto [a, b] = connected_pair(loop);
+    auto ab = connected_pair(loop);  // (not a structured binding: clang 14 cannot capture those)
+    auto& a = ab.first;
+    auto& b = ab.second;
     const std::string big = pattern(3 << 20, 1);  // larger than the socket buffers
     auto writer = [&]() -> uvkit::task<void> {
         co_await a.async_write("literal;");
@@ -398,7 +426,9 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_write borrowed, owned and
 }
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_shutdown: the peer sees EOF after all the data") {
-    auto [a, b] = connected_pair(loop);
+    auto ab = connected_pair(loop);  // (not a structured binding: clang 14 cannot capture those)
+    auto& a = ab.first;
+    auto& b = ab.second;
     auto writer = [&]() -> uvkit::task<void> {
         for (int i = 0; i < 100; ++i)
             a.write(pattern(1000, static_cast<std::size_t>(i)));  // queued, not awaited
@@ -419,7 +449,9 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_shutdown: the peer sees E
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
                   "co: a cancelled write closes the stream and completes with canceled") {
-    auto [a, b] = connected_pair(loop);
+    auto ab = connected_pair(loop);  // (not a structured binding: clang 14 cannot capture those)
+    auto& a = ab.first;
+    auto& b = ab.second;
     std::string big(32u << 20, 'z');  // the peer never reads: the write stays pending
     std::error_code ec;
     auto writer = [&]() -> uvkit::task<int> {
@@ -439,7 +471,9 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
 }
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: closing a stream completes a pending write with canceled") {
-    auto [a, b] = connected_pair(loop);
+    auto ab = connected_pair(loop);  // (not a structured binding: clang 14 cannot capture those)
+    auto& a = ab.first;
+    auto& b = ab.second;
     std::string big(32u << 20, 'z');
     auto t = [&]() -> uvkit::task<std::error_code> {
         std::error_code ec;
@@ -459,7 +493,9 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: closing a stream completes a pe
 TEST_SUITE("co: connect and accept") {
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: connect and accept give connected sockets") {
-    auto [a, b] = connected_pair(loop);
+    auto ab = connected_pair(loop);  // (not a structured binding: clang 14 cannot capture those)
+    auto& a = ab.first;
+    auto& b = ab.second;
     CHECK(a.peer_endpoint().port() == b.local_endpoint().port());
     CHECK(b.peer_endpoint().port() == a.local_endpoint().port());
 }

@@ -907,6 +907,42 @@ CASES += [
 ]
 
 
+def case_resolve_localhost():
+    rc, out, err, _ = run([binary("resolve"), "localhost"], 20)
+    check(rc == 0, f"exit status {rc}, stderr {err!r}")
+    lines = out.decode().splitlines()
+    check(lines, "no address printed")
+    check(all(l.startswith("127.") or l == "::1" for l in lines), f"not loopback: {lines!r}")
+    check(err == b"", f"stderr: {err!r}")
+    rc, out, err, _ = run([binary("resolve"), "127.0.0.1", "80"], 20)
+    check(rc == 0 and out == b"127.0.0.1:80\n", f"numeric: exit {rc}, output {out!r}")
+
+
+def case_resolve_unknown_host_exit_1():
+    # "bad host!" is refused by the resolver without a query; .invalid never
+    # resolves (RFC 6761) and must fail within the timeout even offline.
+    for host in ("bad host!", "no-such-host.invalid"):
+        rc, out, err, _ = run([binary("resolve"), host], 30)
+        check(rc == 1, f"{host}: exit status {rc}, expected 1")
+        check(out == b"", f"{host}: printed {out!r}")
+        check(host.encode() in err, f"{host}: stderr {err!r}")
+        if host == "bad host!":  # the other may also say "temporary failure" where no name server answers
+            check(b"unknown node or service" in err, f"{host}: stderr {err!r}")
+
+
+def case_resolve_bad_arguments_exit_2():
+    for args in ([], ["-h"], ["a", "b", "c"], [""]):
+        rc, _, err, _ = run([binary("resolve"), *args], 10)
+        check(rc == 2, f"{args}: exit status {rc}, expected 2")
+        check(b"usage" in err, f"{args}: no usage on stderr")
+
+
+CASES += [
+    ("resolve_localhost", case_resolve_localhost),
+    ("resolve_unknown_host_exit_1", case_resolve_unknown_host_exit_1),
+    ("resolve_bad_arguments_exit_2", case_resolve_bad_arguments_exit_2),
+]
+
 def main():
     global BUILD_DIR
     if len(sys.argv) != 2:

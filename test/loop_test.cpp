@@ -75,11 +75,14 @@ TEST_CASE("an empty loop: run() returns at once, the post handle keeps nothing a
     // If uvkit's internal async handle were referenced, nowait would report work left.
     CHECK_FALSE(l.run(uvkit::run_mode::nowait));
     CHECK_FALSE(l.run(uvkit::run_mode::once));
-    auto t0 = std::chrono::steady_clock::now();
     CHECK_FALSE(l.run());
-    CHECK(std::chrono::steady_clock::now() - t0 < 2s);
-    // Exactly one raw handle: the post() wake-up.
+    // uvkit's own raw handles only: the post() wake-up and, where the signal
+    // exists, the SIGPIPE catcher; both unreferenced.
+#ifdef SIGPIPE
+    CHECK(count_raw_handles(l.raw()) == 2);
+#else
     CHECK(count_raw_handles(l.raw()) == 1);
+#endif
 }
 
 TEST_CASE("a borrowed loop shares a uv_loop_t with a raw C timer and never closes it") {
@@ -161,9 +164,7 @@ TEST_CASE_FIXTURE(loop_fixture, "run(once) runs one iteration, run(nowait) does 
     b.start(30s, [&] { ++slow; });
 
     // nowait: nothing is due, returns at once with work left.
-    auto t0 = std::chrono::steady_clock::now();
     CHECK(loop.run(uvkit::run_mode::nowait));
-    CHECK(std::chrono::steady_clock::now() - t0 < 2s);
     CHECK(slow == 0);
 
     // once: blocks until the 1 ms timer fired, then returns with b still pending.

@@ -106,7 +106,8 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "work: move-only fn and result") {
     CHECK(*out == "payload!");
 }
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "work: cancelled while queued gets errc::canceled; fn never runs") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "work: cancelled while queued gets errc::canceled; fn never runs") {
     pool_gate gate{loop};
     std::atomic<bool> ran{false};
     int calls = 0;
@@ -172,7 +173,8 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "work: cancel() of a running fn fail
     CHECK(value == 5);
 }
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "work: destroying a pending request cancels it; done still runs once") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "work: destroying a pending request cancels it; done still runs once") {
     pool_gate gate{loop};
     std::atomic<bool> ran{false};
     int calls = 0;
@@ -251,7 +253,8 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "work: 1000 requests each complete e
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "work: an exception thrown by done leaves loop.run()") {
     auto req = uvkit::work(
-        loop, [] {}, [](std::error_code, uvkit::work_result<void>) { throw std::runtime_error("from done"); });
+        loop, [] {},
+        [](std::error_code, uvkit::work_result<void>) { throw std::runtime_error("from done"); });
     CHECK_THROWS_WITH_AS(loop.run(), "from done", std::runtime_error);
     run_all();
 }
@@ -345,7 +348,8 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: with_timeout cancels a queued a
     CHECK_FALSE(ran);
 }
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a cancelled async_work that already runs waits for its result") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: a cancelled async_work that already runs waits for its result") {
     std::mutex m;
     std::condition_variable cv;
     bool go = false;
@@ -372,7 +376,9 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a cancelled async_work that alr
             cv.notify_all();
         });
     };
-    auto both = [&]() -> uvkit::task<std::size_t> { co_return (co_await uvkit::when_any(slow(), trigger())).index(); };
+    auto both = [&]() -> uvkit::task<std::size_t> {
+        co_return (co_await uvkit::when_any(slow(), trigger())).index();
+    };
     CHECK(uvkit::run(loop, both()) == 1);
     CHECK(running);
     CHECK(seen == 17);  // cancel() could not stop it: the awaiter waited and delivered the result
@@ -383,7 +389,8 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: non-throwing async_work stores 
     std::error_code ec;
     int got = -1;
     auto body = [&]() -> uvkit::task<void> {
-        got = co_await uvkit::async_work(loop, [] { return 1; }, ec);
+        got = co_await uvkit::async_work(
+            loop, [] { return 1; }, ec);
     };
     auto t = uvkit::with_timeout(loop, 10ms, body());
     CHECK_THROWS_AS(uvkit::run(loop, std::move(t)), std::system_error);
@@ -392,7 +399,10 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: non-throwing async_work stores 
     gate.release();
     run_until([&] { return gate.all_finished(); });
 
-    auto ok = [&]() -> uvkit::task<void> { got = co_await uvkit::async_work(loop, [] { return 8; }, ec); };
+    auto ok = [&]() -> uvkit::task<void> {
+        got = co_await uvkit::async_work(
+            loop, [] { return 8; }, ec);
+    };
     uvkit::run(loop, ok());
     CHECK_FALSE(ec);
     CHECK(got == 8);

@@ -99,7 +99,8 @@ using resolve_handler = unique_function<void(std::error_code, std::vector<endpoi
 using name_handler = unique_function<void(std::error_code, std::string, std::string)>;
 
 UVKIT_API resolve_request resolve_fn(uvkit::loop& l, std::string_view host, std::string_view service,
-                                     const resolve_hints& hints, resolve_handler&& h, std::error_code& ec) noexcept;
+                                     const resolve_hints& hints, resolve_handler&& h,
+                                     std::error_code& ec) noexcept;
 UVKIT_API resolve_request resolve_name_fn(uvkit::loop& l, const endpoint& ep, int flags, name_handler&& h,
                                           std::error_code& ec) noexcept;
 }  // namespace detail
@@ -113,7 +114,8 @@ template <class F>
 [[nodiscard]] resolve_request resolve(uvkit::loop& l, std::string_view host, std::string_view service, F&& h,
                                       const resolve_hints& hints = {}) {
     std::error_code ec;
-    resolve_request r = detail::resolve_fn(l, host, service, hints, detail::resolve_handler(std::forward<F>(h)), ec);
+    resolve_request r =
+        detail::resolve_fn(l, host, service, hints, detail::resolve_handler(std::forward<F>(h)), ec);
     if (ec) throw std::system_error(ec, "uv_getaddrinfo");
     return r;
 }

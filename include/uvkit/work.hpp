@@ -47,10 +47,10 @@
 #include <exception>
 #include <functional>
 #include <new>
+#include <optional>
 #include <system_error>
 #include <type_traits>
 #include <utility>
-#include <optional>
 
 #include "uvkit/error.hpp"
 #include "uvkit/export.hpp"
@@ -210,7 +210,8 @@ public:
 private:
     void check() const {
         if (ex_) std::rethrow_exception(ex_);
-        if (!value_) throw std::system_error(ec_ ? ec_ : make_uv_error(UV_EINVAL), "uvkit::work_result::value");
+        if (!value_)
+            throw std::system_error(ec_ ? ec_ : make_uv_error(UV_EINVAL), "uvkit::work_result::value");
     }
 
     // Not a std::variant: GCC 12 reports a false maybe-uninitialized on
@@ -235,7 +236,8 @@ public:
     /// Returns if fn returned; rethrows fn's exception; throws std::system_error for an error.
     void value() const {
         if (ex_) std::rethrow_exception(ex_);
-        if (!done_) throw std::system_error(ec_ ? ec_ : make_uv_error(UV_EINVAL), "uvkit::work_result::value");
+        if (!done_)
+            throw std::system_error(ec_ ? ec_ : make_uv_error(UV_EINVAL), "uvkit::work_result::value");
     }
 
     template <class F>
@@ -272,7 +274,8 @@ template <class F, class D>
 struct work_op final : work_op_base {
     using T = work_result_t<F>;
     template <class FF, class DD>
-    work_op(uvkit::loop& l, FF&& f, DD&& d) : work_op_base(l), fn(std::forward<FF>(f)), done(std::forward<DD>(d)) {}
+    work_op(uvkit::loop& l, FF&& f, DD&& d)
+        : work_op_base(l), fn(std::forward<FF>(f)), done(std::forward<DD>(d)) {}
 
     void execute() noexcept override { result.run(std::move(fn)); }
     void complete(int status) override {

@@ -31,8 +31,8 @@ namespace detail {
 
 class UVKIT_API resolve_awaiter final : pool_awaiter {
 public:
-    resolve_awaiter(uvkit::loop& l, std::string_view host, std::string_view service, const resolve_hints& hints,
-                    std::error_code* ec_out)
+    resolve_awaiter(uvkit::loop& l, std::string_view host, std::string_view service,
+                    const resolve_hints& hints, std::error_code* ec_out)
         : pool_awaiter(ec_out), loop_(&l), host_(host), service_(service), hints_(hints) {}
 
     bool await_ready() const noexcept { return false; }

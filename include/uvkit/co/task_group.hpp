@@ -47,7 +47,7 @@ public:
 
     class join_awaiter {
     public:
-        explicit join_awaiter(task_group& g) noexcept : g_(g) {}
+        join_awaiter(task_group& g, std::error_code* ec) noexcept : g_(g), ec_(ec) {}
         join_awaiter(const join_awaiter&) = delete;
         join_awaiter& operator=(const join_awaiter&) = delete;
         ~join_awaiter() {
@@ -71,12 +71,16 @@ public:
 
     private:
         task_group& g_;
+        std::error_code* ec_;
         detail::cancel_scope* joiner_scope_ = nullptr;
         std::coroutine_handle<> h_;
     };
 
     /// Waits until every child finished; see the header comment for errors.
-    join_awaiter join() noexcept { return join_awaiter{*this}; }
+    join_awaiter join() noexcept { return join_awaiter{*this, nullptr}; }
+    /// Non-throwing form: a cancelled joiner gets errc::canceled in `ec`; a
+    /// child's exception is still rethrown (it is not an error code).
+    join_awaiter join(std::error_code& ec) noexcept { return join_awaiter{*this, &ec}; }
 
 private:
     static std::coroutine_handle<> child_done(void* ctx, detail::promise_base& p) noexcept;

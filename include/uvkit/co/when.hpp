@@ -6,6 +6,7 @@
 //     auto [a, b] = co_await uvkit::when_all(f(loop), g(loop));
 //     auto first = co_await uvkit::when_any(f(loop), g(loop));   // std::variant; first.index()
 //     auto reply = co_await uvkit::with_timeout(loop, 2s, read_reply(c));
+//     auto chunk = co_await uvkit::with_timeout(loop, 2s, c.async_read());
 //
 // when_all starts every task at once and completes when all have finished,
 // with a tuple of their results (std::monostate for task<void>). If one
@@ -160,6 +161,20 @@ private:
 
 inline task<void> sleep_task(uvkit::loop& l, std::chrono::milliseconds d) { co_await sleep(l, d); }
 
+template <class T>
+inline constexpr bool is_task = false;
+template <class T>
+inline constexpr bool is_task<task<T>> = true;
+
+template <class A>
+using await_result_t = decltype(std::declval<A&>().await_resume());
+
+/// A task that awaits `aw`; `aw` must outlive it (see with_timeout).
+template <class A>
+task<await_result_t<A>> await_in_task(A&& aw) {
+    co_return co_await static_cast<std::remove_reference_t<A>&>(aw);  // an lvalue: awaiters do not move
+}
+
 }  // namespace detail
 
 /// Runs every task concurrently; completes with all their results.
@@ -182,6 +197,14 @@ task<T> with_timeout(uvkit::loop& l, std::chrono::milliseconds d, task<T> t) {
     auto r = co_await when_any(std::move(t), detail::sleep_task(l, d));
     if (r.index() == 1) throw std::system_error(std::make_error_code(std::errc::timed_out), "uvkit::with_timeout");
     if constexpr (!std::is_void_v<T>) co_return std::get<0>(std::move(r));
+}
+
+/// Runs an operation (`c.async_read()`, `uvkit::connect(...)`, ...) under a
+/// deadline: `co_await uvkit::with_timeout(loop, 5s, c.async_read())`. Await
+/// the result in the same expression: the operation is a temporary.
+template <class A, class = std::enable_if_t<!detail::is_task<std::remove_cvref_t<A>>>>
+auto with_timeout(uvkit::loop& l, std::chrono::milliseconds d, A&& aw) {
+    return with_timeout(l, d, detail::await_in_task(std::forward<A>(aw)));
 }
 
 }  // namespace uvkit

@@ -72,8 +72,8 @@ public:
     using value_type = work_result_t<F>;
 
     template <class FF>
-    work_awaiter(uvkit::loop& l, FF&& fn, std::error_code* ec_out) : pool_awaiter(ec_out), loop_(&l),
-                                                                      fn_(std::forward<FF>(fn)) {}
+    work_awaiter(uvkit::loop& l, FF&& fn, std::error_code* ec_out)
+        : pool_awaiter(ec_out), loop_(&l), fn_(std::forward<FF>(fn)) {}
 
     bool await_ready() const noexcept { return false; }
     template <class P>
