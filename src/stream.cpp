@@ -182,6 +182,10 @@ void stream::write_fn(const uv_buf_t* bufs, unsigned n, detail::write_handler&& 
                       uv_stream_t* send_handle) noexcept {
     auto* s = get<stream_state>(ec);
     if (!s) return;
+    if (n == 0 && !owned) {  // libuv asserts on a write of no buffers
+        ec = make_uv_error(UV_EINVAL);
+        return;
+    }
     write_req* r;
     try {
         r = write_req::acquire(*s->owner);

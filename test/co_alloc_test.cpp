@@ -27,8 +27,7 @@ TEST_SUITE("co: allocations") {
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
                   "co: an awaited read (span) and borrowed write allocate nothing once warm") {
-    auto ab =
-        uvkit_co_test::connected_pair(loop);  // (not a structured binding: clang 14 cannot capture those)
+    auto ab = uvkit_co_test::connected_pair(loop);
     auto& a = ab.first;
     auto& b = ab.second;
     std::size_t counted = 0;
@@ -59,8 +58,7 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
                   "co: async_read_exactly into a span allocates nothing once warm") {
-    auto ab =
-        uvkit_co_test::connected_pair(loop);  // (not a structured binding: clang 14 cannot capture those)
+    auto ab = uvkit_co_test::connected_pair(loop);
     auto& a = ab.first;
     auto& b = ab.second;
     std::size_t counted = 0;

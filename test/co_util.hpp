@@ -37,7 +37,9 @@ inline uvkit::task<std::pair<uvkit::tcp, uvkit::tcp>> make_pair_task(uvkit::loop
     co_return std::pair<uvkit::tcp, uvkit::tcp>(std::move(a), std::move(b));
 }
 
-/// A connected pair of sockets: {server side, client side}.
+/// A connected pair of sockets: {server side, client side}. The tests bind it
+/// with `auto ab = ...; auto& a = ab.first;`, not a structured binding: clang 14
+/// cannot capture structured bindings in lambdas.
 inline std::pair<uvkit::tcp, uvkit::tcp> connected_pair(uvkit::loop& l) {
     uvkit::tcp server{l};
     server.bind(uvkit::endpoint::parse("127.0.0.1:0"));

@@ -206,6 +206,12 @@ public:
             ex_ = std::current_exception();
         }
     }
+    /// Internal: the request failed (errc::canceled); fn never ran.
+    void set_error(std::error_code ec) noexcept {
+        value_.reset();
+        ex_ = nullptr;
+        ec_ = ec;
+    }
 
 private:
     void check() const {
@@ -249,6 +255,11 @@ public:
             ex_ = std::current_exception();
         }
     }
+    void set_error(std::error_code ec) noexcept {
+        done_ = false;
+        ex_ = nullptr;
+        ec_ = ec;
+    }
 
 private:
     bool done_ = false;
@@ -282,7 +293,7 @@ struct work_op final : work_op_base {
         std::error_code ec;
         if (status < 0) {
             ec = make_uv_error(status);
-            result = work_result<T>(ec);
+            result.set_error(ec);  // not an assignment: GCC 12 warns (maybe-uninitialized) on one
         }
         std::invoke(done, ec, std::move(result));
     }
