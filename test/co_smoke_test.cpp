@@ -105,3 +105,15 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
     CHECK(children_cancelled == 2);
     CHECK(join_ec == uvkit::errc::canceled);
 }
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: misuse is an exception, not a crash") {
+    CHECK_THROWS_AS((void)uvkit::when_all(uvkit::task<int>{}, answer(loop)), std::invalid_argument);
+    CHECK_THROWS_AS((void)uvkit::when_any(answer(loop), uvkit::task<int>{}), std::invalid_argument);
+    auto t = answer(loop);
+    auto h = t.handle();
+    // Run the task to its end by hand, then hand it to run(): it must refuse.
+    auto outer = [&]() -> uvkit::task<int> { co_return co_await std::move(t); };
+    CHECK(uvkit::run(loop, outer()) == 42);
+    REQUIRE(h.done());
+    CHECK_THROWS_AS(uvkit::run(loop, std::move(t)), std::logic_error);
+}

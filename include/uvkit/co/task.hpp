@@ -181,6 +181,7 @@ UVKIT_API void adopt(uvkit::loop& l, std::coroutine_handle<> h, promise_base& p)
 template <class T>
 T run(uvkit::loop& l, task<T> t) {
     if (!t) throw std::logic_error("uvkit::run: empty task");
+    if (t.done()) throw std::logic_error("uvkit::run: the task has already run");
     detail::drive(l, t.handle(), t.handle().promise());
     return t.handle().promise().take();
 }

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <array>
+#include <stdexcept>
 #include <chrono>
 #include <tuple>
 #include <utility>
@@ -178,15 +179,19 @@ task<await_result_t<A>> await_in_task(A&& aw) {
 }  // namespace detail
 
 /// Runs every task concurrently; completes with all their results.
+/// Throws std::invalid_argument if a task is empty.
 template <class... T>
-detail::when_all_awaiter<T...> when_all(task<T>... ts) noexcept {
+detail::when_all_awaiter<T...> when_all(task<T>... ts) {
+    if (!(static_cast<bool>(ts) && ...)) throw std::invalid_argument("uvkit::when_all: empty task");
     return detail::when_all_awaiter<T...>(std::move(ts)...);
 }
 
 /// Runs every task concurrently; completes with the first result, the others cancelled.
+/// Throws std::invalid_argument if a task is empty.
 template <class... T>
-detail::when_any_awaiter<T...> when_any(task<T>... ts) noexcept {
+detail::when_any_awaiter<T...> when_any(task<T>... ts) {
     static_assert(sizeof...(T) > 0, "when_any needs at least one task");
+    if (!(static_cast<bool>(ts) && ...)) throw std::invalid_argument("uvkit::when_any: empty task");
     return detail::when_any_awaiter<T...>(std::move(ts)...);
 }
 
