@@ -13,9 +13,7 @@ namespace {
 constexpr std::size_t timer_pool_limit = 256;
 }  // namespace
 
-co_context::co_context(uvkit::loop& l) : loop_(l), resumer_(l) {
-    co_access::internal(resumer_);
-}
+co_context::co_context(uvkit::loop& l) : loop_(l), resumer_(l) { co_access::internal(resumer_); }
 
 co_context::~co_context() {
     // Frames first: their awaiters hand timers back and unschedule themselves.

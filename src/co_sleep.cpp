@@ -21,7 +21,8 @@ bool sleep_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     timer_ = ctx.acquire_timer();
     node_.handle = h;
     std::error_code ec;
-    timer_.start(d_ < std::chrono::milliseconds{0} ? std::chrono::milliseconds{0} : d_, [this] { finish(); }, ec);
+    timer_.start(
+        d_ < std::chrono::milliseconds{0} ? std::chrono::milliseconds{0} : d_, [this] { finish(); }, ec);
     if (ec) {
         ctx.release_timer(std::move(timer_));
         ec_ = ec;

@@ -308,7 +308,8 @@ void stream_state::on_closing() noexcept {
 void stream::listen(int backlog, std::error_code& ec) noexcept {
     auto* s = detail::co_access::state(*this, ec);
     if (!s) return;
-    stream::listen(backlog, [s](std::error_code status) { detail::on_co_connection(s, status); }, ec);
+    stream::listen(
+        backlog, [s](std::error_code status) { detail::on_co_connection(s, status); }, ec);
 }
 
 void stream::listen(int backlog) {

@@ -89,8 +89,9 @@ endpoint endpoint::parse(std::string_view text) {
     std::error_code ec;
     endpoint e = parse(text, ec);
     if (ec)
-        throw std::invalid_argument("uvkit::endpoint::parse: expected 'A.B.C.D:PORT' or '[IPv6]:PORT', got '" +
-                                    std::string(text) + "'");
+        throw std::invalid_argument(
+            "uvkit::endpoint::parse: expected 'A.B.C.D:PORT' or '[IPv6]:PORT', got '" + std::string(text) +
+            "'");
     return e;
 }
 

@@ -93,9 +93,7 @@ std::string err_name(const std::error_code& ec) {
 }
 
 namespace detail {
-void throw_uv_error(int uv_code, const char* what) {
-    throw std::system_error(make_uv_error(uv_code), what);
-}
+void throw_uv_error(int uv_code, const char* what) { throw std::system_error(make_uv_error(uv_code), what); }
 }  // namespace detail
 
 }  // namespace uvkit

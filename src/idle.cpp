@@ -30,8 +30,6 @@ void idle::stop() noexcept {
     if (usable()) uv_idle_stop(&static_cast<idle_state*>(state_)->h);
 }
 
-uv_idle_t* idle::raw() const noexcept {
-    return state_ ? &static_cast<idle_state*>(state_)->h : nullptr;
-}
+uv_idle_t* idle::raw() const noexcept { return state_ ? &static_cast<idle_state*>(state_)->h : nullptr; }
 
 }  // namespace uvkit

@@ -24,13 +24,13 @@ spdlog::logger& logger();
 }  // namespace uvkit::detail
 
 #ifdef UVKIT_HAVE_SPDLOG
-#define UVKIT_LOG(lvl, ...)                                                        \
-    do {                                                                           \
-        if (::uvkit::detail::log_on(::uvkit::log_level::lvl))                      \
-            ::uvkit::detail::logger().log(spdlog::level::lvl, __VA_ARGS__);        \
+#define UVKIT_LOG(lvl, ...)                                                 \
+    do {                                                                    \
+        if (::uvkit::detail::log_on(::uvkit::log_level::lvl))               \
+            ::uvkit::detail::logger().log(spdlog::level::lvl, __VA_ARGS__); \
     } while (0)
 #else
 #define UVKIT_LOG(lvl, ...) \
-    do {                      \
+    do {                    \
     } while (0)
 #endif

@@ -40,7 +40,8 @@ void loop::init_internal() {
     if (uv_signal_init(raw_, &sigpipe_) == 0) {
         sigpipe_.data = this;
         ++internal_open_;
-        if (uv_signal_start(&sigpipe_, [](uv_signal_t*, int) {}, SIGPIPE) == 0)
+        if (uv_signal_start(
+                &sigpipe_, [](uv_signal_t*, int) {}, SIGPIPE) == 0)
             uv_unref(reinterpret_cast<uv_handle_t*>(&sigpipe_));
     }
 #endif
@@ -114,9 +115,7 @@ void loop::post_fn(detail::unique_function<void()>&& f) {
     uv_async_send(&async_);
 }
 
-void loop::on_async(uv_async_t* a) {
-    static_cast<loop*>(a->data)->drain_posted();
-}
+void loop::on_async(uv_async_t* a) { static_cast<loop*>(a->data)->drain_posted(); }
 
 void loop::drain_posted() {
     {
@@ -135,7 +134,8 @@ void loop::drain_posted() {
         ++i;
         // Keep what was not run yet, in order, ahead of anything posted since.
         std::lock_guard<std::mutex> lock(post_mutex_);
-        posted_.insert(posted_.begin(), std::make_move_iterator(draining_.begin() + static_cast<std::ptrdiff_t>(i)),
+        posted_.insert(posted_.begin(),
+                       std::make_move_iterator(draining_.begin() + static_cast<std::ptrdiff_t>(i)),
                        std::make_move_iterator(draining_.end()));
         has_posted_.store(!posted_.empty(), std::memory_order_release);
         draining_.clear();

@@ -43,7 +43,8 @@ void tcp::bind(const endpoint& ep, bool ipv6_only, std::error_code& ec) noexcept
         ec = make_uv_error(UV_EINVAL);
         return;
     }
-    detail::set_error(ec, uv_tcp_bind(&s->h, ep.data(), ipv6_only ? static_cast<unsigned>(UV_TCP_IPV6ONLY) : 0u));
+    detail::set_error(ec,
+                      uv_tcp_bind(&s->h, ep.data(), ipv6_only ? static_cast<unsigned>(UV_TCP_IPV6ONLY) : 0u));
 }
 
 void tcp::bind(const endpoint& ep, bool ipv6_only) {
@@ -104,7 +105,8 @@ void tcp::set_keepalive(bool enable, std::chrono::seconds delay) {
 }
 
 void tcp::set_simultaneous_accepts(bool enable, std::error_code& ec) noexcept {
-    if (auto* s = get<tcp_state>(ec)) detail::set_error(ec, uv_tcp_simultaneous_accepts(&s->h, enable ? 1 : 0));
+    if (auto* s = get<tcp_state>(ec))
+        detail::set_error(ec, uv_tcp_simultaneous_accepts(&s->h, enable ? 1 : 0));
 }
 
 void tcp::set_simultaneous_accepts(bool enable) {
@@ -141,8 +143,7 @@ void tcp::close_reset_fn(detail::unique_function<void()>&& on_closed, std::error
     int rc = uv_tcp_close_reset(&s->h, &detail::handle_state::close_cb);
     if (detail::set_error(ec, rc))
         s->on_closed = nullptr;
-    else
-    {
+    else {
         s->closing = true;
         s->on_closing();
     }

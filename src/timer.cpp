@@ -25,9 +25,9 @@ void timer::start_fn(duration timeout, duration repeat, detail::unique_function<
         return;
     }
     s->cb.set(std::move(h));
-    detail::set_error(ec, uv_timer_start(&s->h, &timer_state::on_timer,
-                                         static_cast<std::uint64_t>(timeout.count()),
-                                         static_cast<std::uint64_t>(repeat.count())));
+    detail::set_error(
+        ec, uv_timer_start(&s->h, &timer_state::on_timer, static_cast<std::uint64_t>(timeout.count()),
+                           static_cast<std::uint64_t>(repeat.count())));
 }
 
 void timer::start_fn(duration timeout, duration repeat, detail::unique_function<void()>&& h) {
@@ -49,7 +49,8 @@ void timer::again() {
 
 void timer::set_repeat(duration repeat) noexcept {
     if (usable() && repeat.count() >= 0)
-        uv_timer_set_repeat(&static_cast<timer_state*>(state_)->h, static_cast<std::uint64_t>(repeat.count()));
+        uv_timer_set_repeat(&static_cast<timer_state*>(state_)->h,
+                            static_cast<std::uint64_t>(repeat.count()));
 }
 
 timer::duration timer::repeat() const noexcept {
@@ -63,8 +64,6 @@ timer::duration timer::due_in() const noexcept {
     return duration(uv_timer_get_due_in(&static_cast<timer_state*>(state_)->h));
 }
 
-uv_timer_t* timer::raw() const noexcept {
-    return state_ ? &static_cast<timer_state*>(state_)->h : nullptr;
-}
+uv_timer_t* timer::raw() const noexcept { return state_ ? &static_cast<timer_state*>(state_)->h : nullptr; }
 
 }  // namespace uvkit

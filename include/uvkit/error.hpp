@@ -25,23 +25,19 @@ namespace uvkit {
 /// libuv-only conditions that have no std::errc equivalent. Their values are
 /// libuv's codes, so `std::error_code{uvkit::errc::eof}` is exactly UV_EOF.
 enum class errc : int {
-    eof = UV_EOF,              ///< end of stream (read side closed by the peer)
-    canceled = UV_ECANCELED,   ///< the operation was cancelled (its handle was closed)
-    unknown = UV_UNKNOWN,      ///< libuv could not map the system error
+    eof = UV_EOF,             ///< end of stream (read side closed by the peer)
+    canceled = UV_ECANCELED,  ///< the operation was cancelled (its handle was closed)
+    unknown = UV_UNKNOWN,     ///< libuv could not map the system error
 };
 
 /// The category of libuv error codes. A singleton; compare by address.
 UVKIT_API const std::error_category& error_category() noexcept;
 
 /// Makes an error_code from a libuv return value (negative), e.g. UV_EINVAL.
-inline std::error_code make_uv_error(int uv_code) noexcept {
-    return {uv_code, error_category()};
-}
+inline std::error_code make_uv_error(int uv_code) noexcept { return {uv_code, error_category()}; }
 
 /// std::error_code support for uvkit::errc (found by argument-dependent lookup).
-inline std::error_code make_error_code(errc e) noexcept {
-    return {static_cast<int>(e), error_category()};
-}
+inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), error_category()}; }
 
 /// libuv's short name of a code ("ECONNREFUSED"); "UNKNOWN" for other categories.
 UVKIT_API std::string err_name(const std::error_code& ec);

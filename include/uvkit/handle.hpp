@@ -97,9 +97,7 @@ public:
     bool active() const noexcept { return usable() && uv_is_active(state_->uvh) != 0; }
 
     /// True if the handle is closing or closed (uv_is_closing); also for an empty handle.
-    bool closing() const noexcept {
-        return !state_ || !state_->uvh || state_->closing;
-    }
+    bool closing() const noexcept { return !state_ || !state_->uvh || state_->closing; }
 
     /// Makes the handle keep the loop alive (uv_ref). No effect on an empty or closed handle.
     void ref() noexcept {

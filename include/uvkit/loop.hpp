@@ -22,11 +22,11 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <exception>
 #include <memory>
-#include <atomic>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -87,9 +87,7 @@ public:
     bool alive() const noexcept { return uv_loop_alive(raw_) != 0; }
 
     /// The loop's cached time at the start of this iteration (uv_now), in milliseconds.
-    std::chrono::milliseconds now() const noexcept {
-        return std::chrono::milliseconds(uv_now(raw_));
-    }
+    std::chrono::milliseconds now() const noexcept { return std::chrono::milliseconds(uv_now(raw_)); }
 
     /// Refreshes the cached time (uv_update_time).
     void update_time() noexcept { uv_update_time(raw_); }

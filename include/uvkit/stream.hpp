@@ -116,7 +116,8 @@ public:
     }
     template <class F>
     void read_start(F&& h, std::error_code& ec) noexcept {
-        read_start_fn(detail::unique_function<void(std::error_code, std::string_view)>(std::forward<F>(h)), ec);
+        read_start_fn(detail::unique_function<void(std::error_code, std::string_view)>(std::forward<F>(h)),
+                      ec);
     }
 
     /// Stops reading (uv_read_stop). No-op when not reading or empty.
@@ -146,8 +147,7 @@ public:
 
     /// Writes owned bytes: the string is moved into the request and freed after
     /// the write completed. The handler is optional.
-    template <class S, class F = std::nullptr_t,
-              class = std::enable_if_t<detail::is_owned_string<S>>>
+    template <class S, class F = std::nullptr_t, class = std::enable_if_t<detail::is_owned_string<S>>>
     void write(S&& data, F&& h = nullptr) {
         std::error_code ec;
         write(std::move(data), std::forward<F>(h), ec);
@@ -213,8 +213,8 @@ public:
     /// first is errc::eof.
     detail::read_awaiter<std::size_t> async_read_until(std::string& buf, std::string_view delim,
                                                        std::size_t max = 64 * 1024) noexcept;
-    detail::read_awaiter<std::size_t> async_read_until(std::string& buf, std::string_view delim, std::size_t max,
-                                                       std::error_code& ec) noexcept;
+    detail::read_awaiter<std::size_t> async_read_until(std::string& buf, std::string_view delim,
+                                                       std::size_t max, std::error_code& ec) noexcept;
     /// Writes borrowed bytes: they must stay alive until the co_await completed.
     detail::write_awaiter async_write(std::string_view data) noexcept;
     detail::write_awaiter async_write(std::string_view data, std::error_code& ec) noexcept;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "uvkit/check.hpp"
+#include "uvkit/co.hpp"
 #include "uvkit/dns.hpp"
 #include "uvkit/endpoint.hpp"
 #include "uvkit/error.hpp"
@@ -21,4 +22,3 @@
 #include "uvkit/udp.hpp"
 #include "uvkit/version.hpp"
 #include "uvkit/work.hpp"
-#include "uvkit/co.hpp"

@@ -57,7 +57,8 @@ inline detail::sleep_awaiter sleep(uvkit::loop& l, std::chrono::milliseconds d) 
     return {l, d, nullptr};
 }
 /// Non-throwing form: errors (errc::canceled) are stored in `ec`.
-inline detail::sleep_awaiter sleep(uvkit::loop& l, std::chrono::milliseconds d, std::error_code& ec) noexcept {
+inline detail::sleep_awaiter sleep(uvkit::loop& l, std::chrono::milliseconds d,
+                                   std::error_code& ec) noexcept {
     return {l, d, &ec};
 }
 

@@ -78,7 +78,8 @@ inline void deliver(const std::error_code& ec, std::error_code* out, const char*
 struct UVKIT_API read_waiter : cancellable {
     enum class kind { chunk, some, exactly, until };
 
-    read_waiter(stream& s, kind k, std::error_code* ec_out) noexcept : stream_(s), kind_(k), ec_out_(ec_out) {}
+    read_waiter(stream& s, kind k, std::error_code* ec_out) noexcept
+        : stream_(s), kind_(k), ec_out_(ec_out) {}
     read_waiter(const read_waiter&) = delete;
     read_waiter& operator=(const read_waiter&) = delete;
     ~read_waiter();
@@ -92,8 +93,8 @@ struct UVKIT_API read_waiter : cancellable {
     bool reads_in_place() const noexcept { return kind_ == kind::some || kind_ == kind::exactly; }
 
     bool start(std::coroutine_handle<> h, cancel_scope* scope);
-    void complete() noexcept;                 // resumes now (from a libuv callback)
-    void abort(std::error_code e) noexcept;   // resumes soon, from the loop
+    void complete() noexcept;                // resumes now (from a libuv callback)
+    void abort(std::error_code e) noexcept;  // resumes soon, from the loop
     void cancel() noexcept override;
 
     stream& stream_;
@@ -156,7 +157,8 @@ public:
     request_awaiter& operator=(const request_awaiter&) = delete;
 
 protected:
-    request_awaiter(stream& s, kind k, std::error_code* ec_out) noexcept : stream_(&s), kind_(k), ec_out_(ec_out) {}
+    request_awaiter(stream& s, kind k, std::error_code* ec_out) noexcept
+        : stream_(&s), kind_(k), ec_out_(ec_out) {}
     ~request_awaiter();
 
     bool start(std::coroutine_handle<> h, cancel_scope* scope);
@@ -200,7 +202,8 @@ public:
 
 class shutdown_awaiter final : request_awaiter {
 public:
-    shutdown_awaiter(stream& s, std::error_code* ec_out) noexcept : request_awaiter(s, kind::shutdown, ec_out) {}
+    shutdown_awaiter(stream& s, std::error_code* ec_out) noexcept
+        : request_awaiter(s, kind::shutdown, ec_out) {}
     bool await_ready() const noexcept { return false; }
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
@@ -286,7 +289,8 @@ inline detail::read_awaiter<std::string> stream::async_read(std::error_code& ec)
 inline detail::read_awaiter<std::size_t> stream::async_read(std::span<char> buf) noexcept {
     return {*this, detail::read_waiter::kind::some, nullptr, buf};
 }
-inline detail::read_awaiter<std::size_t> stream::async_read(std::span<char> buf, std::error_code& ec) noexcept {
+inline detail::read_awaiter<std::size_t> stream::async_read(std::span<char> buf,
+                                                            std::error_code& ec) noexcept {
     return {*this, detail::read_waiter::kind::some, &ec, buf};
 }
 inline detail::read_awaiter<std::size_t> stream::async_read_exactly(std::span<char> buf) noexcept {
@@ -301,10 +305,13 @@ inline detail::read_awaiter<std::size_t> stream::async_read_until(std::string& b
     return {*this, buf, delim, max, nullptr};
 }
 inline detail::read_awaiter<std::size_t> stream::async_read_until(std::string& buf, std::string_view delim,
-                                                                  std::size_t max, std::error_code& ec) noexcept {
+                                                                  std::size_t max,
+                                                                  std::error_code& ec) noexcept {
     return {*this, buf, delim, max, &ec};
 }
-inline detail::write_awaiter stream::async_write(std::string_view data) noexcept { return {*this, data, nullptr}; }
+inline detail::write_awaiter stream::async_write(std::string_view data) noexcept {
+    return {*this, data, nullptr};
+}
 inline detail::write_awaiter stream::async_write(std::string_view data, std::error_code& ec) noexcept {
     return {*this, data, &ec};
 }

@@ -46,7 +46,9 @@ private:
 }  // namespace detail
 
 /// Connects a new tcp to `ep` (uv_tcp_connect); the result is the connected socket.
-inline detail::connect_awaiter connect(uvkit::loop& l, const endpoint& ep) noexcept { return {l, ep, nullptr}; }
+inline detail::connect_awaiter connect(uvkit::loop& l, const endpoint& ep) noexcept {
+    return {l, ep, nullptr};
+}
 /// Non-throwing form: on failure `ec` is set and the result is an empty tcp.
 inline detail::connect_awaiter connect(uvkit::loop& l, const endpoint& ep, std::error_code& ec) noexcept {
     return {l, ep, &ec};

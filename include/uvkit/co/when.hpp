@@ -26,8 +26,8 @@
 #pragma once
 
 #include <array>
-#include <stdexcept>
 #include <chrono>
+#include <stdexcept>
 #include <tuple>
 #include <utility>
 #include <variant>
@@ -85,7 +85,8 @@ protected:
     template <class F>
     void for_each_promise(F&& f) noexcept {
         std::size_t i = 0;
-        std::apply([&](auto&... t) { (f(static_cast<promise_base&>(t.handle().promise()), i++), ...); }, tasks_);
+        std::apply([&](auto&... t) { (f(static_cast<promise_base&>(t.handle().promise()), i++), ...); },
+                   tasks_);
     }
     void cancel_all() noexcept {
         for_each_promise([](promise_base& p, std::size_t) { p.own_scope.request(); });
@@ -153,7 +154,8 @@ private:
     template <std::size_t... I>
     variant_type take(std::index_sequence<I...>) {
         variant_type out;
-        ((winner_ == I ? (void)out.template emplace<I>(take_result(std::get<I>(this->tasks_))) : (void)0), ...);
+        ((winner_ == I ? (void)out.template emplace<I>(take_result(std::get<I>(this->tasks_))) : (void)0),
+         ...);
         return out;
     }
     static constexpr std::size_t npos = static_cast<std::size_t>(-1);
@@ -200,7 +202,8 @@ detail::when_any_awaiter<T...> when_any(task<T>... ts) {
 template <class T>
 task<T> with_timeout(uvkit::loop& l, std::chrono::milliseconds d, task<T> t) {
     auto r = co_await when_any(std::move(t), detail::sleep_task(l, d));
-    if (r.index() == 1) throw std::system_error(std::make_error_code(std::errc::timed_out), "uvkit::with_timeout");
+    if (r.index() == 1)
+        throw std::system_error(std::make_error_code(std::errc::timed_out), "uvkit::with_timeout");
     if constexpr (!std::is_void_v<T>) co_return std::get<0>(std::move(r));
 }
 

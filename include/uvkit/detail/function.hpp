@@ -27,9 +27,9 @@ public:
     unique_function() noexcept = default;
     unique_function(std::nullptr_t) noexcept {}
 
-    template <class F, class D = std::decay_t<F>,
-              class = std::enable_if_t<!std::is_same_v<D, unique_function> &&
-                                       std::is_invocable_r_v<R, D&, A...>>>
+    template <
+        class F, class D = std::decay_t<F>,
+        class = std::enable_if_t<!std::is_same_v<D, unique_function> && std::is_invocable_r_v<R, D&, A...>>>
     unique_function(F&& f) {  // NOLINT(google-explicit-constructor): callables convert implicitly
         if constexpr (stored_inline<D>) {
             ::new (static_cast<void*>(buf_)) D(std::forward<F>(f));
@@ -65,8 +65,7 @@ public:
     /// True when a callable of type F would be stored without allocating.
     template <class F>
     static constexpr bool stored_inline =
-        sizeof(F) <= inline_size && alignof(F) <= alignof(void*) &&
-        std::is_nothrow_move_constructible_v<F>;
+        sizeof(F) <= inline_size && alignof(F) <= alignof(void*) && std::is_nothrow_move_constructible_v<F>;
 
 private:
     struct ops_t {
@@ -106,13 +105,11 @@ private:
 
     template <class D>
     static constexpr bool trivially_relocatable =
-        std::is_trivially_copyable_v<D> && std::is_trivially_destructible_v<D>;
+        std::is_trivially_copyable_v<D>&& std::is_trivially_destructible_v<D>;
 
     template <class D>
-    static constexpr ops_t inline_ops{&invoke_inline<D>,
-                                      trivially_relocatable<D> ? nullptr : &move_inline<D>,
-                                      std::is_trivially_destructible_v<D> ? nullptr
-                                                                          : &destroy_inline<D>};
+    static constexpr ops_t inline_ops{&invoke_inline<D>, trivially_relocatable<D> ? nullptr : &move_inline<D>,
+                                      std::is_trivially_destructible_v<D> ? nullptr : &destroy_inline<D>};
     template <class D>
     static constexpr ops_t heap_ops{&invoke_heap<D>, nullptr, &destroy_heap<D>};
 
