@@ -1,5 +1,6 @@
 // accept_loop: the article's mio program in uvkit. A listener on 127.0.0.1
-// reports every connection it accepts and closes it; it runs until killed.
+// reports every connection it accepts and closes it, until SIGINT or SIGTERM
+// (then it stops listening and exits 0).
 //
 //     accept_loop [--port P]      (default: port 0, a free port)
 //
@@ -55,6 +56,14 @@ int main(int argc, char** argv) {
             // Handle the connection: here, `stream` goes out of scope and is closed.
         });
         std::cout << "listening on " << listener.local_endpoint().to_string() << std::endl;
+        uvkit::signal sigint{loop}, sigterm{loop};
+        auto shutdown = [&](int) {
+            listener.close();
+            sigint.close();
+            sigterm.close();
+        };
+        sigint.start(SIGINT, shutdown);
+        sigterm.start(SIGTERM, shutdown);
         loop.run();
     } catch (const std::system_error& e) {
         std::cerr << argv[0] << ": " << e.what() << "\n";

@@ -1,11 +1,11 @@
 // echo_server: a TCP echo server. Every byte a client sends comes back to it,
-// for as many clients at once as the machine allows, until the process is
-// killed.
+// for as many clients at once as the machine allows, until SIGINT or SIGTERM.
 //
 //     echo_server [--host H] [--port P]      (defaults: 127.0.0.1, port 0)
 //
 // The first line on stdout is "listening on H:P" with the real port, so a
-// script can start it with --port 0 and read the port it got.
+// script can start it with --port 0 and read the port it got. SIGINT or
+// SIGTERM stop it cleanly (exit status 0).
 //
 // Exit status: 2 for bad arguments, 1 if the address cannot be bound or
 // listened on. Try it with:  printf 'hello\n' | nc -N 127.0.0.1 PORT
@@ -74,6 +74,13 @@ public:
     }
 
     uvkit::endpoint local_endpoint() const { return listener_.local_endpoint(); }
+
+    // Graceful shutdown: stop accepting and close every connection; run()
+    // returns once their close callbacks ran.
+    void stop() {
+        listener_.close();
+        for (connection& c : connections_) forget(c);
+    }
 
 private:
     struct connection {
@@ -172,12 +179,6 @@ int main(int argc, char** argv) {
         }
     }
 
-#ifdef SIGPIPE
-    // A write to a client that already left raises SIGPIPE, which kills the
-    // process by default; ignored, the write's handler gets an EPIPE error.
-    std::signal(SIGPIPE, SIG_IGN);
-#endif
-
     uvkit::endpoint ep;
     try {
         ep = uvkit::endpoint{opt.host, opt.port};
@@ -197,6 +198,17 @@ int main(int argc, char** argv) {
             return 1;
         }
         std::cout << "listening on " << server.local_endpoint().to_string() << std::endl;
+        // SIGINT/SIGTERM: stop accepting, close the connections, exit 0. (A
+        // write to a client that left fails with broken_pipe: uvkit's loop
+        // catches SIGPIPE.)
+        uvkit::signal sigint{loop}, sigterm{loop};
+        auto shutdown = [&](int) {
+            server.stop();
+            sigint.close();
+            sigterm.close();
+        };
+        sigint.start(SIGINT, shutdown);
+        sigterm.start(SIGTERM, shutdown);
         loop.run();
     } catch (const std::exception& e) {
         std::cerr << argv[0] << ": " << e.what() << "\n";

@@ -362,10 +362,49 @@ def case_echo_survives_rude_clients():
 
 
 def case_echo_sigterm_stops_it():
-    with Server("echo_server") as srv:
-        srv.port()
-        rc = srv.stop()
-        check(rc == -signal.SIGTERM, f"exit status {rc} after SIGTERM")
+    # SIGTERM and SIGINT: the server closes its connections (a connected
+    # socat client sees EOF and exits) and exits 0.
+    need_tool("socat")
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with Server("echo_server") as srv:
+            port = srv.port()
+            client = subprocess.Popen(
+                ["socat", "-t", "1", "-", f"TCP:127.0.0.1:{port}"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            try:
+                client.stdin.write(b"ping\n")
+                client.stdin.flush()
+                got = client.stdout.read(5)
+                expect_same(b"ping\n", got, "echo before the signal")
+                srv.proc.send_signal(sig)
+                try:
+                    rc = srv.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    raise CheckFailed(f"still running 10 s after {sig.name}")
+                check(rc == 0, f"exit status {rc} after {sig.name}")
+                try:
+                    client.wait(timeout=10)  # its stdin stays open: only the server can end it
+                except subprocess.TimeoutExpired:
+                    raise CheckFailed(f"the client connection stayed open after {sig.name}")
+            finally:
+                if client.poll() is None:
+                    client.kill()
+                client.communicate(timeout=5)
+
+
+def case_accept_loop_signals_exit_0():
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with Server("accept_loop") as srv:
+            srv.port()
+            srv.proc.send_signal(sig)
+            try:
+                rc = srv.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                raise CheckFailed(f"still running 10 s after {sig.name}")
+            check(rc == 0, f"exit status {rc} after {sig.name}")
 
 
 def case_echo_bad_arguments_exit_2():
@@ -438,6 +477,7 @@ CASES = [
     ("two_timers_concurrent", case_two_timers_concurrent),
     ("demo_exits_0", case_demo_exits_0),
     ("echo_first_line", case_echo_first_line),
+    ("accept_loop_signals_exit_0", case_accept_loop_signals_exit_0),
     ("echo_explicit_host_and_port", case_echo_explicit_host_and_port),
     ("echo_nc", case_echo_nc),
     ("echo_socat_1mib_random", case_echo_socat_1mib_random),
