@@ -1,21 +1,24 @@
 #!/usr/bin/env python3
 """Runs the example programs and drives the servers with real clients.
 
-    python3 test/examples_test.py BUILD_DIR
+    python3 test/examples_test.py BUILD_DIR [NAME_PART]
 
-Each example binary comes from BUILD_DIR/examples/. The servers are driven by
+Each example binary comes from BUILD_DIR/examples/; the cases of the network
+tools (uvcat, uvproxy, uvscan, uvhttpd) live in test/tools/, one module each,
+and use the same harness (test/harness.py). The servers are driven by
 netcat-openbsd (`nc`) and `socat` over 127.0.0.1 only. Every subprocess has a
 timeout and every server is killed in a finally block. One line per case
 (`ok NAME` or `FAIL NAME: reason`), then `N passed, M failed`; the exit status
 is 1 if anything failed.
 """
 
+import glob
+import importlib.util
 import os
 import queue
 import random
 import re
 import select
-import shutil
 import signal
 import socket
 import struct
@@ -23,172 +26,8 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 
-BUILD_DIR = ""
-LISTENING = re.compile(r"^listening on 127\.0\.0\.1:(\d+)$")
-ACCEPTED = re.compile(r"^Accepted connection from 127\.0\.0\.1:(\d+)$")
-STARTUP_TIMEOUT = 10.0  # generous: sanitizer builds start slowly
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise CheckFailed(message)
-
-
-def binary(name):
-    path = os.path.join(BUILD_DIR, "examples", name)
-    check(os.access(path, os.X_OK), f"{path} is missing or not executable")
-    return path
-
-
-def need_tool(name):
-    check(shutil.which(name) is not None, f"'{name}' is not installed (netcat-openbsd / socat)")
-
-
-def run(args, timeout, input=None):
-    """Runs a program to completion; returns (returncode, stdout, stderr, seconds)."""
-    start = time.monotonic()
-    with subprocess.Popen(
-        args,
-        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    ) as p:
-        try:
-            out, err = p.communicate(input, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)  # the program and anything it started
-            p.communicate(timeout=5)
-            raise CheckFailed(f"{' '.join(args)} did not finish within {timeout} s")
-    return p.returncode, out, err, time.monotonic() - start
-
-
-class Server:
-    """A server example running in the background; its stdout lines go to a queue.
-
-    Use it as a context manager: leaving the block stops the server (SIGTERM,
-    then SIGKILL) and, if the block succeeded, requires an empty stderr (a
-    sanitizer report or a stray error message fails the case).
-    """
-
-    def __init__(self, name, *args):
-        self.proc = subprocess.Popen(
-            [binary(name), *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # its own process group: stop() ends anything it started too
-        )
-        self.lines = queue.Queue()
-        self.err = []
-        self.readers = [
-            threading.Thread(target=self._read, daemon=True),
-            threading.Thread(target=lambda: self.err.append(self.proc.stderr.read()), daemon=True),
-        ]
-        for t in self.readers:
-            t.start()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self.stop()
-        if exc_type is None:
-            err = self.stderr()
-            check(err == "", f"server wrote on stderr: {err!r}")
-        return False
-
-    def _read(self):
-        for raw in self.proc.stdout:
-            self.lines.put(raw.decode(errors="replace").rstrip("\n"))
-        self.lines.put(None)  # end of output
-
-    def stderr(self):
-        return b"".join(self.err).decode(errors="replace").strip()
-
-    def next_line(self, timeout):
-        try:
-            line = self.lines.get(timeout=timeout)
-        except queue.Empty:
-            raise CheckFailed(f"no output line within {timeout} s")
-        if line is None:
-            self.proc.wait(timeout=5)
-            self.readers[1].join(timeout=5)
-            raise CheckFailed(f"server exited (status {self.proc.returncode}); stderr: {self.stderr()!r}")
-        return line
-
-    def port(self):
-        """Reads the first line, `listening on 127.0.0.1:PORT`, and returns PORT."""
-        line = self.next_line(STARTUP_TIMEOUT)
-        m = LISTENING.match(line)
-        check(m is not None, f"first line is {line!r}, expected 'listening on 127.0.0.1:PORT'")
-        port = int(m.group(1))
-        check(0 < port < 65536, f"bad port in {line!r}")
-        return port
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def stop(self):
-        """SIGTERM, then SIGKILL if it lingers; returns the exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # leftovers holding the pipes open
-        except ProcessLookupError:
-            pass
-        for t in self.readers:
-            t.join(timeout=5)
-        if not any(t.is_alive() for t in self.readers):
-            self.proc.stdout.close()
-            self.proc.stderr.close()
-        return self.proc.returncode
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def socat_echo(port, payload, timeout=20):
-    """Sends `payload` with socat, half-closes, returns what came back."""
-    rc, out, err, _ = run(["socat", "-t", "10", "-", f"TCP:127.0.0.1:{port}"], timeout, input=payload)
-    check(rc == 0, f"socat exited {rc}: {err.decode(errors='replace').strip()}")
-    return out
-
-
-def expect_same(sent, got, who):
-    if got == sent:
-        return
-    first = next((i for i, (a, b) in enumerate(zip(sent, got)) if a != b), min(len(sent), len(got)))
-    raise CheckFailed(f"{who}: sent {len(sent)} bytes, got {len(got)} back, first difference at byte {first}")
-
-
-def read_exact(fd, n, deadline):
-    """Reads exactly n bytes from a pipe fd, bounded by a monotonic deadline."""
-    data = b""
-    while len(data) < n:
-        left = deadline - time.monotonic()
-        check(left > 0, f"timed out after {len(data)} of {n} bytes")
-        ready, _, _ = select.select([fd], [], [], left)
-        if ready:
-            chunk = os.read(fd, n - len(data))
-            check(chunk, f"EOF after {len(data)} of {n} bytes")
-            data += chunk
-    return data
-
+from harness import *  # noqa: F401,F403  (check, run, Server, ...)
 
 # ---------------------------------------------------------------- the cases
 
@@ -984,27 +823,20 @@ CASES += [
 ]
 
 def main():
-    global BUILD_DIR
-    if len(sys.argv) != 2:
-        print(f"usage: {sys.argv[0]} BUILD_DIR", file=sys.stderr)
+    if len(sys.argv) not in (2, 3):
+        print(f"usage: {sys.argv[0]} BUILD_DIR [NAME_PART]", file=sys.stderr)
         return 2
-    BUILD_DIR = sys.argv[1]
-    passed = failed = 0
-    for name, fn in CASES:
-        try:
-            fn()
-        except CheckFailed as e:
-            failed += 1
-            print(f"FAIL {name}: {e}", flush=True)
-        except Exception as e:  # a bug in the test itself still counts as a failure
-            failed += 1
-            detail = traceback.format_exception_only(type(e), e)[-1].strip()
-            print(f"FAIL {name}: {detail}", flush=True)
-        else:
-            passed += 1
-            print(f"ok {name}", flush=True)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    cases = list(CASES)
+    # Each network tool has its own module of cases in test/tools/ (uvcat.py, ...).
+    tools = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools")
+    for path in sorted(glob.glob(os.path.join(tools, "*.py"))):
+        spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        cases += module.CASES
+    if len(sys.argv) == 3:  # only the cases whose name contains NAME_PART
+        cases = [(name, fn) for name, fn in cases if sys.argv[2] in name]
+    return run_cases(cases, sys.argv[1])
 
 
 if __name__ == "__main__":
