@@ -1,0 +1,585 @@
+"""Cases for examples/uvcat: netcat-openbsd (`nc`), socat and python sockets as the other end.
+
+Big transfers are 8 MiB of random bytes each way, compared byte for byte. The
+peer programs read and write files (so nothing can block on a pipe nobody
+drains); uvcat's stdin and stdout are pipes, except in the case that checks
+regular files (uvcat's thread-pool path). UDP cases move 64 KiB each way: UDP
+has no flow control, so a bigger burst may legitimately be dropped by a
+receiver's socket buffer, which would test the kernel, not uvcat.
+"""
+
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+from harness import *  # noqa: F401,F403
+
+MIB8 = 8 * 1024 * 1024
+STEP = 60  # seconds: the bound of every wait on a transfer (2 shared cores)
+UVCAT_LISTENING = re.compile(r"^listening on 127\.0\.0\.1:(\d+)$")
+SOCAT_LISTENING = re.compile(r"listening on (?:UDP )?AF=2 127\.0\.0\.1:(\d+)")
+
+
+def uvcat_args(*args):
+    return [binary("uvcat"), *args]
+
+
+def kill_group(p):
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def spawn(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE):
+    return subprocess.Popen(args, stdin=stdin, stdout=stdout, stderr=stderr, start_new_session=True)
+
+
+def wait_line(stream, pattern, timeout, who):
+    """Reads lines from a pipe until one matches; returns the match (bounded by `timeout`)."""
+    deadline = time.monotonic() + timeout
+    seen = b""
+    fd = stream.fileno()
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], deadline - time.monotonic())
+        if not ready:
+            break
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        seen += chunk
+        for line in seen.decode(errors="replace").splitlines():
+            m = pattern.search(line)
+            if m:
+                return m
+    raise CheckFailed(f"{who}: no line matching {pattern.pattern!r} within {timeout} s; got {seen!r}")
+
+
+def finish(p, timeout, who):
+    """Waits for a process; returns (status, stderr text)."""
+    try:
+        p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(p)
+        p.wait(timeout=5)
+        raise CheckFailed(f"{who} did not finish within {timeout} s")
+    err = p.stderr.read().decode(errors="replace").strip() if p.stderr else ""
+    return p.returncode, err
+
+
+def one_line_error(err, who):
+    lines = err.splitlines()
+    check(len(lines) == 1 and lines[0].startswith("uvcat: "), f"{who}: expected one 'uvcat: ...' line, got {err!r}")
+    return lines[0]
+
+
+class Files:
+    """Temporary files with random contents, and files for outputs."""
+
+    def __init__(self):
+        self.dir = tempfile.TemporaryDirectory(prefix="uvcat-test-")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.dir.cleanup()
+        return False
+
+    def path(self, name):
+        return os.path.join(self.dir.name, name)
+
+    def random(self, name, size):
+        data = os.urandom(size)
+        with open(self.path(name), "wb") as f:
+            f.write(data)
+        return data
+
+    def read(self, name):
+        with open(self.path(name), "rb") as f:
+            return f.read()
+
+
+def run_uvcat(args, data, timeout=STEP):
+    """uvcat with `data` on a stdin pipe and stdout on a pipe; returns (status, stdout, stderr)."""
+    rc, out, err, _ = run(uvcat_args(*args), timeout, input=data)
+    return rc, out, err.decode(errors="replace").strip()
+
+
+def start_uvcat_listener(*args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE):
+    """Starts `uvcat -l ...`; returns (process, port) once it says where it listens."""
+    p = spawn(uvcat_args("-l", *args), stdin=stdin, stdout=stdout)
+    try:
+        port = int(wait_line(p.stderr, UVCAT_LISTENING, STARTUP_TIMEOUT, "uvcat -l").group(1))
+    except BaseException:
+        kill_group(p)
+        raise
+    return p, port
+
+
+# ---------------------------------------------------------------- TCP, uvcat as the client
+
+
+def case_uvcat_to_nc_listener_8mib():
+    need_tool("nc")
+    with Files() as f:
+        port = free_port()
+        nc = spawn(["nc", "-lv", "127.0.0.1", str(port)], stdout=open(f.path("got"), "wb"))
+        try:
+            wait_line(nc.stderr, re.compile(r"^Listening on"), STARTUP_TIMEOUT, "nc -l")
+            sent = os.urandom(MIB8)
+            rc, out, err = run_uvcat(["127.0.0.1", str(port)], sent)
+            check(rc == 0, f"uvcat exited {rc}: {err!r}")
+            check(err == "", f"uvcat wrote on stderr: {err!r}")
+            finish(nc, STEP, "nc -l")
+            expect_same(sent, f.read("got"), "uvcat -> nc -l")
+        finally:
+            kill_group(nc)
+
+
+def case_uvcat_to_socat_listener_8mib_both_ways():
+    need_tool("socat")
+    with Files() as f:
+        theirs = f.random("theirs", MIB8)
+        socat = spawn(
+            ["socat", "-d", "-d", "-t", str(STEP), "TCP-LISTEN:0,bind=127.0.0.1", "-"],
+            stdin=open(f.path("theirs"), "rb"),
+            stdout=open(f.path("got"), "wb"),
+        )
+        try:
+            port = wait_line(socat.stderr, SOCAT_LISTENING, STARTUP_TIMEOUT, "socat").group(1)
+            ours = os.urandom(MIB8)
+            rc, out, err = run_uvcat(["127.0.0.1", port], ours)
+            check(rc == 0, f"uvcat exited {rc}: {err!r}")
+            socat.stderr.close()
+            socat.stderr = None
+            rc, _ = finish(socat, STEP, "socat")
+            check(rc == 0, f"socat exited {rc}")
+            expect_same(ours, f.read("got"), "uvcat -> socat")
+            expect_same(theirs, out, "socat -> uvcat")
+        finally:
+            kill_group(socat)
+
+
+def case_uvcat_waits_for_its_stdin_after_peer_eof():
+    """The peer's end of stream ends one direction only: uvcat still sends stdin, then exits."""
+    need_tool("nc")
+    with Files() as f:
+        theirs = f.random("theirs", MIB8)
+        port = free_port()
+        # -N: nc shuts its sending side down at the end of its stdin.
+        nc = spawn(["nc", "-N", "-lv", "127.0.0.1", str(port)], stdin=open(f.path("theirs"), "rb"),
+                   stdout=open(f.path("got"), "wb"))
+        uv = None
+        try:
+            wait_line(nc.stderr, re.compile(r"^Listening on"), STARTUP_TIMEOUT, "nc -l")
+            uv = spawn(uvcat_args("127.0.0.1", str(port)), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            got = read_exact(uv.stdout.fileno(), len(theirs), time.monotonic() + STEP)
+            expect_same(theirs, got, "nc -l -> uvcat")
+            check(uv.poll() is None, f"uvcat exited ({uv.returncode}) before the end of its stdin")
+            uv.stdin.write(b"late words\n")
+            uv.stdin.close()  # now uvcat half-closes; nc -l sees the end and leaves
+            rc, err = finish(uv, STEP, "uvcat")
+            check(rc == 0, f"uvcat exited {rc}: {err!r}")
+            check(uv.stdout.read() == b"", "uvcat wrote more than nc sent")
+            finish(nc, STEP, "nc -l")
+            check(f.read("got") == b"late words\n", f"nc got {f.read('got')!r}")
+        finally:
+            for p in (nc, uv):
+                if p:
+                    kill_group(p)
+
+
+def case_uvcat_files_on_stdin_and_stdout():
+    """Regular files have no libuv stream: uvcat reads and writes them on the thread pool."""
+    need_tool("socat")
+    with Files() as f:
+        theirs = f.random("theirs", MIB8)
+        ours = f.random("ours", MIB8)
+        socat = spawn(["socat", "-d", "-d", "-t", str(STEP), "TCP-LISTEN:0,bind=127.0.0.1", "-"],
+                      stdin=open(f.path("theirs"), "rb"), stdout=open(f.path("socat-got"), "wb"))
+        try:
+            port = wait_line(socat.stderr, SOCAT_LISTENING, STARTUP_TIMEOUT, "socat").group(1)
+            with open(f.path("ours"), "rb") as stdin, open(f.path("uvcat-got"), "wb") as stdout:
+                uv = spawn(uvcat_args("127.0.0.1", port), stdin=stdin, stdout=stdout)
+            rc, err = finish(uv, STEP, "uvcat")
+            check(rc == 0, f"uvcat exited {rc}: {err!r}")
+            socat.stderr.close()
+            socat.stderr = None
+            finish(socat, STEP, "socat")
+            expect_same(ours, f.read("socat-got"), "uvcat (file) -> socat")
+            expect_same(theirs, f.read("uvcat-got"), "socat -> uvcat (file)")
+        finally:
+            kill_group(socat)
+
+
+# ---------------------------------------------------------------- TCP, uvcat -l
+
+
+def case_nc_to_uvcat_listener_8mib_both_ways():
+    need_tool("nc")
+    with Files() as f:
+        ours = f.random("ours", MIB8)
+        uv, port = start_uvcat_listener(stdin=open(f.path("ours"), "rb"), stdout=open(f.path("got"), "wb"))
+        try:
+            f.random("theirs", MIB8)
+            nc = spawn(["nc", "-N", "127.0.0.1", str(port)], stdin=open(f.path("theirs"), "rb"),
+                       stdout=open(f.path("nc-got"), "wb"))
+            try:
+                rc, err = finish(nc, STEP, "nc")
+                check(rc == 0, f"nc exited {rc}: {err!r}")
+            finally:
+                kill_group(nc)
+            rc, err = finish(uv, STEP, "uvcat -l")
+            check(rc == 0, f"uvcat -l exited {rc}: {err!r}")
+            expect_same(f.read("theirs"), f.read("got"), "nc -> uvcat -l")
+            expect_same(ours, f.read("nc-got"), "uvcat -l -> nc")
+        finally:
+            kill_group(uv)
+
+
+def case_socat_to_uvcat_listener_8mib_both_ways_pipes():
+    need_tool("socat")
+    with Files() as f:
+        theirs = f.random("theirs", MIB8)
+        uv, port = start_uvcat_listener("-p", "0", "127.0.0.1", stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            ours = os.urandom(MIB8)
+            socat = spawn(["socat", "-t", str(STEP), "-", f"TCP:127.0.0.1:{port}"],
+                          stdin=open(f.path("theirs"), "rb"), stdout=open(f.path("socat-got"), "wb"))
+            try:
+                out, _ = uv.communicate(ours, timeout=STEP)  # feeds stdin, drains stdout
+                check(uv.returncode == 0, f"uvcat -l exited {uv.returncode}")
+                finish(socat, STEP, "socat")
+            finally:
+                kill_group(socat)
+            expect_same(theirs, out, "socat -> uvcat -l")
+            expect_same(ours, f.read("socat-got"), "uvcat -l -> socat")
+        finally:
+            kill_group(uv)
+
+
+def case_uvcat_listener_serves_one_then_refuses():
+    need_tool("socat")
+    uv, port = start_uvcat_listener()
+    try:
+        check(socat_echo(port, b"first\n") == b"", "uvcat -l sent something, its stdin is empty")
+        rc, err = finish(uv, STEP, "uvcat -l")
+        check(rc == 0, f"uvcat -l exited {rc}: {err!r}")
+        check(uv.stdout.read() == b"first\n", "uvcat -l did not print what the client sent")
+        with socket.socket() as s:
+            check(s.connect_ex(("127.0.0.1", port)) != 0, "a second client could connect")
+    finally:
+        kill_group(uv)
+
+
+def case_uvcat_listen_keep_serves_one_after_another():
+    need_tool("socat")
+    uv, port = start_uvcat_listener("-k")
+    try:
+        for i in range(3):
+            check(socat_echo(port, f"client {i}\n".encode()) == b"", "uvcat -lk sent bytes, its stdin is empty")
+            line = read_exact(uv.stdout.fileno(), len(f"client {i}\n"), time.monotonic() + STEP)
+            check(line == f"client {i}\n".encode(), f"got {line!r} from client {i}")
+        check(uv.poll() is None, "uvcat -lk exited after its clients")
+        uv.send_signal(signal.SIGTERM)
+        rc, err = finish(uv, STEP, "uvcat -lk")
+        check(rc == 0 and err == "", f"after SIGTERM: status {rc}, stderr {err!r}")
+    finally:
+        kill_group(uv)
+
+
+# ---------------------------------------------------------------- UDP
+
+UDP_SIZE = 64 * 1024
+
+
+def case_uvcat_udp_client_socat_server_both_ways():
+    need_tool("socat")
+    with Files() as f:
+        socat = spawn(["socat", "-d", "-d", "-b", "32768", "UDP-LISTEN:0,bind=127.0.0.1", "-"], stdin=subprocess.PIPE,
+                      stdout=subprocess.PIPE)
+        uv = None
+        try:
+            port = wait_line(socat.stderr, SOCAT_LISTENING, STARTUP_TIMEOUT, "socat").group(1)
+            ours = os.urandom(UDP_SIZE)
+            uv = spawn(uvcat_args("-u", "127.0.0.1", port), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            uv.stdin.write(ours)
+            uv.stdin.flush()
+            got = read_exact(socat.stdout.fileno(), UDP_SIZE, time.monotonic() + STEP)
+            expect_same(ours, got, "uvcat -u -> socat")
+            theirs = os.urandom(UDP_SIZE)
+            for i in range(0, UDP_SIZE, 4096):  # socat sends one datagram per read of its stdin (-b: at most 32 KiB)
+                socat.stdin.write(theirs[i:i + 4096])
+                socat.stdin.flush()
+            got = read_exact(uv.stdout.fileno(), UDP_SIZE, time.monotonic() + STEP)
+            expect_same(theirs, got, "socat -> uvcat -u")
+            uv.send_signal(signal.SIGINT)
+            rc, err = finish(uv, STEP, "uvcat -u")
+            check(rc == 0 and err == "", f"after SIGINT: status {rc}, stderr {err!r}")
+        finally:
+            for p in (socat, uv):
+                if p:
+                    kill_group(p)
+
+
+def case_socat_udp_client_to_uvcat_listener_both_ways():
+    need_tool("socat")
+    uv, port = start_uvcat_listener("-u", "-w", "2", stdin=subprocess.PIPE)
+    socat = None
+    try:
+        socat = spawn(["socat", "-b", "32768", "-", f"UDP:127.0.0.1:{port}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        theirs = os.urandom(UDP_SIZE)
+        for i in range(0, UDP_SIZE, 4096):
+            socat.stdin.write(theirs[i:i + 4096])
+            socat.stdin.flush()
+        got = read_exact(uv.stdout.fileno(), UDP_SIZE, time.monotonic() + STEP)
+        expect_same(theirs, got, "socat -> uvcat -u -l")
+        ours = os.urandom(UDP_SIZE)
+        uv.stdin.write(ours)  # the first sender is uvcat's peer
+        uv.stdin.flush()
+        got = read_exact(socat.stdout.fileno(), UDP_SIZE, time.monotonic() + STEP)
+        expect_same(ours, got, "uvcat -u -l -> socat")
+        # -w 2: two quiet seconds end a UDP session, with status 0.
+        rc, err = finish(uv, STEP, "uvcat -u -l -w 2")
+        check(rc == 0, f"uvcat -u -l -w 2 exited {rc}: {err!r}")
+    finally:
+        for p in (socat, uv):
+            if p:
+                kill_group(p)
+
+
+def case_uvcat_udp_to_closed_port_exit_1():
+    """A datagram to a closed port comes back as ICMP 'port unreachable': connection refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends
+    uv = spawn(uvcat_args("-u", "127.0.0.1", str(port)), stdin=subprocess.PIPE)
+    try:
+        uv.stdin.write(b"anyone?\n")
+        uv.stdin.flush()
+        rc, err = finish(uv, STEP, "uvcat -u")
+        check(rc == 1, f"exit status {rc}, expected 1; stderr {err!r}")
+        line = one_line_error(err, "uvcat -u")
+        check("connection refused" in line, f"message {line!r}")
+    finally:
+        kill_group(uv)
+
+
+# ---------------------------------------------------------------- failures, timeouts, signals
+
+
+def case_uvcat_peer_closes_early_exit_1():
+    """The peer reads a little and closes: sending the rest fails, uvcat says why and exits 1."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+
+        def rude():
+            listener.settimeout(STEP)
+            conn, _ = listener.accept()
+            conn.recv(1000)
+            conn.close()  # unread bytes: the kernel answers with a reset
+
+        t = threading.Thread(target=rude, daemon=True)
+        t.start()
+        rc, out, err = run_uvcat(["127.0.0.1", str(port)], os.urandom(MIB8))
+        t.join(timeout=5)
+        check(rc == 1, f"exit status {rc}, expected 1; stderr {err!r}")
+        line = one_line_error(err, "uvcat")
+        check("reset" in line or "broken pipe" in line, f"message {line!r}")
+
+
+def case_uvcat_peer_sends_and_closes():
+    """A peer that answers and closes at once: uvcat prints the answer and exits 0 (its stdin is empty)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+
+        def greet():
+            listener.settimeout(STEP)
+            conn, _ = listener.accept()
+            conn.sendall(b"hello and bye\n")
+            conn.close()
+
+        t = threading.Thread(target=greet, daemon=True)
+        t.start()
+        rc, out, err, _ = run(uvcat_args("127.0.0.1", str(port)), STEP)  # stdin: /dev/null
+        t.join(timeout=5)
+        check(rc == 0, f"exit status {rc}; stderr {err!r}")
+        check(out == b"hello and bye\n", f"output {out!r}")
+
+
+def case_uvcat_connect_refused_exit_1():
+    port = free_port()  # nobody listens there any more
+    rc, out, err = run_uvcat(["127.0.0.1", str(port)], b"")
+    check(rc == 1, f"exit status {rc}, expected 1")
+    line = one_line_error(err, "uvcat")
+    check("connection refused" in line and str(port) in line, f"message {line!r}")
+
+
+def case_uvcat_unknown_host_exit_1():
+    rc, out, err = run_uvcat(["no-such-host.invalid", "80"], b"")
+    check(rc == 1, f"exit status {rc}, expected 1")
+    line = one_line_error(err, "uvcat")
+    check("resolve" in line and "no-such-host.invalid" in line, f"message {line!r}")
+
+
+def case_uvcat_idle_timeout_w():
+    """-w 1 and a peer that never says anything, while uvcat's stdin stays open: exit 1."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        uv = spawn(uvcat_args("-w", "1", "127.0.0.1", str(port)), stdin=subprocess.PIPE)
+        try:
+            listener.settimeout(STEP)
+            conn, _ = listener.accept()  # and keep it open, silent
+            with conn:
+                rc, err = finish(uv, STEP, "uvcat -w 1")
+            check(rc == 1, f"exit status {rc}, expected 1; stderr {err!r}")
+            line = one_line_error(err, "uvcat")
+            check("no data" in line, f"message {line!r}")
+        finally:
+            kill_group(uv)
+
+
+def full_backlog_listener():
+    """A listener with listen(0) whose accept queue is full: Linux drops further SYNs,
+    so a connect to it neither succeeds nor is refused. Returns (listener, fillers, port)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex(("127.0.0.1", port))
+        fillers.append(c)
+    # The first filler is queued; the queue is full once the kernel says so for a probe.
+    deadline = time.monotonic() + 10
+    while True:
+        probe = socket.socket()
+        probe.settimeout(0.3)
+        try:
+            probe.connect(("127.0.0.1", port))
+        except (TimeoutError, socket.timeout):
+            probe.close()
+            break
+        except OSError:
+            pass
+        fillers.append(probe)
+        check(time.monotonic() < deadline, "could not fill the listener's backlog")
+    return listener, fillers, port
+
+
+def case_uvcat_connect_timeout_w():
+    listener, fillers, port = full_backlog_listener()
+    try:
+        rc, out, err = run_uvcat(["-w", "1", "127.0.0.1", str(port)], b"")
+        check(rc == 1, f"exit status {rc}, expected 1; stderr {err!r}")
+        line = one_line_error(err, "uvcat")
+        check("cannot connect" in line and "timed out" in line, f"message {line!r}")
+    finally:
+        for s in fillers + [listener]:
+            s.close()
+
+
+def case_uvcat_sigterm_while_connected_exit_0():
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            port = listener.getsockname()[1]
+            uv = spawn(uvcat_args("127.0.0.1", str(port)), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            try:
+                listener.settimeout(STEP)
+                conn, _ = listener.accept()
+                with conn:
+                    uv.stdin.write(b"ping\n")
+                    uv.stdin.flush()
+                    conn.settimeout(STEP)
+                    check(conn.recv(100) == b"ping\n", "the peer did not get the first line")
+                    conn.sendall(b"pong\n")
+                    check(read_exact(uv.stdout.fileno(), 5, time.monotonic() + STEP) == b"pong\n", "no pong")
+                    uv.send_signal(sig)
+                    rc, err = finish(uv, STEP, f"uvcat after {sig.name}")
+                    check(rc == 0, f"status {rc} after {sig.name}, expected 0; stderr {err!r}")
+                    check(err == "", f"stderr after {sig.name}: {err!r}")
+                    conn.settimeout(STEP)
+                    check(conn.recv(100) == b"", "the connection is still open after uvcat exited")
+            finally:
+                kill_group(uv)
+
+
+def case_uvcat_sigint_while_listening_exit_0():
+    uv, port = start_uvcat_listener()
+    try:
+        uv.send_signal(signal.SIGINT)
+        rc, err = finish(uv, STEP, "uvcat -l")
+        check(rc == 0, f"status {rc}, expected 0; stderr {err!r}")
+    finally:
+        kill_group(uv)
+
+
+def case_uvcat_bad_arguments_exit_2():
+    bad = [
+        [],
+        ["127.0.0.1"],
+        ["127.0.0.1", "0"],
+        ["127.0.0.1", "65536"],
+        ["127.0.0.1", "http"],
+        ["127.0.0.1", "80", "extra"],
+        ["-x", "127.0.0.1", "80"],
+        ["--bogus", "127.0.0.1", "80"],
+        ["-w", "0", "127.0.0.1", "80"],
+        ["-w", "soon", "127.0.0.1", "80"],
+        ["127.0.0.1", "80", "-w"],
+        ["-k", "127.0.0.1", "80"],
+        ["-p", "80", "127.0.0.1", "80"],
+        ["-l", "-p", "70000"],
+        ["-l", "127.0.0.1", "80"],
+        ["-l", "-k", "-u"],
+        ["", "80"],
+    ]
+    for args in bad:
+        rc, out, err = run_uvcat(args, b"", timeout=10)
+        check(rc == 2, f"uvcat {args}: exit status {rc}, expected 2")
+        line = one_line_error(err, f"uvcat {args}")
+        check("--help" in line, f"uvcat {args}: message {line!r} does not point to --help")
+        check(out == b"", f"uvcat {args} wrote on stdout")
+    rc, out, err = run_uvcat(["--help"], b"", timeout=10)
+    check(rc == 0 and b"usage: uvcat" in out and err == "", f"--help: status {rc}, stderr {err!r}")
+
+
+CASES = [
+    ("uvcat_to_nc_listener_8mib", case_uvcat_to_nc_listener_8mib),
+    ("uvcat_to_socat_listener_8mib_both_ways", case_uvcat_to_socat_listener_8mib_both_ways),
+    ("uvcat_waits_for_its_stdin_after_peer_eof", case_uvcat_waits_for_its_stdin_after_peer_eof),
+    ("uvcat_files_on_stdin_and_stdout", case_uvcat_files_on_stdin_and_stdout),
+    ("uvcat_nc_to_listener_8mib_both_ways", case_nc_to_uvcat_listener_8mib_both_ways),
+    ("uvcat_socat_to_listener_8mib_both_ways_pipes", case_socat_to_uvcat_listener_8mib_both_ways_pipes),
+    ("uvcat_listener_serves_one_then_refuses", case_uvcat_listener_serves_one_then_refuses),
+    ("uvcat_listen_keep_serves_one_after_another", case_uvcat_listen_keep_serves_one_after_another),
+    ("uvcat_udp_client_socat_server_both_ways", case_uvcat_udp_client_socat_server_both_ways),
+    ("uvcat_udp_socat_client_to_listener_both_ways", case_socat_udp_client_to_uvcat_listener_both_ways),
+    ("uvcat_udp_to_closed_port_exit_1", case_uvcat_udp_to_closed_port_exit_1),
+    ("uvcat_peer_closes_early_exit_1", case_uvcat_peer_closes_early_exit_1),
+    ("uvcat_peer_sends_and_closes", case_uvcat_peer_sends_and_closes),
+    ("uvcat_connect_refused_exit_1", case_uvcat_connect_refused_exit_1),
+    ("uvcat_unknown_host_exit_1", case_uvcat_unknown_host_exit_1),
+    ("uvcat_idle_timeout_w", case_uvcat_idle_timeout_w),
+    ("uvcat_connect_timeout_w", case_uvcat_connect_timeout_w),
+    ("uvcat_sigterm_while_connected_exit_0", case_uvcat_sigterm_while_connected_exit_0),
+    ("uvcat_sigint_while_listening_exit_0", case_uvcat_sigint_while_listening_exit_0),
+    ("uvcat_bad_arguments_exit_2", case_uvcat_bad_arguments_exit_2),
+]
