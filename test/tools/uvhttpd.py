@@ -1,0 +1,426 @@
+"""uvhttpd: driven by curl, wrk, socat and raw sockets over 127.0.0.1."""
+
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import tempfile
+
+from harness import *  # noqa: F401,F403
+
+HELLO = b"Hello, world!\n"
+
+
+def need(name):
+    check(shutil.which(name) is not None, f"'{name}' is not installed")
+
+
+def curl(*args, timeout=30):
+    """Runs curl -s; returns (exit status, stdout bytes, stderr bytes)."""
+    need("curl")
+    rc, out, err, _ = run(["curl", "-s", "--max-time", "20", *args], timeout)
+    return rc, out, err
+
+
+def curl_status(url, *args):
+    rc, out, err = curl("-o", os.devnull, "-w", "%{http_code}", *args, url)
+    check(rc == 0, f"curl {url}: exit {rc}, {err!r}")
+    return int(out)
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+
+class Conn:
+    """A raw client connection that parses the responses it gets (Content-Length bodies)."""
+
+    def __init__(self, port, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.sock.close()
+        return False
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self):
+        try:
+            chunk = self.sock.recv(65536)
+        except socket.timeout:
+            raise CheckFailed(f"no answer within the timeout; have {self.buf[:200]!r}")
+        check(chunk, f"connection closed; have {self.buf[:200]!r}")
+        self.buf += chunk
+
+    def response(self, head_only=False):
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        m = re.match(r"^HTTP/1\.1 (\d{3}) ", lines[0])
+        check(m is not None, f"bad status line {lines[0]!r}")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = 0 if head_only else int(headers.get("content-length", "0"))
+        while len(self.buf) < length:
+            self._fill()
+        body, self.buf = self.buf[:length], self.buf[length:]
+        return Response(int(m.group(1)), headers, body)
+
+    def closed(self):
+        """True if the server closes the connection (EOF, or a reset) with nothing more sent."""
+        try:
+            chunk = self.sock.recv(65536)
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+        check(chunk == b"", f"unexpected bytes {chunk[:100]!r}")
+        return True
+
+
+def get(path, host=True, version="1.1", extra=""):
+    h = "Host: t\r\n" if host else ""
+    return f"GET {path} HTTP/{version}\r\n{h}{extra}\r\n".encode()
+
+
+class Site:
+    """A temporary --dir with a small file, an index.html, a 5 MiB file and a secret outside it."""
+
+    def __enter__(self):
+        self.top = tempfile.mkdtemp(prefix="uvhttpd-")
+        self.root = os.path.join(self.top, "www")
+        os.makedirs(os.path.join(self.root, "sub"))
+        self.files = {
+            "index.html": b"<h1>index</h1>\n",
+            "a.txt": b"some text\n",
+            "sub/big.bin": random.Random(7).randbytes(5 * 1024 * 1024 + 123),
+            "sub/empty.json": b"",
+        }
+        for name, data in self.files.items():
+            with open(os.path.join(self.root, name), "wb") as f:
+                f.write(data)
+        with open(os.path.join(self.top, "secret"), "wb") as f:
+            f.write(b"outside the root\n")
+        return self
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.top, ignore_errors=True)
+        return False
+
+
+# ---------------------------------------------------------------- the cases
+
+
+def case_hello_get_head():
+    with Server("uvhttpd") as srv:
+        url = f"http://127.0.0.1:{srv.port()}/hello"
+        rc, out, err = curl("-i", url)
+        check(rc == 0, f"curl: {rc} {err!r}")
+        head, _, body = out.partition(b"\r\n\r\n")
+        check(head.startswith(b"HTTP/1.1 200 OK\r\n"), f"head {head!r}")
+        check(body == HELLO, f"body {body!r}")
+        check(b"\r\nContent-Length: 14\r\n" in head + b"\r\n", f"head {head!r}")
+        check(b"\r\nContent-Type: text/plain" in head, f"head {head!r}")
+        check(b"\r\nDate: " in head, f"no Date in {head!r}")
+        rc, out, err = curl("-I", url)  # HEAD: the same header, no body
+        check(rc == 0 and out.startswith(b"HTTP/1.1 200 OK\r\n"), f"HEAD: {rc} {out!r}")
+        check(b"Content-Length: 14\r\n" in out and out.endswith(b"\r\n\r\n"), f"HEAD: {out!r}")
+
+
+def case_static_files_and_types():
+    with Site() as site, Server("uvhttpd", "--dir", site.root) as srv:
+        base = f"http://127.0.0.1:{srv.port()}"
+        for name, data in site.files.items():
+            rc, out, err = curl(f"{base}/{name}")
+            check(rc == 0, f"{name}: curl {rc} {err!r}")
+            expect_same(data, out, name)
+        rc, out, _ = curl(f"{base}/")
+        check(out == site.files["index.html"], f"/ gave {out[:80]!r}")
+        check(curl_status(f"{base}/sub/") == 404, "a directory without index.html: not 404")
+        for path, ctype in [("a.txt", "text/plain"), ("index.html", "text/html"),
+                            ("sub/big.bin", "application/octet-stream"), ("sub/empty.json", "application/json")]:
+            rc, out, err = curl("-I", f"{base}/{path}")
+            check(rc == 0, f"HEAD {path}: {rc}")
+            size = len(site.files[path])
+            check(f"Content-Length: {size}\r\n".encode() in out, f"HEAD {path}: {out!r}")
+            check(f"Content-Type: {ctype}".encode() in out, f"HEAD {path}: {out!r}")
+        # Query strings and %-escapes name the same file.
+        rc, out, _ = curl(f"{base}/%61.txt?x=1")
+        check(out == site.files["a.txt"], f"/%61.txt gave {out!r}")
+
+
+def case_not_found():
+    with Site() as site, Server("uvhttpd", "--dir", site.root) as srv:
+        base = f"http://127.0.0.1:{srv.port()}"
+        for path in ("/nope", "/sub/nope.txt", "/a.txt/x"):
+            check(curl_status(base + path) == 404, f"{path}: not 404")
+    with Server("uvhttpd") as srv:  # no --dir: only /hello
+        check(curl_status(f"http://127.0.0.1:{srv.port()}/index.html") == 404, "no --dir: not 404")
+
+
+def case_path_traversal_403():
+    with Site() as site, Server("uvhttpd", "--dir", site.root) as srv:
+        port = srv.port()
+        base = f"http://127.0.0.1:{port}"
+        for path in ("/../secret", "/sub/../../secret", "/%2e%2e/secret", "/%2E%2E/secret", "/.%2e/secret",
+                     "/sub/%2e%2e/%2e%2e/secret", "//etc/passwd", "/..%2fsecret", "/..%5csecret",
+                     "/sub/..", "/a.txt%00.html"):
+            rc, out, err = curl("--path-as-is", "-o", os.devnull, "-w", "%{http_code}", base + path)
+            check(rc == 0 and out == b"403", f"{path}: curl {rc}, status {out!r}")
+        # What curl would normalise away, sent raw; the answer never carries the secret.
+        with Conn(port) as c:
+            for target in ("/../secret", "/sub/../../secret", "/%2e%2e/%2e%2e/etc/passwd"):
+                c.send(get(target))
+                r = c.response()
+                check(r.status == 403 and b"outside" not in r.body, f"{target}: {r.status} {r.body!r}")
+
+
+def case_malformed_400_with_socat():
+    need("socat")
+    with Server("uvhttpd") as srv:
+        port = srv.port()
+        for raw in (b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nBad Header\r\n\r\n", b"GET /hello HTTP/1.1\r\n\r\n"):
+            out = socat_echo(port, raw)  # the server answers and closes: socat ends
+            check(out.startswith(b"HTTP/1.1 400 Bad Request\r\n"), f"{raw!r}: got {out[:80]!r}")
+            check(b"Connection: close\r\n" in out, f"{raw!r}: no Connection: close in {out!r}")
+        out = socat_echo(port, b"GET / HTTP/2.0\r\nHost: t\r\n\r\n")
+        check(out.startswith(b"HTTP/1.1 505 "), f"HTTP/2.0: got {out[:80]!r}")
+
+
+def case_pipelining_in_order():
+    with Site() as site, Server("uvhttpd", "--dir", site.root) as srv:
+        port = srv.port()
+        with Conn(port) as c:
+            c.send(get("/hello") + get("/a.txt") + get("/nope") + b"HEAD /a.txt HTTP/1.1\r\nHost: t\r\n\r\n"
+                   + get("/index.html"))
+            got = [c.response() for _ in range(3)]
+            head = c.response(head_only=True)
+            last = c.response()
+            check([r.status for r in got] == [200, 200, 404], f"statuses {[r.status for r in got]}")
+            check(got[0].body == HELLO and got[1].body == site.files["a.txt"], "bodies out of order")
+            check(head.status == 200 and head.header("content-length") == str(len(site.files["a.txt"])),
+                  f"HEAD {head.status} {head.headers}")
+            check(last.body == site.files["index.html"], f"last {last.body!r}")
+            check(c.buf == b"", f"extra bytes {c.buf!r}")
+
+
+def case_keep_alive_reuse_and_close():
+    with Server("uvhttpd") as srv:
+        port = srv.port()
+        with Conn(port) as c:
+            for _ in range(3):  # one connection, three exchanges
+                c.send(get("/hello"))
+                r = c.response()
+                check(r.status == 200 and r.body == HELLO, f"{r.status} {r.body!r}")
+                check(r.header("connection") is None, f"Connection: {r.header('connection')}")
+            c.send(get("/hello", extra="Connection: close\r\n"))
+            r = c.response()
+            check(r.header("connection") == "close", f"Connection: {r.header('connection')}")
+            check(c.closed(), "still open after Connection: close")
+        # curl reuses the connection for a second URL.
+        url = f"http://127.0.0.1:{port}/hello"
+        rc, out, err = curl("-w", "[%{num_connects}]", url, url)
+        check(rc == 0 and out == HELLO + b"[1]" + HELLO + b"[0]", f"curl: {rc} {out!r}")
+
+
+def case_http10():
+    with Server("uvhttpd") as srv:
+        port = srv.port()
+        with Conn(port) as c:  # HTTP/1.0 closes unless asked
+            c.send(get("/hello", host=False, version="1.0"))
+            r = c.response()
+            check(r.status == 200 and r.body == HELLO, f"{r.status} {r.body!r}")
+            check(r.header("connection") == "close", f"Connection: {r.header('connection')}")
+            check(c.closed(), "HTTP/1.0 without keep-alive: still open")
+        with Conn(port) as c:
+            for _ in range(2):
+                c.send(get("/hello", host=False, version="1.0", extra="Connection: keep-alive\r\n"))
+                r = c.response()
+                check(r.status == 200 and r.header("connection") == "keep-alive", f"{r.status} {r.headers}")
+        rc, out, err = curl("-0", f"http://127.0.0.1:{port}/hello")
+        check(rc == 0 and out == HELLO, f"curl -0: {rc} {out!r}")
+
+
+def case_method_405():
+    with Server("uvhttpd") as srv:
+        port = srv.port()
+        url = f"http://127.0.0.1:{port}/hello"
+        for method in ("POST", "PUT", "DELETE", "OPTIONS"):
+            rc, out, err = curl("-i", "-X", method, "--data-binary", "x", url)
+            check(rc == 0 and out.startswith(b"HTTP/1.1 405 Method Not Allowed\r\n"), f"{method}: {out[:80]!r}")
+            check(b"\r\nAllow: GET, HEAD\r\n" in out, f"{method}: no Allow in {out!r}")
+        with Conn(port) as c:  # the connection stays usable after a 405
+            c.send(b"POST /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc" + get("/hello"))
+            check(c.response().status == 405, "not 405")
+            check(c.response().body == HELLO, "the next request after a 405")
+
+
+def case_headers_too_large_431():
+    with Server("uvhttpd") as srv:
+        port = srv.port()
+        url = f"http://127.0.0.1:{port}/hello"
+        check(curl_status(url, "-H", "X-Big: " + "a" * 7000) == 200, "7000 bytes of header refused")
+        check(curl_status(url, "-H", "X-Big: " + "a" * 9000) == 431, "9000 bytes of header not 431")
+        many = []
+        for i in range(120):
+            many += ["-H", f"X-{i}: v"]
+        check(curl_status(url, *many) == 431, "120 fields not 431")
+        with Conn(port) as c:  # endless header without its end: refused at the limit
+            c.send(b"GET /hello HTTP/1.1\r\nHost: t\r\nX: " + b"b" * 20000)
+            r = c.response()
+            check(r.status == 431 and r.header("connection") == "close", f"{r.status} {r.headers}")
+
+
+def case_body_too_large_413():
+    with Server("uvhttpd") as srv:
+        port = srv.port()
+        with Conn(port) as c:  # answered before the body is sent
+            c.send(b"POST /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 5000000\r\n\r\n")
+            r = c.response()
+            check(r.status == 413 and r.header("connection") == "close", f"{r.status} {r.headers}")
+            check(c.closed(), "still open after 413")
+        with Conn(port) as c:  # 1 MiB is still within the limit
+            c.send(b"PUT /x HTTP/1.1\r\nHost: t\r\nContent-Length: 1048576\r\n\r\n" + b"z" * 1048576)
+            check(c.response().status == 405, "1 MiB body")
+
+
+def case_idle_timeout_and_max_requests():
+    with Server("uvhttpd", "--idle", "1", "--max-requests", "2") as srv:
+        port = srv.port()
+        with Conn(port, timeout=20) as c:  # silent client: closed after about 1 s
+            check(c.closed(), "an idle connection was not closed")
+        with Conn(port, timeout=20) as c:  # half a request, then silence: closed too
+            c.send(b"GET /hel")
+            check(c.closed(), "a connection idle in mid-request was not closed")
+        with Conn(port) as c:
+            c.send(get("/hello") * 3)
+            a, b = c.response(), c.response()
+            check(a.header("connection") is None and b.header("connection") == "close",
+                  f"{a.headers} / {b.headers}")
+            check(c.closed(), "the third request was answered")
+
+
+def stats_lines(srv):
+    lines = []
+    while True:
+        try:
+            line = srv.lines.get(timeout=5)
+        except Exception:
+            break
+        if line is None:
+            break
+        lines.append(line)
+    return lines
+
+
+def case_threads_2_both_modes():
+    for mode in ("pass", "shared"):
+        srv = Server("uvhttpd", "--threads", "2", "--balance", mode, "--stats")
+        with srv:
+            port = srv.port()
+            for _ in range(6):  # a new connection each
+                with Conn(port) as c:
+                    c.send(get("/hello", extra="Connection: close\r\n"))
+                    check(c.response().body == HELLO, f"{mode}: bad answer")
+            rc = srv.stop()
+            check(rc == 0, f"{mode}: exit status {rc} after SIGTERM")
+            lines = stats_lines(srv)
+            counts = [re.match(r"^worker (\d): (\d+) requests, (\d+) connections$", l) for l in lines]
+            check(len(lines) == 2 and all(counts), f"{mode}: stats {lines!r}")
+            total = sum(int(m.group(2)) for m in counts)
+            check(total == 6, f"{mode}: {total} requests counted, 6 made")
+            if mode == "pass":  # round-robin: three each
+                check([int(m.group(3)) for m in counts] == [3, 3], f"pass: {lines!r}")
+
+
+def wrk_check(port, who):
+    need("wrk")
+    rc, out, err, _ = run(["wrk", "-t1", "-c10", "-d2s", f"http://127.0.0.1:{port}/hello"], 30)
+    text = out.decode(errors="replace")
+    check(rc == 0, f"{who}: wrk exit {rc}: {err!r}")
+    m = re.search(r"(\d+) requests in", text)
+    check(m and int(m.group(1)) > 0, f"{who}: no requests in {text!r}")
+    check("Non-2xx" not in text and "Socket errors" not in text, f"{who}: errors in {text!r}")
+
+
+def case_wrk_load_no_errors():
+    with Server("uvhttpd") as srv:
+        wrk_check(srv.port(), "1 thread")
+        check(srv.alive(), "server died under load")
+    with Server("uvhttpd", "--threads", "2") as srv:
+        wrk_check(srv.port(), "2 threads")
+
+
+def case_bad_arguments_exit_2():
+    for args in (["--port", "x"], ["--port", "70000"], ["--port"], ["--threads", "0"], ["--threads", "x"],
+                 ["--dir", "/nonexistent/dir"], ["--balance", "random"], ["--idle", "0"], ["--bogus"],
+                 ["--host", "not-an-address"], ["--max-requests", "0"]):
+        rc, out, err, _ = run([binary("uvhttpd"), *args], 10)
+        check(rc == 2, f"{args}: exit status {rc}, expected 2")
+        check(b"usage" in err, f"{args}: no usage on stderr: {err!r}")
+    rc, out, err, _ = run([binary("uvhttpd"), "--help"], 10)
+    check(rc == 0 and b"usage" in out, f"--help: {rc} {out!r}")
+
+
+def case_port_in_use_exit_1():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        for extra in ([], ["--threads", "2"]):
+            rc, out, err, _ = run([binary("uvhttpd"), "--port", str(port), *extra], 10)
+            check(rc == 1, f"{extra}: exit status {rc}, expected 1")
+            check(b"address already in use" in err.lower(), f"{extra}: stderr {err!r}")
+            check(out == b"", f"{extra}: printed {out!r}")
+
+
+def case_sigterm_sigint_exit_0():
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        for extra in ([], ["--threads", "2"]):
+            srv = Server("uvhttpd", *extra)
+            with srv:
+                port = srv.port()
+                with Conn(port) as c:  # an open keep-alive connection does not hold the exit up
+                    c.send(get("/hello"))
+                    c.response()
+                    srv.proc.send_signal(sig)
+                    try:
+                        rc = srv.proc.wait(timeout=10)
+                    except Exception:
+                        raise CheckFailed(f"{sig.name} {extra}: still running after 10 s")
+                    check(rc == 0, f"{sig.name} {extra}: exit status {rc}")
+
+
+CASES = [
+    ("uvhttpd_hello_get_head", case_hello_get_head),
+    ("uvhttpd_static_files_and_types", case_static_files_and_types),
+    ("uvhttpd_not_found", case_not_found),
+    ("uvhttpd_path_traversal_403", case_path_traversal_403),
+    ("uvhttpd_malformed_400_with_socat", case_malformed_400_with_socat),
+    ("uvhttpd_pipelining_in_order", case_pipelining_in_order),
+    ("uvhttpd_keep_alive_reuse_and_close", case_keep_alive_reuse_and_close),
+    ("uvhttpd_http10", case_http10),
+    ("uvhttpd_method_405", case_method_405),
+    ("uvhttpd_headers_too_large_431", case_headers_too_large_431),
+    ("uvhttpd_body_too_large_413", case_body_too_large_413),
+    ("uvhttpd_idle_timeout_and_max_requests", case_idle_timeout_and_max_requests),
+    ("uvhttpd_threads_2_both_modes", case_threads_2_both_modes),
+    ("uvhttpd_wrk_load_no_errors", case_wrk_load_no_errors),
+    ("uvhttpd_bad_arguments_exit_2", case_bad_arguments_exit_2),
+    ("uvhttpd_port_in_use_exit_1", case_port_in_use_exit_1),
+    ("uvhttpd_sigterm_sigint_exit_0", case_sigterm_sigint_exit_0),
+]
