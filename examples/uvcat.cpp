@@ -575,7 +575,7 @@ int main(int argc, char** argv) {
     }
     options opt;
     if (std::string problem = parse_args(argc, argv, opt); !problem.empty()) {
-        std::cerr << "uvcat: " << problem << " (uvcat --help for usage)\n";
+        std::cerr << "uvcat: " << problem << "; see uvcat --help\n";
         return 2;
     }
 
