@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import tempfile
+import time
 
 from harness import *  # noqa: F401,F403
 
@@ -43,7 +44,7 @@ class Conn:
 
     def __init__(self, port, timeout=10):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.buf = b""
+        self.buf = bytearray()  # appends in place: a 64 MiB body is not copied per chunk
 
     def __enter__(self):
         return self
@@ -66,7 +67,8 @@ class Conn:
     def response(self, head_only=False):
         while b"\r\n\r\n" not in self.buf:
             self._fill()
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        head, rest = self.buf.split(b"\r\n\r\n", 1)
+        self.buf = bytearray(rest)
         lines = head.decode("latin-1").split("\r\n")
         m = re.match(r"^HTTP/1\.1 (\d{3}) ", lines[0])
         check(m is not None, f"bad status line {lines[0]!r}")
@@ -77,7 +79,7 @@ class Conn:
         length = 0 if head_only else int(headers.get("content-length", "0"))
         while len(self.buf) < length:
             self._fill()
-        body, self.buf = self.buf[:length], self.buf[length:]
+        body, self.buf = bytes(self.buf[:length]), self.buf[length:]
         return Response(int(m.group(1)), headers, body)
 
     def closed(self):
@@ -314,6 +316,36 @@ def case_idle_timeout_and_max_requests():
             check(c.closed(), "the third request was answered")
 
 
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M).group(1))
+
+
+def case_large_file_streams_with_backpressure():
+    if not os.path.exists("/proc/self/status"):
+        return  # RSS is read from /proc (Linux)
+    with Site() as site:
+        size = 64 * 1024 * 1024
+        with open(os.path.join(site.root, "huge.bin"), "wb") as f:
+            f.truncate(size)  # sparse: zeros, no disk used
+        with Server("uvhttpd", "--dir", site.root) as srv:
+            port = srv.port()
+            with Conn(port) as c:  # warm up: one small file
+                c.send(get("/a.txt"))
+                c.response()
+            before = rss_kib(srv.proc.pid)
+            with Conn(port, timeout=30) as c:
+                c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+                c.send(get("/huge.bin"))
+                # The client reads nothing: the server must stop reading the file
+                # once the socket's buffers are full, not queue 64 MiB.
+                time.sleep(1.0)
+                during = rss_kib(srv.proc.pid)
+                check(during - before < 8 * 1024, f"RSS grew by {during - before} KiB while the client read nothing")
+                r = c.response()
+                check(r.status == 200 and len(r.body) == size and r.body.count(0) == size, "bad body")
+
+
 def stats_lines(srv):
     lines = []
     while True:
@@ -412,6 +444,7 @@ CASES = [
     ("uvhttpd_path_traversal_403", case_path_traversal_403),
     ("uvhttpd_malformed_400_with_socat", case_malformed_400_with_socat),
     ("uvhttpd_pipelining_in_order", case_pipelining_in_order),
+    ("uvhttpd_large_file_streams_with_backpressure", case_large_file_streams_with_backpressure),
     ("uvhttpd_keep_alive_reuse_and_close", case_keep_alive_reuse_and_close),
     ("uvhttpd_http10", case_http10),
     ("uvhttpd_method_405", case_method_405),
