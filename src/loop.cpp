@@ -62,7 +62,8 @@ loop::~loop() {
         detail::handle_state::close_all(*this);
         uv_run(raw_, UV_RUN_NOWAIT);
     }
-    if (error_) UVKIT_LOG(warn, "an exception thrown while the loop closed was dropped");
+    if (error_)
+        UVKIT_LOG(warn, "{} exception(s) thrown by handlers were never rethrown", 1 + more_errors_.size());
     if (handles_ || internal_open_ > 0) UVKIT_LOG(warn, "loop destroyed with handles that did not close");
     detail::write_req::drain_pool(*this);
     if (owned_) {
@@ -83,16 +84,35 @@ loop& loop::default_loop() {
 }
 
 bool loop::run(run_mode mode) {
+    if (error_) rethrow_error();  // a further exception left over from the last run()
     if (has_posted_.load(std::memory_order_acquire)) uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
     running_thread_.store(std::this_thread::get_id(), std::memory_order_relaxed);
     int r = uv_run(raw_, static_cast<uv_run_mode>(mode));
     running_thread_.store({}, std::memory_order_relaxed);
-    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+    if (error_) rethrow_error();
     return r != 0;
 }
 
+void loop::rethrow_error() {
+    std::exception_ptr e = std::exchange(error_, nullptr);
+    if (!more_errors_.empty()) {
+        error_ = std::move(more_errors_.front());
+        more_errors_.erase(more_errors_.begin());
+    }
+    std::rethrow_exception(e);
+}
+
 void loop::fail(std::exception_ptr e) noexcept {
-    if (!error_) error_ = std::move(e);
+    if (!error_) {
+        error_ = std::move(e);
+    } else {
+        // Another handler threw before the loop stopped: keep it for the next run().
+        try {
+            more_errors_.push_back(std::move(e));
+        } catch (const std::bad_alloc&) {
+            UVKIT_LOG(warn, "out of memory: a handler's exception was dropped");
+        }
+    }
     uv_stop(raw_);
 }
 
@@ -103,6 +123,9 @@ char* loop::read_buffer(std::size_t& size) {
 }
 
 void loop::post_fn(detail::unique_function<void()>&& f) {
+    // Nothing to run (post(nullptr), a null function pointer): like an async
+    // handle without a callback, it is a no-op, not a crash at delivery.
+    if (!f) return;
     {
         std::lock_guard<std::mutex> lock(post_mutex_);
         posted_.push_back(std::move(f));

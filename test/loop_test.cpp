@@ -329,6 +329,31 @@ TEST_CASE_FIXTURE(loop_fixture, "a handler exception is rethrown by run() and th
     CHECK_NOTHROW(loop.run());
 }
 
+TEST_CASE_FIXTURE(loop_fixture,
+                  "two handlers that throw in one iteration: each run() rethrows one, none is lost") {
+    uvkit::timer a{loop};
+    uvkit::timer b{loop};
+    int ran = 0;
+    a.start(0ms, [&] {
+        ++ran;
+        throw std::runtime_error("first");
+    });
+    b.start(0ms, [&] {
+        ++ran;
+        throw std::runtime_error("second");
+    });
+    uvkit::timer later{loop};
+    bool later_ran = false;
+    later.start(1ms, [&] { later_ran = true; });
+    CHECK_THROWS_WITH_AS(loop.run(), "first", std::runtime_error);
+    CHECK(ran == 2);  // both ran in the same iteration before the loop stopped
+    // The second is rethrown at the start of the next run(), before anything else runs.
+    CHECK_THROWS_WITH_AS(loop.run(), "second", std::runtime_error);
+    CHECK_FALSE(later_ran);
+    CHECK_NOTHROW(loop.run());
+    CHECK(later_ran);
+}
+
 TEST_CASE_FIXTURE(loop_fixture, "an on_closed handler that throws is rethrown by run()") {
     uvkit::timer t{loop};
     t.close([] { throw std::runtime_error("boom on close"); });

@@ -77,7 +77,9 @@ public:
     /// Runs the loop (uv_run). Returns true if there is still work to do (the
     /// loop was stopped, or a `once`/`nowait` iteration left active handles).
     /// Rethrows the first exception that a handler threw; the loop is left
-    /// stopped at that point and can be run again.
+    /// stopped at that point and can be run again. If more handlers threw
+    /// before the loop stopped (in the same iteration), each later run()
+    /// rethrows the next of them before running anything: none is lost.
     bool run(run_mode mode = run_mode::default_);
 
     /// Makes run() return after the current iteration (uv_stop).
@@ -106,7 +108,8 @@ public:
     /// posted while run() is not running is delivered by the next run(). The
     /// internal handle never keeps run() going on its own: a message posted from
     /// another thread to a loop that has nothing else to do waits for the next
-    /// run(). If `f` throws, the loop stops and run() rethrows.
+    /// run(). If `f` throws, the loop stops and run() rethrows. Posting an
+    /// empty function (nullptr) does nothing.
     template <class F>
     void post(F&& f) {
         post_fn(detail::unique_function<void()>(std::forward<F>(f)));
@@ -148,6 +151,8 @@ private:
     detail::pool_op* pool_ops_ = nullptr;
     std::size_t handle_count_ = 0;
     std::exception_ptr error_;
+    std::vector<std::exception_ptr> more_errors_;  // thrown after error_, before run() returned
+    [[noreturn]] void rethrow_error();
 
     // post(): a uv_async_t plus a mutex-protected queue. Messages are moved to
     // `draining_` under the lock and run outside it; both vectors keep their
