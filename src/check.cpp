@@ -19,6 +19,10 @@ check::check(uvkit::loop& l)
 void check::start_fn(detail::unique_function<void()>&& h, std::error_code& ec) noexcept {
     auto* s = get<check_state>(ec);
     if (!s) return;
+    if (!h) {  // libuv: a NULL callback is UV_EINVAL
+        ec = make_uv_error(UV_EINVAL);
+        return;
+    }
     s->cb.set(std::move(h));
     detail::set_error(ec, uv_check_start(&s->h, &check_state::on_check));
 }

@@ -18,6 +18,10 @@ idle::idle(uvkit::loop& l) : handle(detail::create_state<idle_state>(l, "uv_idle
 void idle::start_fn(detail::unique_function<void()>&& h, std::error_code& ec) noexcept {
     auto* s = get<idle_state>(ec);
     if (!s) return;
+    if (!h) {  // libuv: a NULL callback is UV_EINVAL
+        ec = make_uv_error(UV_EINVAL);
+        return;
+    }
     s->cb.set(std::move(h));
     detail::set_error(ec, uv_idle_start(&s->h, &idle_state::on_idle));
 }

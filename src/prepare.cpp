@@ -19,6 +19,10 @@ prepare::prepare(uvkit::loop& l)
 void prepare::start_fn(detail::unique_function<void()>&& h, std::error_code& ec) noexcept {
     auto* s = get<prepare_state>(ec);
     if (!s) return;
+    if (!h) {  // libuv: a NULL callback is UV_EINVAL
+        ec = make_uv_error(UV_EINVAL);
+        return;
+    }
     s->cb.set(std::move(h));
     detail::set_error(ec, uv_prepare_start(&s->h, &prepare_state::on_prepare));
 }

@@ -20,6 +20,10 @@ void signal::start_fn(int signum, bool oneshot, detail::unique_function<void(int
                       std::error_code& ec) noexcept {
     auto* s = get<signal_state>(ec);
     if (!s) return;
+    if (!h) {  // libuv: a NULL callback is UV_EINVAL
+        ec = make_uv_error(UV_EINVAL);
+        return;
+    }
     // libuv asserts on signal 0 and only range-checks the upper end.
     if (signum <= 0) {
         ec = make_uv_error(UV_EINVAL);

@@ -1,5 +1,8 @@
 #include "uvkit/timer.hpp"
 
+#include <cstdint>
+#include <limits>
+
 #include "handle_impl.hpp"
 
 namespace uvkit {
@@ -20,6 +23,10 @@ void timer::start_fn(duration timeout, duration repeat, detail::unique_function<
                      std::error_code& ec) noexcept {
     auto* s = get<timer_state>(ec);
     if (!s) return;
+    if (!h) {  // libuv: a NULL callback is UV_EINVAL
+        ec = make_uv_error(UV_EINVAL);
+        return;
+    }
     if (timeout.count() < 0 || repeat.count() < 0) {
         ec = make_uv_error(UV_EINVAL);
         return;
@@ -53,15 +60,24 @@ void timer::set_repeat(duration repeat) noexcept {
                             static_cast<std::uint64_t>(repeat.count()));
 }
 
+namespace {
+// libuv clamps a deadline that overflows to UINT64_MAX; such values do not fit
+// a signed duration and would come out negative.
+timer::duration clamped(std::uint64_t ms) noexcept {
+    constexpr auto max = static_cast<std::uint64_t>(std::numeric_limits<timer::duration::rep>::max());
+    return ms > max ? timer::duration::max() : timer::duration(static_cast<timer::duration::rep>(ms));
+}
+}  // namespace
+
 timer::duration timer::repeat() const noexcept {
     if (!state_) return duration{0};
-    return duration(uv_timer_get_repeat(&static_cast<timer_state*>(state_)->h));
+    return clamped(uv_timer_get_repeat(&static_cast<timer_state*>(state_)->h));
 }
 
 timer::duration timer::due_in() const noexcept {
     // libuv 1.44 keeps reporting the old timeout after uv_timer_stop; a stopped timer is due never.
     if (!active()) return duration{0};
-    return duration(uv_timer_get_due_in(&static_cast<timer_state*>(state_)->h));
+    return clamped(uv_timer_get_due_in(&static_cast<timer_state*>(state_)->h));
 }
 
 uv_timer_t* timer::raw() const noexcept { return state_ ? &static_cast<timer_state*>(state_)->h : nullptr; }

@@ -7,7 +7,8 @@
 // Lifetime: see uvkit/handle.hpp. The handler may stop, restart, close or
 // destroy its own handle.
 //
-// Errors: start on an empty, closing or closed handle fails with UV_EINVAL.
+// Errors: start on an empty, closing or closed handle fails with UV_EINVAL,
+// and so does start with an empty handler (nullptr), as libuv rejects NULL.
 #pragma once
 
 #include "uvkit/handle.hpp"

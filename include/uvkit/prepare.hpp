@@ -12,7 +12,8 @@
 //
 // Functions: start, stop, raw.
 //
-// Errors: start on an empty, closing or closed handle fails with UV_EINVAL.
+// Errors: start on an empty, closing or closed handle fails with UV_EINVAL,
+// and so does start with an empty handler (nullptr), as libuv rejects NULL.
 #pragma once
 
 #include "uvkit/handle.hpp"

@@ -19,7 +19,8 @@
 //
 // Functions: start, start_oneshot, stop, signum, raw.
 //
-// Errors: start and start_oneshot on an empty, closing or closed handle fail
+// Errors: start and start_oneshot with an empty handler (nullptr), or on an
+// empty, closing or closed handle fail
 // with UV_EINVAL; an invalid signal number (0, negative, or beyond the
 // platform's range, or one that cannot be caught) fails with UV_EINVAL, and
 // a handle that was watching another signal may be left stopped (libuv).

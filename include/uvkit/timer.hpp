@@ -8,7 +8,8 @@
 // Lifetime: see uvkit/handle.hpp. The handler may stop, restart (with a new
 // handler), move, close or destroy its own timer.
 //
-// Errors: start/again on an empty, closing or closed timer fail with UV_EINVAL;
+// Errors: start/again on an empty, closing or closed timer fail with UV_EINVAL,
+// and so does start with an empty handler (nullptr), as libuv rejects NULL;
 // again() on a timer that was never started fails with UV_EINVAL (libuv's rule).
 #pragma once
 

@@ -31,6 +31,11 @@ public:
         class F, class D = std::decay_t<F>,
         class = std::enable_if_t<!std::is_same_v<D, unique_function> && std::is_invocable_r_v<R, D&, A...>>>
     unique_function(F&& f) {  // NOLINT(google-explicit-constructor): callables convert implicitly
+        // A null function pointer makes an empty function (as std::function does),
+        // so that handle operations can reject it like libuv rejects a NULL callback.
+        if constexpr (std::is_pointer_v<D> || std::is_member_pointer_v<D>) {
+            if (f == nullptr) return;
+        }
         if constexpr (stored_inline<D>) {
             ::new (static_cast<void*>(buf_)) D(std::forward<F>(f));
             ops_ = &inline_ops<D>;
