@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <string_view>
@@ -15,9 +16,11 @@
 
 namespace {
 
-void require(bool condition) {
-    if (!condition) std::abort();  // libFuzzer reports the input that got here
-}
+// A failed check names itself, then aborts: libFuzzer saves the input that got here.
+#define require(condition) \
+    ((condition)           \
+         ? void()          \
+         : (std::fprintf(stderr, "check failed: %s (line %d)\n", #condition, __LINE__), std::abort()))
 
 }  // namespace
 

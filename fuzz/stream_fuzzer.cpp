@@ -5,7 +5,7 @@
 // callbacks with read_stop/read_start toggled, or one of the coroutine reads:
 // async_read, async_read(span), async_read_exactly, async_read_until), how
 // many times the payload repeats, and the sizes of the writes; the rest is the
-// payload. A writer task writes it through one end of a uv_pipe() pair in
+// payload. A writer task writes it through one end of a uv_socketpair() in
 // chunks of those sizes (borrowed and owned writes mixed) and shuts down; a
 // reader on the other end collects it until end of stream. The fuzzer aborts
 // if what was read differs from what was written, or if anything is left open.
@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <span>
 #include <string>
@@ -22,9 +23,11 @@
 
 namespace {
 
-void require(bool condition) {
-    if (!condition) std::abort();  // libFuzzer reports the input that got here
-}
+// A failed check names itself, then aborts: libFuzzer saves the input that got here.
+#define require(condition) \
+    ((condition)           \
+         ? void()          \
+         : (std::fprintf(stderr, "check failed: %s (line %d)\n", #condition, __LINE__), std::abort()))
 
 enum class reader_kind : std::uint8_t { callbacks, read_string, read_span, read_exactly, read_until, count };
 
@@ -169,12 +172,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const script s = parse_script(std::string_view(reinterpret_cast<const char*>(data), size));
 
     uvkit::loop loop;
-    uv_file fds[2];
-    require(uv_pipe(fds, 0, 0) == 0);
+    // A connected pair of stream sockets (a pipe's write end cannot be shut down).
+    uv_os_sock_t socks[2];
+    require(uv_socketpair(SOCK_STREAM, 0, socks, 0, 0) == 0);
     uvkit::pipe reader(loop);
     uvkit::pipe writer(loop);
-    reader.open(fds[0]);
-    writer.open(fds[1]);
+    reader.open(socks[0]);
+    writer.open(socks[1]);
 
     std::string got;
     if (s.reader == reader_kind::callbacks) {

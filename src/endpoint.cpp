@@ -110,7 +110,19 @@ std::string endpoint::address() const {
         case AF_INET6: uv_ip6_name(&addr_.v6, buf, sizeof buf); break;
         default: return {};
     }
-    return buf;
+    std::string text = buf;
+    if (addr_.sa.sa_family == AF_INET6 && addr_.v6.sin6_scope_id != 0) {
+        // The scope as parse() reads it back: the interface name on Unix, its number on Windows.
+        char zone[UV_IF_NAMESIZE] = {};
+        std::size_t len = sizeof zone;
+        text += '%';
+        if (uv_if_indextoiid(addr_.v6.sin6_scope_id, zone, &len) == 0) {
+            text.append(zone, len);
+        } else {
+            text += std::to_string(addr_.v6.sin6_scope_id);  // no such interface (any more)
+        }
+    }
+    return text;
 }
 
 std::string endpoint::to_string() const {

@@ -177,4 +177,19 @@ TEST_CASE("to_string() round-trips through parse()") {
     }
 }
 
+// Found by fuzz/endpoint_fuzzer: the scope of a link-local address was dropped
+// by to_string(), so the text named a different endpoint.
+TEST_CASE("an IPv6 scope survives to_string() and parse()") {
+    char name[UV_IF_NAMESIZE] = {};
+    std::size_t len = sizeof name;
+    REQUIRE(uv_if_indextoiid(1, name, &len) == 0);  // interface 1 is loopback on every system
+    const std::string text = std::string("[fe80::1%") + std::string(name, len) + "]:443";
+    auto ep = uvkit::endpoint::parse(text);
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(ep.data());
+    CHECK(in6->sin6_scope_id == 1);
+    CHECK(ep.address() == "fe80::1%" + std::string(name, len));
+    CHECK(ep.to_string() == text);
+    CHECK(uvkit::endpoint::parse(ep.to_string()) == ep);
+}
+
 TEST_SUITE_END();

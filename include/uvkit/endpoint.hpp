@@ -41,7 +41,8 @@ public:
 
     /// The port in host byte order.
     std::uint16_t port() const noexcept;
-    /// The address without port or brackets ("::1", "127.0.0.1"); "" if empty.
+    /// The address without port or brackets ("::1", "127.0.0.1", "fe80::1%eth0"
+    /// with its scope); "" if empty. parse() reads to_string() back to an equal endpoint.
     std::string address() const;
     /// "127.0.0.1:80" or "[::1]:80"; "" if empty.
     std::string to_string() const;
