@@ -1,5 +1,6 @@
 #include "uvkit/handle.hpp"
 
+#include "handle_impl.hpp"
 #include "log.hpp"
 
 namespace uvkit {
@@ -24,8 +25,12 @@ void handle_state::make_internal() noexcept {
 
 void handle_state::close(unique_function<void()>&& cb) noexcept {
     if (!uvh || closing) return;
-    closing = true;
     on_closed = std::move(cb);
+    begin_close();
+}
+
+void handle_state::begin_close() noexcept {
+    closing = true;
     on_closing();
     uv_close(uvh, &close_cb);
 }
@@ -53,24 +58,74 @@ void handle_state::close_cb(uv_handle_t* h) noexcept {
         s->on_closed = nullptr;
     }
     s->uv_closed = true;
-    if (!s->owner_alive) delete s;
+    if (!s->owner_alive) {
+        destroy(s, &l);
+        return;
+    }
+    // The C++ owner still holds the block: list it, so that the block can go
+    // back to this loop's pool when released, or learn that the loop is gone.
+    s->next = l.closed_handles();
+    if (s->next) s->next->prev = s;
+    l.closed_handles() = s;
 }
 
 void handle_state::release(handle_state* s) noexcept {
     if (!s) return;
-    if (!s->uvh || s->uv_closed) {
-        // Never initialised, or fully closed: nothing of libuv holds it.
-        delete s;
+    if (s->uv_closed) {
+        // Fully closed: nothing of libuv holds it.
+        uvkit::loop* l = s->owner;
+        if (l) {
+            if (s->prev)
+                s->prev->next = s->next;
+            else
+                l->closed_handles() = s->next;
+            if (s->next) s->next->prev = s->prev;
+        }
+        destroy(s, l);
+        return;
+    }
+    if (!s->uvh) {
+        // Never initialised; its loop may be gone.
+        destroy(s, nullptr);
         return;
     }
     s->owner_alive = false;
-    s->close();
+    if (!s->closing) s->begin_close();
+}
+
+void handle_state::destroy(handle_state* s, uvkit::loop* l) noexcept {
+    const unsigned cls = s->block_class;
+    if (cls == 0) {
+        delete s;
+        return;
+    }
+    s->~handle_state();
+    give_block(l ? &l->blocks() : nullptr, s, cls);
+}
+
+void handle_state::forget_loop(uvkit::loop& l) noexcept {
+    handle_state* s = l.closed_handles();
+    l.closed_handles() = nullptr;
+    while (s) {
+        handle_state* next = s->next;
+        s->owner = nullptr;
+        s->prev = s->next = nullptr;
+        s = next;
+    }
+    for (std::size_t i = 0; i < block_pool::classes; ++i) {
+        while (block_pool::free_block* b = l.blocks().heads[i]) {
+            l.blocks().heads[i] = b->next;
+            ::operator delete(b);
+        }
+        l.blocks().counts[i] = 0;
+    }
 }
 
 void handle_state::fail(std::exception_ptr e) noexcept { owner->fail(std::move(e)); }
 
 void handle_state::close_all(uvkit::loop& l) noexcept {
-    for (handle_state* s = l.handles(); s; s = s->next) s->close();
+    for (handle_state* s = l.handles(); s; s = s->next)
+        if (!s->closing) s->begin_close();
 }
 
 }  // namespace detail

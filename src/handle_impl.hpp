@@ -1,20 +1,90 @@
 // Internal helpers shared by the handle implementations.
 #pragma once
 
+#include <cstddef>
 #include <memory>
+#include <new>
+#include <type_traits>
 
 #include "uvkit/handle.hpp"
 
 namespace uvkit::detail {
 
+// Under AddressSanitizer every block goes back to the heap, so that a block
+// used after it was freed is caught instead of landing in a recycled one.
+#if defined(__SANITIZE_ADDRESS__)
+#define UVKIT_NO_BLOCK_POOL 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UVKIT_NO_BLOCK_POOL 1
+#endif
+#endif
+
+/// The block_pool size class of a State (0: not pooled).
+template <class State>
+constexpr unsigned char block_class_of() noexcept {
+#ifdef UVKIT_NO_BLOCK_POOL
+    return 0;
+#else
+    constexpr std::size_t cls = (sizeof(State) + block_pool::granule - 1) / block_pool::granule;
+    if constexpr (cls > block_pool::classes || alignof(State) > __STDCPP_DEFAULT_NEW_ALIGNMENT__ ||
+                  !std::is_nothrow_constructible_v<State, uvkit::loop&>)
+        return 0;
+    else
+        return static_cast<unsigned char>(cls);
+#endif
+}
+
+/// Memory for a block of size class `cls` (1..classes): a recycled one, or new.
+inline void* take_block(block_pool& p, unsigned cls) {
+#ifdef UVKIT_NO_BLOCK_POOL
+    (void)p;
+#else
+    block_pool::free_block*& head = p.heads[cls - 1];
+    if (block_pool::free_block* b = head) {
+        head = b->next;
+        --p.counts[cls - 1];
+        return b;
+    }
+#endif
+    return ::operator new(cls* block_pool::granule);
+}
+
+/// Gives back the memory of a destroyed block of size class `cls`: to `p`'s
+/// free list while it holds fewer than max_free, else to the heap.
+inline void give_block(block_pool* p, void* mem, unsigned cls) noexcept {
+#ifdef UVKIT_NO_BLOCK_POOL
+    p = nullptr;
+#endif
+    if (p && p->counts[cls - 1] < block_pool::max_free) {
+        auto* b = static_cast<block_pool::free_block*>(mem);
+        b->next = p->heads[cls - 1];
+        p->heads[cls - 1] = b;
+        ++p->counts[cls - 1];
+        return;
+    }
+    ::operator delete(mem);
+}
+
 /// Allocates a state block, initialises its libuv handle with `init(loop, &s->h, args...)`
 /// and registers it with the loop. Throws std::system_error naming `what`.
 template <class State, class Init, class... Args>
 State* create_state(uvkit::loop& l, const char* what, Init init, Args... args) {
-    auto s = std::make_unique<State>(l);
-    check(init(l.raw(), &s->h, args...), what);
+    constexpr unsigned char cls = block_class_of<State>();
+    State* s;
+    if constexpr (cls == 0) {
+        s = new State(l);
+    } else {
+        s = ::new (take_block(l.blocks(), cls)) State(l);
+        s->block_class = cls;
+    }
+    int rc = init(l.raw(), &s->h, args...);
+    if (rc < 0) {
+        handle_state::destroy(s, &l);
+        throw_uv_error(rc, what);
+    }
     s->attach(reinterpret_cast<uv_handle_t*>(&s->h));
-    return s.release();
+    return s;
 }
 
 /// Runs a handler from a libuv callback: an exception stops the loop instead of

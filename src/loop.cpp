@@ -66,6 +66,7 @@ loop::~loop() {
         UVKIT_LOG(warn, "{} exception(s) thrown by handlers were never rethrown", 1 + more_errors_.size());
     if (handles_ || internal_open_ > 0) UVKIT_LOG(warn, "loop destroyed with handles that did not close");
     detail::write_req::drain_pool(*this);
+    detail::handle_state::forget_loop(*this);
     if (owned_) {
         int rc = uv_loop_close(raw_);
         if (rc < 0) {

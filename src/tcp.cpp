@@ -10,16 +10,28 @@ using detail::tcp_state;
 
 namespace {
 struct connect_req : detail::request_base {
-    uv_connect_t req{};
+    uv_connect_t req;  // not zeroed: uv_tcp_connect initialises it
 };
+// Connect requests come from the loop's block pool (they never outlive the loop:
+// closing the stream completes them).
+constexpr unsigned connect_class =
+    (sizeof(connect_req) + detail::block_pool::granule - 1) / detail::block_pool::granule;
+static_assert(connect_class <= detail::block_pool::classes);
+
+void free_connect(connect_req* r) noexcept {
+    uvkit::loop* l = r->owner;
+    r->~connect_req();
+    detail::give_block(&l->blocks(), r, connect_class);
+}
 
 void on_connect(uv_connect_t* req, int status) noexcept {
-    std::unique_ptr<connect_req> r(static_cast<connect_req*>(req->data));
+    auto* r = static_cast<connect_req*>(req->data);
     try {
         if (r->cb) r->cb(status < 0 ? make_uv_error(status) : std::error_code{});
     } catch (...) {
         r->owner->fail(std::current_exception());
     }
+    free_connect(r);
 }
 
 using name_fn = int (*)(const uv_tcp_t*, sockaddr*, int*);
@@ -59,15 +71,17 @@ void tcp::connect_fn(const endpoint& ep, detail::write_handler&& h, std::error_c
         ec = make_uv_error(UV_EINVAL);
         return;
     }
-    auto* r = new (std::nothrow) connect_req;
-    if (!r) {
+    connect_req* r;
+    try {
+        r = ::new (detail::take_block(s->owner->blocks(), connect_class)) connect_req;
+    } catch (const std::bad_alloc&) {
         ec = make_uv_error(UV_ENOMEM);
         return;
     }
     r->req.data = r;
     r->owner = s->owner;
     if (detail::set_error(ec, uv_tcp_connect(&r->req, &s->h, ep.data(), &on_connect))) {
-        delete r;
+        free_connect(r);
         return;
     }
     r->cb = std::move(h);

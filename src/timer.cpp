@@ -19,27 +19,27 @@ using detail::timer_state;
 timer::timer(uvkit::loop& l)
     : handle(detail::create_state<timer_state>(l, "uv_timer_init", &uv_timer_init)) {}
 
+namespace {
+// Both twins of start(): 0 or a libuv error code.
+int start_timer(detail::handle_state* base, timer::duration timeout, timer::duration repeat,
+                detail::unique_function<void()>& h) noexcept {
+    if (!base || !base->usable()) return UV_EINVAL;
+    if (!h) return UV_EINVAL;  // libuv: a NULL callback is UV_EINVAL
+    if (timeout.count() < 0 || repeat.count() < 0) return UV_EINVAL;
+    auto* s = static_cast<timer_state*>(base);
+    s->cb.set(std::move(h));
+    return uv_timer_start(&s->h, &timer_state::on_timer, static_cast<std::uint64_t>(timeout.count()),
+                          static_cast<std::uint64_t>(repeat.count()));
+}
+}  // namespace
+
 void timer::start_fn(duration timeout, duration repeat, detail::unique_function<void()>&& h,
                      std::error_code& ec) noexcept {
-    auto* s = get<timer_state>(ec);
-    if (!s) return;
-    if (!h) {  // libuv: a NULL callback is UV_EINVAL
-        ec = make_uv_error(UV_EINVAL);
-        return;
-    }
-    if (timeout.count() < 0 || repeat.count() < 0) {
-        ec = make_uv_error(UV_EINVAL);
-        return;
-    }
-    s->cb.set(std::move(h));
-    detail::set_error(
-        ec, uv_timer_start(&s->h, &timer_state::on_timer, static_cast<std::uint64_t>(timeout.count()),
-                           static_cast<std::uint64_t>(repeat.count())));
+    detail::set_error(ec, start_timer(state_, timeout, repeat, h));
 }
 
 void timer::start_fn(duration timeout, duration repeat, detail::unique_function<void()>&& h) {
-    detail::throwing("uv_timer_start",
-                     [&](std::error_code& ec) { start_fn(timeout, repeat, std::move(h), ec); });
+    detail::check(start_timer(state_, timeout, repeat, h), "uv_timer_start");
 }
 
 void timer::stop() noexcept {

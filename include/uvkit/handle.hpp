@@ -47,6 +47,8 @@ struct UVKIT_API handle_state {
 
     /// Starts closing (idempotent); `cb` runs once the close callback ran.
     void close(unique_function<void()>&& cb = nullptr) noexcept;
+    /// close() without on_closed; the handle is initialised and not closing yet.
+    void begin_close() noexcept;
 
     /// Called once, just before uv_close: completes what libuv would not (a
     /// coroutine waiting to read or accept) with errc::canceled.
@@ -55,10 +57,15 @@ struct UVKIT_API handle_state {
     /// Called by the C++ owner when it lets go of the block (destructor or assignment).
     static void release(handle_state* s) noexcept;
 
+    /// Destroys the block and frees its memory, into `l`'s pool if given.
+    static void destroy(handle_state* s, uvkit::loop* l) noexcept;
+
     /// Reports a handler's exception to the loop (stops it; run() rethrows).
     void fail(std::exception_ptr e) noexcept;
 
-    uvkit::loop* owner;  // the loop; valid while !uv_closed
+    // The loop. Valid while !uv_closed; once closed, null if the loop is gone
+    // (the block is then on the loop's closed_handles() list until released).
+    uvkit::loop* owner;
     uv_handle_t* uvh = nullptr;
     handle_state* prev = nullptr;
     handle_state* next = nullptr;
@@ -66,7 +73,8 @@ struct UVKIT_API handle_state {
     bool owner_alive = true;
     bool closing = false;  // uv_close was called (uvkit is the only one to call it)
     bool uv_closed = false;
-    bool internal = false;  // uvkit's own (pooled timers, ...): not in loop::handle_count()
+    bool internal = false;          // uvkit's own (pooled timers, ...): not in loop::handle_count()
+    unsigned char block_class = 0;  // size class in the loop's block_pool; 0: plain new/delete
 
     /// Marks a handle as uvkit's own.
     void make_internal() noexcept;
@@ -74,6 +82,9 @@ struct UVKIT_API handle_state {
     static void close_cb(uv_handle_t* h) noexcept;
     /// Closes every handle still registered on `l`: used by loop's destructor.
     static void close_all(uvkit::loop& l) noexcept;
+    /// Detaches the closed blocks still held by C++ handles from `l` and frees
+    /// `l`'s pool: the last step of loop's destructor.
+    static void forget_loop(uvkit::loop& l) noexcept;
 };
 
 /// The coroutine layer's door into handles' state blocks.

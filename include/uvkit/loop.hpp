@@ -47,6 +47,21 @@ namespace detail {
 struct handle_state;
 struct write_req;
 struct pool_op;
+
+/// Internal: freed handle state blocks kept for reuse, per loop, in size classes
+/// of `granule` bytes, malloc's own rounding (at most `max_free` per class).
+/// Short-lived handles (a socket per connection) then cost no malloc/free. Used
+/// only on the loop's thread, like the handles; freed with the loop.
+struct block_pool {
+    static constexpr std::size_t granule = 16;
+    static constexpr std::size_t classes = 64;  // blocks of up to 1 KiB
+    static constexpr unsigned char max_free = 64;
+    struct free_block {
+        free_block* next;
+    };
+    free_block* heads[classes] = {};
+    unsigned char counts[classes] = {};
+};
 /// Per-loop state of an optional layer (the coroutine layer's); destroyed first
 /// when the loop is destroyed, while every handle is still open.
 struct loop_extension {
@@ -131,6 +146,11 @@ public:
 
     /// Internal: the head of the registry of open uvkit handles.
     detail::handle_state*& handles() noexcept { return handles_; }
+    /// Internal: closed state blocks that a C++ handle object still holds; the
+    /// destructor tells them that their loop is gone.
+    detail::handle_state*& closed_handles() noexcept { return closed_handles_; }
+    /// Internal: recycled state blocks (see src/handle_impl.hpp).
+    detail::block_pool& blocks() noexcept { return blocks_; }
     /// Internal: a reusable read buffer shared by this loop's streams.
     char* read_buffer(std::size_t& size);
     /// Internal: the loop's pool of write requests.
@@ -148,6 +168,8 @@ private:
     uv_loop_t* raw_ = nullptr;
     std::unique_ptr<uv_loop_t> owned_;
     detail::handle_state* handles_ = nullptr;
+    detail::handle_state* closed_handles_ = nullptr;
+    detail::block_pool blocks_;
     detail::pool_op* pool_ops_ = nullptr;
     std::size_t handle_count_ = 0;
     std::exception_ptr error_;

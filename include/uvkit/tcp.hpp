@@ -31,7 +31,7 @@ namespace uvkit {
 namespace detail {
 struct UVKIT_API tcp_state final : stream_state {
     using stream_state::stream_state;
-    uv_tcp_t h{};
+    uv_tcp_t h;  // not zeroed: uv_tcp_init initialises it
 };
 }  // namespace detail
 

@@ -22,7 +22,7 @@ namespace uvkit {
 namespace detail {
 struct UVKIT_API timer_state final : handle_state {
     using handle_state::handle_state;
-    uv_timer_t h{};
+    uv_timer_t h;  // not zeroed: uv_timer_init initialises it
     handler_slot<void()> cb;
     static void on_timer(uv_timer_t* t) noexcept;
 };
