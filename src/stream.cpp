@@ -17,22 +17,19 @@ struct write_chunk {
 };
 }  // namespace
 
-write_req* write_req::acquire(uvkit::loop& l) {
+bool write_req::refill(uvkit::loop& l) noexcept {
+    auto* c = new (std::nothrow) write_chunk;
+    if (!c) return false;
+    c->next = static_cast<write_chunk*>(l.write_chunks());
+    l.write_chunks() = c;
     write_req*& head = l.write_pool();
-    if (!head) {
-        auto* c = new write_chunk;
-        c->next = static_cast<write_chunk*>(l.write_chunks());
-        l.write_chunks() = c;
-        for (write_req& r : c->reqs) {
-            r.owner = &l;
-            r.next = head;
-            head = &r;
-        }
+    for (write_req& r : c->reqs) {
+        r.owner = &l;
+        r.req.data = &r;  // uv_write leaves `data` alone
+        r.next = head;
+        head = &r;
     }
-    write_req* r = head;
-    head = r->next;
-    r->next = nullptr;
-    return r;
+    return true;
 }
 
 void write_req::release(write_req* r) noexcept {
@@ -61,11 +58,12 @@ void write_req::drain_pool(uvkit::loop& l) noexcept {
 
 void write_req::on_write(uv_write_t* req, int status) noexcept {
     auto* r = static_cast<write_req*>(req->data);
-    uvkit::loop& l = *r->owner;
-    try {
-        if (r->cb) r->cb(status < 0 ? make_uv_error(status) : std::error_code{});
-    } catch (...) {
-        l.fail(std::current_exception());
+    if (r->cb) {
+        try {
+            r->cb(status < 0 ? make_uv_error(status) : std::error_code{});
+        } catch (...) {
+            r->owner->fail(std::current_exception());
+        }
     }
     release(r);
 }
@@ -177,22 +175,13 @@ void stream::set_provider_fn(detail::unique_function<std::span<char>(std::size_t
     });
 }
 
-void stream::write_fn(const uv_buf_t* bufs, unsigned n, detail::write_handler&& h, std::string* owned,
-                      std::error_code& ec, detail::request_base** started,
-                      uv_stream_t* send_handle) noexcept {
-    auto* s = get<stream_state>(ec);
-    if (!s) return;
-    if (n == 0 && !owned) {  // libuv asserts on a write of no buffers
-        ec = make_uv_error(UV_EINVAL);
-        return;
-    }
-    write_req* r;
-    try {
-        r = write_req::acquire(*s->owner);
-    } catch (...) {
-        ec = make_uv_error(UV_ENOMEM);
-        return;
-    }
+int stream::write_start(const uv_buf_t* bufs, unsigned n, detail::write_handler&& h, std::string* owned,
+                        detail::request_base** started, uv_stream_t* send_handle) noexcept {
+    if (!usable()) return UV_EINVAL;
+    auto* s = static_cast<stream_state*>(state_);
+    if (n == 0 && !owned) return UV_EINVAL;  // libuv asserts on a write of no buffers
+    write_req* r = write_req::acquire(*s->owner);
+    if (!r) return UV_ENOMEM;
     uv_buf_t one;
     if (owned) {
         r->owned = std::move(*owned);
@@ -200,19 +189,17 @@ void stream::write_fn(const uv_buf_t* bufs, unsigned n, detail::write_handler&& 
         bufs = &one;
         n = 1;
     }
-    r->req.data = r;
     int rc = send_handle ? uv_write2(&r->req, s->stream(), bufs, n, send_handle, &write_req::on_write)
                          : uv_write(&r->req, s->stream(), bufs, n, &write_req::on_write);
     if (rc < 0) {
         // The handler must not run; an owned string goes back to the caller.
         if (owned) *owned = std::move(r->owned);
         write_req::release(r);
-        ec = make_uv_error(rc);
-        return;
+        return rc;
     }
-    r->cb = std::move(h);
+    r->cb.assign_to_empty(std::move(h));
     if (started) *started = r;
-    ec.clear();
+    return 0;
 }
 
 void stream::write_views(std::span<const std::string_view> views, detail::write_handler&& h,

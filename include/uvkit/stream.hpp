@@ -135,23 +135,22 @@ public:
     /// Writes borrowed bytes (uv_write); `data` must stay alive until `h(ec)` ran.
     template <class F>
     void write(std::string_view data, F&& h) {
-        std::error_code ec;
-        write(data, std::forward<F>(h), ec);
-        if (ec) detail::throw_uv_error(ec.value(), "uv_write");
+        uv_buf_t b = make_buf(data);
+        if (int rc = write_start(&b, 1, detail::write_handler(std::forward<F>(h)), nullptr))
+            detail::throw_uv_error(rc, "uv_write");
     }
     template <class F>
     void write(std::string_view data, F&& h, std::error_code& ec) noexcept {
         uv_buf_t b = make_buf(data);
-        write_fn(&b, 1, detail::write_handler(std::forward<F>(h)), nullptr, ec);
+        detail::set_error(ec, write_start(&b, 1, detail::write_handler(std::forward<F>(h)), nullptr));
     }
 
     /// Writes owned bytes: the string is moved into the request and freed after
     /// the write completed. The handler is optional.
     template <class S, class F = std::nullptr_t, class = std::enable_if_t<detail::is_owned_string<S>>>
     void write(S&& data, F&& h = nullptr) {
-        std::error_code ec;
-        write(std::move(data), std::forward<F>(h), ec);
-        if (ec) detail::throw_uv_error(ec.value(), "uv_write");
+        if (int rc = write_start(nullptr, 0, detail::write_handler(std::forward<F>(h)), &data))
+            detail::throw_uv_error(rc, "uv_write");
     }
     template <class S, class F, class = std::enable_if_t<detail::is_owned_string<S>>>
     void write(S&& data, F&& h, std::error_code& ec) noexcept {
@@ -247,7 +246,12 @@ protected:
     /// passes that handle over this IPC pipe (uv_write2).
     void write_fn(const uv_buf_t* bufs, unsigned n, detail::write_handler&& h, std::string* owned,
                   std::error_code& ec, detail::request_base** started = nullptr,
-                  uv_stream_t* send_handle = nullptr) noexcept;
+                  uv_stream_t* send_handle = nullptr) noexcept {
+        detail::set_error(ec, write_start(bufs, n, std::move(h), owned, started, send_handle));
+    }
+    /// write_fn's core: returns 0 or a libuv error code.
+    int write_start(const uv_buf_t* bufs, unsigned n, detail::write_handler&& h, std::string* owned,
+                    detail::request_base** started = nullptr, uv_stream_t* send_handle = nullptr) noexcept;
 
 private:
     detail::write_awaiter async_write_owned(std::string&& data, std::error_code* ec) noexcept;

@@ -64,6 +64,9 @@ public:
 
     explicit operator bool() const noexcept { return ops_ != nullptr; }
 
+    /// Move-assignment into a unique_function known to be empty: nothing to destroy first.
+    void assign_to_empty(unique_function&& o) noexcept { take(o); }
+
     /// Calls the stored callable. Calling an empty unique_function is undefined.
     R operator()(A... a) { return ops_->invoke(buf_, std::forward<A>(a)...); }
 
@@ -169,16 +172,20 @@ public:
             handler_slot* s;
             ~done() {
                 s->dispatching_ = false;
-                if (s->replaced_) {
-                    s->replaced_ = false;
-                    s->fn_ = std::move(s->pending_);
-                }
+                if (s->replaced_) [[unlikely]]
+                    s->install_pending();
             }
         } guard{this};
         fn_(std::forward<A>(a)...);
     }
 
 private:
+    // Out of line, so that a dispatch that replaced nothing stays short.
+    [[gnu::noinline]] void install_pending() noexcept {
+        replaced_ = false;
+        fn_ = std::move(pending_);
+    }
+
     unique_function<void(A...)> fn_;
     unique_function<void(A...)> pending_;  // set during a dispatch; installed after it
     bool dispatching_ = false;
