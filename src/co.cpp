@@ -21,7 +21,7 @@ co_context::~co_context() {
     while (ready_node* n = head_) unschedule(*n);
 }
 
-co_context& co_context::of(uvkit::loop& l) {
+co_context& co_context::create(uvkit::loop& l) {
     auto& ext = l.extension();
     if (!ext) ext = std::make_unique<co_context>(l);
     return static_cast<co_context&>(*ext);

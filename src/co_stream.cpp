@@ -20,17 +20,50 @@ bool scheduling_possible(co_context* ctx, uvkit::loop* l) noexcept {
 
 void on_co_read(stream_state* st, std::error_code ec, std::string_view data) noexcept;
 
+// A waiting read's buffer smaller than this is filled from the loop's buffer
+// instead of in place: libuv reads again after filling a buffer completely,
+// and one copy of a few bytes is cheaper than that extra read(2).
+constexpr std::size_t in_place_min = 1024;
+
 std::span<char> co_buffer(stream_state* st, std::size_t) {
-    if (read_waiter* w = st->waiter; w && w->reads_in_place() && !w->room().empty()) return w->room();
+    if (read_waiter* w = st->waiter; w && w->reads_in_place() && w->room().size() >= in_place_min)
+        return w->room();
     std::size_t size = 0;
     char* p = st->owner->read_buffer(size);
     return {p, size};
 }
 
+// libuv's callbacks while coroutines read: straight to the waiting read, no
+// type-erased handlers in between (on_co_read never throws).
+void co_alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept {
+    auto* st = static_cast<stream_state*>(h->data);
+    try {
+        std::span<char> span = co_buffer(st, suggested);
+        buf->base = span.data();
+        buf->len = static_cast<decltype(buf->len)>(span.size());
+    } catch (...) {
+        // libuv reports an empty buffer to read_cb as UV_ENOBUFS.
+        st->fail(std::current_exception());
+        buf->base = nullptr;
+        buf->len = 0;
+    }
+}
+
+void co_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
+    auto* st = static_cast<stream_state*>(s->data);
+    if (nread > 0)
+        on_co_read(st, std::error_code{}, std::string_view(buf->base, static_cast<std::size_t>(nread)));
+    else if (nread < 0)
+        on_co_read(st, make_uv_error(static_cast<int>(nread)), std::string_view{});
+    // 0 is EAGAIN: the buffer goes back unused.
+}
+
 void start_co_reading(stream_state* st, std::error_code& ec) noexcept {
+    // Also installed as the stream's handlers, for a read_start() with uvkit's
+    // own callbacks that would follow.
     st->provider = [st](std::size_t suggested) { return co_buffer(st, suggested); };
     st->on_read.set([st](std::error_code e, std::string_view data) { on_co_read(st, e, data); });
-    int rc = uv_read_start(st->stream(), &stream_state::alloc_cb, &stream_state::read_cb);
+    int rc = uv_read_start(st->stream(), &co_alloc_cb, &co_read_cb);
     if (rc == UV_EALREADY) rc = 0;
     if (!set_error(ec, rc)) st->co_reading = true;
 }

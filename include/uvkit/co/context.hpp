@@ -68,7 +68,10 @@ public:
     ~co_context() override;
 
     /// The context of `l`, created on first use.
-    static co_context& of(uvkit::loop& l);
+    static co_context& of(uvkit::loop& l) {
+        if (loop_extension* e = l.extension().get()) return static_cast<co_context&>(*e);
+        return create(l);
+    }
 
     /// Resumes `n.handle` from the loop soon (never from inside this call).
     void schedule(ready_node& n) noexcept;
@@ -86,6 +89,7 @@ public:
     uvkit::loop& get_loop() noexcept { return loop_; }
 
 private:
+    static co_context& create(uvkit::loop& l);
     void run_ready() noexcept;
 
     uvkit::loop& loop_;

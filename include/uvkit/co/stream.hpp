@@ -50,10 +50,12 @@ struct UVKIT_API co_access {
     static stream_state* state(const stream& s, std::error_code& ec) noexcept {
         return s.get<stream_state>(ec);
     }
+    /// Starts a write; on failure stores the error in `ec` (left alone on success).
     static void write(stream& s, std::string_view data, std::string* owned, write_handler&& h,
                       std::error_code& ec, request_base** req) noexcept {
         uv_buf_t b = stream::make_buf(data);
-        s.write_fn(owned ? nullptr : &b, owned ? 0 : 1, std::move(h), owned, ec, req);
+        if (int rc = s.write_start(owned ? nullptr : &b, owned ? 0 : 1, std::move(h), owned, req))
+            ec = make_uv_error(rc);
     }
     static void shutdown(stream& s, write_handler&& h, std::error_code& ec, request_base** req) noexcept {
         s.shutdown_fn(std::move(h), ec, req);
@@ -146,7 +148,9 @@ public:
     }
 
 private:
-    std::string str_;
+    struct no_string {};
+    // The chunk read by async_read(); reads into a caller's buffer need none.
+    [[no_unique_address]] std::conditional_t<std::is_same_v<R, std::string>, std::string, no_string> str_;
 };
 
 /// A write, shutdown or connect: one libuv request whose handler resumes us.
