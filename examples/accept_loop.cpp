@@ -55,7 +55,6 @@ int main(int argc, char** argv) {
                       << std::endl;
             // Handle the connection: here, `stream` goes out of scope and is closed.
         });
-        std::cout << "listening on " << listener.local_endpoint().to_string() << std::endl;
         uvkit::signal sigint{loop}, sigterm{loop};
         auto shutdown = [&](int) {
             listener.close();
@@ -64,6 +63,8 @@ int main(int argc, char** argv) {
         };
         sigint.start(SIGINT, shutdown);
         sigterm.start(SIGTERM, shutdown);
+        // Only now: a test (or user) may signal as soon as it reads this line.
+        std::cout << "listening on " << listener.local_endpoint().to_string() << std::endl;
         loop.run();
     } catch (const std::system_error& e) {
         std::cerr << argv[0] << ": " << e.what() << "\n";

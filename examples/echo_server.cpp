@@ -197,7 +197,6 @@ int main(int argc, char** argv) {
                       << "\n";
             return 1;
         }
-        std::cout << "listening on " << server.local_endpoint().to_string() << std::endl;
         // SIGINT/SIGTERM: stop accepting, close the connections, exit 0. (A
         // write to a client that left fails with broken_pipe: uvkit's loop
         // catches SIGPIPE.)
@@ -209,6 +208,8 @@ int main(int argc, char** argv) {
         };
         sigint.start(SIGINT, shutdown);
         sigterm.start(SIGTERM, shutdown);
+        // Only now: a test (or user) may signal as soon as it reads this line.
+        std::cout << "listening on " << server.local_endpoint().to_string() << std::endl;
         loop.run();
     } catch (const std::exception& e) {
         std::cerr << argv[0] << ": " << e.what() << "\n";

@@ -433,6 +433,8 @@ uvkit::task<void> serve_single(uvkit::loop& loop, const config& cfg, worker_stat
     };
     sigint.start(SIGINT, stop);
     sigterm.start(SIGTERM, stop);
+    // Only now: a test (or user) may signal as soon as it reads this line.
+    std::cout << "listening on " << listener.local_endpoint().to_string() << std::endl;
     connections.spawn(accept_all(loop, cfg, stats, listener, connections));
     co_await connections.join();
 }
@@ -526,7 +528,6 @@ void serve_threads(uvkit::loop& loop, const config& cfg, const options& opt, uvk
 
     listener.listen(backlog, pass, ec);
     if (ec) return;
-    std::cout << "listening on " << listener.local_endpoint().to_string() << std::endl;
 
     for (unsigned i = 0; i < opt.threads; ++i) {
         uv_file fds[2];
@@ -557,6 +558,8 @@ void serve_threads(uvkit::loop& loop, const config& cfg, const options& opt, uvk
     };
     sigint.start(SIGINT, stop);
     sigterm.start(SIGTERM, stop);
+    // Only now: a test (or user) may signal as soon as it reads this line.
+    std::cout << "listening on " << listener.local_endpoint().to_string() << std::endl;
     loop.run();
 }
 
@@ -641,7 +644,6 @@ int main(int argc, char** argv) {
             what = "listen";
             listener.listen(backlog, ec);  // no handler: connections are taken by async_accept()
             if (!ec) {
-                std::cout << "listening on " << listener.local_endpoint().to_string() << std::endl;
                 uvkit::run(loop, serve_single(loop, cfg, single, listener));
             }
         } else if (!ec) {
