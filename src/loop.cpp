@@ -9,12 +9,6 @@
 
 namespace uvkit {
 
-namespace {
-// libuv suggests 64 KiB for every read; one buffer per loop serves them all,
-// because a read handler runs to completion before the next read starts.
-constexpr std::size_t read_buffer_size = 64 * 1024;
-}  // namespace
-
 loop::loop() : owned_(std::make_unique<uv_loop_t>()) {
     detail::check(uv_loop_init(owned_.get()), "uv_loop_init");
     raw_ = owned_.get();
@@ -117,11 +111,7 @@ void loop::fail(std::exception_ptr e) noexcept {
     uv_stop(raw_);
 }
 
-char* loop::read_buffer(std::size_t& size) {
-    if (!read_buf_) read_buf_ = std::make_unique<char[]>(read_buffer_size);
-    size = read_buffer_size;
-    return read_buf_.get();
-}
+void loop::make_read_buffer() { read_buf_ = std::make_unique<char[]>(read_buffer_size); }
 
 void loop::post_fn(detail::unique_function<void()>&& f) {
     // Nothing to run (post(nullptr), a null function pointer): like an async

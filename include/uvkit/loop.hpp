@@ -152,7 +152,11 @@ public:
     /// Internal: recycled state blocks (see src/handle_impl.hpp).
     detail::block_pool& blocks() noexcept { return blocks_; }
     /// Internal: a reusable read buffer shared by this loop's streams.
-    char* read_buffer(std::size_t& size);
+    char* read_buffer(std::size_t& size) {
+        if (!read_buf_) make_read_buffer();
+        size = read_buffer_size;
+        return read_buf_.get();
+    }
     /// Internal: the loop's pool of write requests.
     detail::write_req*& write_pool() noexcept { return write_pool_; }
     /// Internal: the blocks the write requests were allocated in.
@@ -165,6 +169,11 @@ public:
     void note_closed() noexcept { --handle_count_; }
 
 private:
+    // libuv suggests 64 KiB for every read; one buffer per loop serves them all,
+    // because a read handler runs to completion before the next read starts.
+    static constexpr std::size_t read_buffer_size = 64 * 1024;
+    void make_read_buffer();
+
     uv_loop_t* raw_ = nullptr;
     std::unique_ptr<uv_loop_t> owned_;
     detail::handle_state* handles_ = nullptr;

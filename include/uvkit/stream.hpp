@@ -256,7 +256,11 @@ protected:
 private:
     detail::write_awaiter async_write_owned(std::string&& data, std::error_code* ec) noexcept;
     static uv_buf_t make_buf(std::string_view d) noexcept {
-        return uv_buf_init(const_cast<char*>(d.data()), static_cast<unsigned>(d.size()));
+        // What uv_buf_init does, inline (uv_buf_t's field order differs between platforms).
+        uv_buf_t b;
+        b.base = const_cast<char*>(d.data());
+        b.len = static_cast<decltype(b.len)>(d.size());
+        return b;
     }
     void listen_fn(int backlog, detail::unique_function<void(std::error_code)>&& h);
     void listen_fn(int backlog, detail::unique_function<void(std::error_code)>&& h,
