@@ -49,12 +49,13 @@ struct write_req;
 struct pool_op;
 
 /// Internal: freed handle state blocks kept for reuse, per loop, in size classes
-/// of `granule` bytes, malloc's own rounding (at most `max_free` per class).
-/// Short-lived handles (a socket per connection) then cost no malloc/free. Used
-/// only on the loop's thread, like the handles; freed with the loop.
+/// of `granule` bytes (every block's exact size: no rounding up; at most
+/// `max_free` per class). Short-lived handles (a socket per connection) then
+/// cost no malloc/free. Used only on the loop's thread, like the handles;
+/// freed with the loop.
 struct block_pool {
-    static constexpr std::size_t granule = 16;
-    static constexpr std::size_t classes = 64;  // blocks of up to 1 KiB
+    static constexpr std::size_t granule = 8;
+    static constexpr std::size_t classes = 128;  // blocks of up to 1 KiB
     static constexpr unsigned char max_free = 64;
     struct free_block {
         free_block* next;
