@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <functional>
+#include <stdexcept>
 #include <string>
 
 #include "doctest_include.hpp"
@@ -37,6 +38,21 @@ struct loop_fixture {
             }
         }
         REQUIRE_MESSAGE(!expired, "run_until: time limit reached");
+    }
+
+    /// Runs the loop until a handler throws; returns the exception's what()
+    /// ("no exception" if the loop ended without one). A watchdog timer that
+    /// throws its own exception ("watchdog") bounds the wait.
+    std::string run_until_throw(std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+        uvkit::timer watchdog{loop};
+        watchdog.start(limit, [] { throw std::runtime_error("watchdog"); });
+        watchdog.unref();
+        try {
+            loop.run();
+        } catch (const std::runtime_error& e) {
+            return e.what();
+        }
+        return "no exception";
     }
 
     /// Runs the loop to completion, bounded by a watchdog.

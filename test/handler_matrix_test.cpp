@@ -117,20 +117,6 @@ using body_t = std::function<void()>;
 const uvkit::endpoint any_v4{"127.0.0.1", 0};
 constexpr auto limit = 10s;
 
-/// Runs the loop until a handler throws; returns what() ("no exception" if
-/// the loop ended without one). A watchdog that throws bounds the wait.
-std::string run_expecting_throw(uvkit::loop& loop) {
-    uvkit::timer watchdog{loop};
-    watchdog.start(limit, [] { throw std::runtime_error("watchdog"); });
-    watchdog.unref();
-    try {
-        loop.run();
-    } catch (const std::runtime_error& e) {
-        return e.what();
-    }
-    return "no exception";
-}
-
 /// The loop works: a new timer fires and run() ends (nothing else is left).
 void check_runs_again(loop_fixture& f) {
     uvkit::timer t{f.loop};
@@ -741,7 +727,7 @@ TEST_CASE_TEMPLATE("matrix T: a throwing handler leaves run(); the loop runs aga
             throw std::runtime_error("thrown by the handler");
         });
         k.fire();
-        CHECK(run_expecting_throw(f.loop) == "thrown by the handler");
+        CHECK(f.run_until_throw(limit) == "thrown by the handler");
         CHECK(calls == 1);
         // The handle (or request object) and its helpers go; the loop runs on.
         k.h.reset();
@@ -834,7 +820,7 @@ TEST_CASE_FIXTURE(loop_fixture, "matrix: on_closed that closes again and throws"
         t.close([&] { ++second; });
         throw std::runtime_error("thrown by on_closed");
     });
-    CHECK(run_expecting_throw(loop) == "thrown by on_closed");
+    CHECK(run_until_throw(limit) == "thrown by on_closed");
     check_runs_again(*this);
     loop.run(uvkit::run_mode::nowait);  // the close callback of check_runs_again's timer
     CHECK(loop.handle_count() == 0);
