@@ -187,6 +187,16 @@ def read_exact(fd, n, deadline):
 
 
 
+def expect_exit_0_after(srv, sig, timeout=10):
+    """Sends `sig` to a running Server and requires that it exits with status 0 within `timeout` s."""
+    srv.proc.send_signal(sig)
+    try:
+        rc = srv.proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise CheckFailed(f"still running {timeout} s after {sig.name}")
+    check(rc == 0, f"exit status {rc} after {sig.name}")
+
+
 def run_cases(cases, build_dir):
     """Runs every case; returns the process exit status (1 if any failed)."""
     global BUILD_DIR
