@@ -25,40 +25,35 @@ void on_co_read(stream_state* st, std::error_code ec, std::string_view data) noe
 // and one copy of a few bytes is cheaper than that extra read(2).
 constexpr std::size_t in_place_min = 1024;
 
-std::span<char> co_buffer(stream_state* st, std::size_t) {
+// start_co_reading made the loop's buffer, so this never throws.
+std::span<char> co_buffer(stream_state* st, std::size_t) noexcept {
     if (read_waiter* w = st->waiter; w && w->reads_in_place() && w->room().size() >= in_place_min)
         return w->room();
-    std::size_t size = 0;
-    char* p = st->owner->read_buffer(size);
-    return {p, size};
+    return {st->owner->ready_read_buffer(), uvkit::loop::read_buffer_size};
 }
 
 // libuv's callbacks while coroutines read: straight to the waiting read, no
 // type-erased handlers in between (on_co_read never throws).
 void co_alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept {
-    auto* st = static_cast<stream_state*>(h->data);
-    try {
-        std::span<char> span = co_buffer(st, suggested);
-        buf->base = span.data();
-        buf->len = static_cast<decltype(buf->len)>(span.size());
-    } catch (...) {
-        // libuv reports an empty buffer to read_cb as UV_ENOBUFS.
-        st->fail(std::current_exception());
-        buf->base = nullptr;
-        buf->len = 0;
-    }
+    std::span<char> span = co_buffer(static_cast<stream_state*>(h->data), suggested);
+    buf->base = span.data();
+    buf->len = static_cast<decltype(buf->len)>(span.size());
 }
 
 void co_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
     auto* st = static_cast<stream_state*>(s->data);
     if (nread > 0)
-        on_co_read(st, std::error_code{}, std::string_view(buf->base, static_cast<std::size_t>(nread)));
+        on_co_read(st, no_error(), std::string_view(buf->base, static_cast<std::size_t>(nread)));
     else if (nread < 0)
         on_co_read(st, make_uv_error(static_cast<int>(nread)), std::string_view{});
     // 0 is EAGAIN: the buffer goes back unused.
 }
 
 void start_co_reading(stream_state* st, std::error_code& ec) noexcept {
+    if (!st->owner->prepare_read_buffer()) {
+        ec = make_uv_error(UV_ENOMEM);
+        return;
+    }
     // Also installed as the stream's handlers, for a read_start() with uvkit's
     // own callbacks that would follow.
     st->provider = [st](std::size_t suggested) { return co_buffer(st, suggested); };

@@ -22,7 +22,7 @@ struct getaddrinfo_op final : pool_op {
             }
         }
         free_result();
-        cb(status < 0 ? make_uv_error(normalise(status)) : std::error_code{}, std::move(eps));
+        cb(status_code(normalise(status)), std::move(eps));
     }
     void free_result() noexcept {
         if (res) uv_freeaddrinfo(std::exchange(res, nullptr));

@@ -113,6 +113,11 @@ void loop::fail(std::exception_ptr e) noexcept {
 
 void loop::make_read_buffer() { read_buf_ = std::make_unique<char[]>(read_buffer_size); }
 
+bool loop::prepare_read_buffer() noexcept {
+    if (!read_buf_) read_buf_.reset(new (std::nothrow) char[read_buffer_size]);
+    return read_buf_ != nullptr;
+}
+
 void loop::post_fn(detail::unique_function<void()>&& f) {
     // Nothing to run (post(nullptr), a null function pointer): like an async
     // handle without a callback, it is a no-op, not a crash at delivery.

@@ -21,7 +21,7 @@ struct connect_req : detail::request_base {
 void on_connect(uv_connect_t* req, int status) noexcept {
     std::unique_ptr<connect_req> r(static_cast<connect_req*>(req->data));
     try {
-        if (r->cb) r->cb(status < 0 ? make_uv_error(status) : std::error_code{});
+        if (r->cb) r->cb(detail::status_code(status));
     } catch (...) {
         r->owner->fail(std::current_exception());
     }

@@ -60,7 +60,7 @@ void write_req::on_write(uv_write_t* req, int status) noexcept {
     auto* r = static_cast<write_req*>(req->data);
     if (r->cb) {
         try {
-            r->cb(status < 0 ? make_uv_error(status) : std::error_code{});
+            r->cb(status_code(status));
         } catch (...) {
             r->owner->fail(std::current_exception());
         }
@@ -76,27 +76,20 @@ struct shutdown_req : request_base {
 void on_shutdown(uv_shutdown_t* req, int status) noexcept {
     std::unique_ptr<shutdown_req> r(static_cast<shutdown_req*>(req->data));
     try {
-        if (r->cb) r->cb(status < 0 ? make_uv_error(status) : std::error_code{});
+        if (r->cb) r->cb(status_code(status));
     } catch (...) {
         r->owner->fail(std::current_exception());
     }
 }
 }  // namespace
 
-void stream_state::alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept {
-    auto* s = static_cast<stream_state*>(h->data);
-    buf->base = nullptr;
-    buf->len = 0;
+namespace {
+// alloc_cb's slow path: a buffer from the stream's provider, which may throw.
+[[gnu::noinline]] void alloc_from_provider(stream_state* s, std::size_t suggested, uv_buf_t* buf) noexcept {
     try {
-        if (s->provider) {
-            std::span<char> span = s->provider(suggested);
-            buf->base = span.data();
-            buf->len = static_cast<decltype(buf->len)>(span.size());
-        } else {
-            std::size_t size = 0;
-            buf->base = s->owner->read_buffer(size);
-            buf->len = static_cast<decltype(buf->len)>(size);
-        }
+        std::span<char> span = s->provider(suggested);
+        buf->base = span.data();
+        buf->len = static_cast<decltype(buf->len)>(span.size());
     } catch (...) {
         // libuv reports an empty buffer to read_cb as UV_ENOBUFS.
         s->fail(std::current_exception());
@@ -105,20 +98,35 @@ void stream_state::alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf
     }
 }
 
+[[gnu::noinline]] void read_failed(stream_state* s, ssize_t nread) noexcept {
+    guarded(s, [&] { s->on_read(make_uv_error(static_cast<int>(nread)), std::string_view{}); });
+}
+}  // namespace
+
+void stream_state::alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept {
+    auto* s = static_cast<stream_state*>(h->data);
+    if (s->provider) {
+        alloc_from_provider(s, suggested, buf);
+        return;
+    }
+    // read_start_fn made the loop's buffer before it installed this callback.
+    buf->base = s->owner->ready_read_buffer();
+    buf->len = static_cast<decltype(buf->len)>(uvkit::loop::read_buffer_size);
+}
+
 void stream_state::read_cb(uv_stream_t* st, ssize_t nread, const uv_buf_t* buf) noexcept {
     auto* s = static_cast<stream_state*>(st->data);
-    if (nread == 0) return;  // EAGAIN: the buffer goes back unused
-    guarded(s, [&] {
-        if (nread > 0)
-            s->on_read(std::error_code{}, std::string_view(buf->base, static_cast<std::size_t>(nread)));
-        else
-            s->on_read(make_uv_error(static_cast<int>(nread)), std::string_view{});
-    });
+    if (nread > 0) [[likely]] {
+        guarded(s, [&] { s->on_read(no_error(), std::string_view(buf->base, static_cast<std::size_t>(nread))); });
+    } else if (nread < 0) {
+        read_failed(s, nread);
+    }
+    // 0 is EAGAIN: the buffer goes back unused.
 }
 
 void stream_state::connection_cb(uv_stream_t* st, int status) noexcept {
     auto* s = static_cast<stream_state*>(st->data);
-    guarded(s, [&] { s->on_connection(status < 0 ? make_uv_error(status) : std::error_code{}); });
+    guarded(s, [&] { s->on_connection(status_code(status)); });
 }
 
 }  // namespace detail
@@ -154,6 +162,10 @@ void stream::read_start_fn(detail::unique_function<void(std::error_code, std::st
                            std::error_code& ec) noexcept {
     auto* s = get<stream_state>(ec);
     if (!s) return;
+    if (!s->owner->prepare_read_buffer()) {
+        ec = make_uv_error(UV_ENOMEM);
+        return;
+    }
     s->on_read.set(std::move(h));
     int rc = uv_read_start(s->stream(), &stream_state::alloc_cb, &stream_state::read_cb);
     // libuv < 1.38 said UV_EALREADY for a second read_start; the handler was replaced either way.
@@ -202,6 +214,23 @@ int stream::write_start(const uv_buf_t* bufs, unsigned n, detail::write_handler&
     return 0;
 }
 
+int stream::write_borrowed(const uv_buf_t* bufs, unsigned n, detail::write_handler&& h,
+                           detail::request_base** started) noexcept {
+    if (!usable() || n == 0) return UV_EINVAL;  // libuv asserts on a write of no buffers
+    auto* s = static_cast<stream_state*>(state_);
+    write_req* r = write_req::acquire(*s->owner);
+    if (!r) return UV_ENOMEM;
+    // The handler goes in first, so that only `r` is needed after the call; on
+    // failure release() destroys it without calling it.
+    r->cb.assign_to_empty(std::move(h));
+    if (int rc = uv_write(&r->req, s->stream(), bufs, n, &write_req::on_write); rc < 0) [[unlikely]] {
+        write_req::release(r);
+        return rc;
+    }
+    if (started) *started = r;
+    return 0;
+}
+
 void stream::write_views(std::span<const std::string_view> views, detail::write_handler&& h,
                          std::error_code& ec) noexcept {
     constexpr std::size_t small = 16;
@@ -218,7 +247,7 @@ void stream::write_views(std::span<const std::string_view> views, detail::write_
     }
     for (std::size_t i = 0; i < views.size(); ++i) bufs[i] = make_buf(views[i]);
     // uv_write copies the uv_buf_t array, so it may live on the stack.
-    write_fn(bufs, static_cast<unsigned>(views.size()), std::move(h), nullptr, ec);
+    detail::set_error(ec, write_borrowed(bufs, static_cast<unsigned>(views.size()), std::move(h)));
 }
 
 std::size_t stream::try_write(std::string_view data, std::error_code& ec) noexcept {

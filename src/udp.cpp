@@ -49,7 +49,7 @@ void udp_state::send_cb(uv_udp_send_t* req, int status) noexcept {
     // callback, so the state block is still alive here.
     udp_state* s = r->st;
     try {
-        if (r->cb) r->cb(status < 0 ? make_uv_error(status) : std::error_code{});
+        if (r->cb) r->cb(status_code(status));
     } catch (...) {
         s->fail(std::current_exception());
     }
@@ -96,7 +96,7 @@ void udp_state::recv_cb(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const s
             s->on_recv(make_uv_error(static_cast<int>(nread)), std::string_view{}, endpoint{}, 0u);
         } else {
             const endpoint from = addr ? endpoint::from(addr) : endpoint{};
-            s->on_recv(std::error_code{}, std::string_view(buf->base, static_cast<std::size_t>(nread)), from,
+            s->on_recv(no_error(), std::string_view(buf->base, static_cast<std::size_t>(nread)), from,
                        flags);
         }
     });

@@ -95,4 +95,18 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "a failing call throws std::system_e
     CHECK(uvkit::err_name(ec) == "EINVAL");
 }
 
+TEST_CASE("no_error() and status_code() make the same codes as std::error_code{} and make_uv_error") {
+    // Completions build their success code with no_error(): it must be exactly std::error_code{}.
+    CHECK(uvkit::detail::no_error() == std::error_code{});
+    CHECK(&uvkit::detail::no_error().category() == &std::system_category());
+    CHECK_FALSE(uvkit::detail::no_error());
+    CHECK(uvkit::detail::status_code(0) == std::error_code{});
+    CHECK(uvkit::detail::status_code(7) == std::error_code{});  // a byte count is success too
+    CHECK(uvkit::detail::status_code(UV_EOF) == uvkit::errc::eof);
+    CHECK(uvkit::detail::status_code(UV_ECONNRESET) == std::errc::connection_reset);
+    std::error_code ec = uvkit::make_uv_error(UV_EINVAL);
+    CHECK_FALSE(uvkit::detail::set_error(ec, 0));
+    CHECK(ec == std::error_code{});
+}
+
 TEST_SUITE_END();

@@ -5,6 +5,8 @@
 #include <array>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <utility>
 
 #include "alloc_counter.hpp"
@@ -288,6 +290,32 @@ TEST_CASE("handler_slot: an exception propagates and the parked closure is still
     CHECK(counted::live == 1);
     slot.set([] {});
     CHECK(counted::live == 0);
+}
+
+TEST_CASE("arguments reach the callable intact however they are passed") {
+    // Small trivially copyable arguments travel in registers, the rest by reference:
+    // both must arrive with their values, references must alias, move-only values move.
+    struct big {  // trivially copyable, but too large for registers
+        long a, b, c;
+    };
+    unique_function<void(std::error_code, std::string_view, big, int&, std::unique_ptr<int>, std::string)> f =
+        [](std::error_code ec, std::string_view sv, big b, int& out, std::unique_ptr<int> p, std::string s) {
+            out = ec.value() + static_cast<int>(sv.size()) + static_cast<int>(b.a + b.b + b.c) + *p +
+                  static_cast<int>(s.size());
+        };
+    int out = 0;
+    std::string text(100, 'x');  // longer than any small-string buffer: moved, not copied
+    const char* bytes = text.data();
+    std::string taken;
+    unique_function<void(std::string)> keep = [&taken](std::string s) { taken = std::move(s); };
+    f(std::make_error_code(std::errc::invalid_argument), "abc", big{1, 2, 3}, out, std::make_unique<int>(1000),
+      "12345");
+    CHECK(out == static_cast<int>(std::errc::invalid_argument) + 3 + 6 + 1000 + 5);
+    keep(std::move(text));
+    CHECK(taken.size() == 100);
+    CHECK(taken.data() == bytes);
+    unique_function<int(int, int)> sum = [](int a, int b) { return a - b; };
+    CHECK(sum(10, 3) == 7);  // order of arguments kept
 }
 
 TEST_SUITE_END();

@@ -46,13 +46,25 @@ namespace detail {
 /// Throws std::system_error for a negative libuv return value; `what` names the call.
 [[noreturn]] UVKIT_API void throw_uv_error(int uv_code, const char* what);
 
+/// std::system_category(), looked up once: a success code is made for every
+/// completion, and std::error_code{} calls into the C++ runtime for it.
+inline const std::error_category& system_category_ref = std::system_category();
+
+/// std::error_code{} (success), without that call.
+inline std::error_code no_error() noexcept { return {0, system_category_ref}; }
+
+/// A libuv completion status as an error_code: success for 0 (or more).
+inline std::error_code status_code(int status) noexcept {
+    return status < 0 ? make_uv_error(status) : no_error();
+}
+
 /// Stores a libuv return value into `ec` (cleared on success) and returns true on error.
 inline bool set_error(std::error_code& ec, int rc) noexcept {
     if (rc < 0) {
         ec = make_uv_error(rc);
         return true;
     }
-    ec.clear();
+    ec = no_error();
     return false;
 }
 

@@ -166,7 +166,7 @@ protected:
             ec = make_uv_error(UV_EINVAL);
             return nullptr;
         }
-        ec.clear();
+        ec = detail::no_error();
         return static_cast<State*>(state_);
     }
     /// The state block if usable; otherwise throws std::system_error(UV_EINVAL).

@@ -158,6 +158,12 @@ public:
         size = read_buffer_size;
         return read_buf_.get();
     }
+    /// Internal: makes the read buffer now (false: out of memory), so that a
+    /// read_start() can fail with UV_ENOMEM instead of every read doing so.
+    bool prepare_read_buffer() noexcept;
+    /// Internal: the read buffer prepare_read_buffer() made (never null after it).
+    char* ready_read_buffer() const noexcept { return read_buf_.get(); }
+    static constexpr std::size_t read_buffer_size = 64 * 1024;
     /// Internal: the loop's pool of write requests.
     detail::write_req*& write_pool() noexcept { return write_pool_; }
     /// Internal: the blocks the write requests were allocated in.
@@ -170,9 +176,8 @@ public:
     void note_closed() noexcept { --handle_count_; }
 
 private:
-    // libuv suggests 64 KiB for every read; one buffer per loop serves them all,
-    // because a read handler runs to completion before the next read starts.
-    static constexpr std::size_t read_buffer_size = 64 * 1024;
+    // libuv suggests 64 KiB for every read; one buffer per loop (read_buffer_size)
+    // serves them all, because a read handler runs to completion before the next read starts.
     void make_read_buffer();
 
     uv_loop_t* raw_ = nullptr;

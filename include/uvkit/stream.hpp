@@ -136,13 +136,13 @@ public:
     template <class F>
     void write(std::string_view data, F&& h) {
         uv_buf_t b = make_buf(data);
-        if (int rc = write_start(&b, 1, detail::write_handler(std::forward<F>(h)), nullptr))
+        if (int rc = write_borrowed(&b, 1, detail::write_handler(std::forward<F>(h))))
             detail::throw_uv_error(rc, "uv_write");
     }
     template <class F>
     void write(std::string_view data, F&& h, std::error_code& ec) noexcept {
         uv_buf_t b = make_buf(data);
-        detail::set_error(ec, write_start(&b, 1, detail::write_handler(std::forward<F>(h)), nullptr));
+        detail::set_error(ec, write_borrowed(&b, 1, detail::write_handler(std::forward<F>(h))));
     }
 
     /// Writes owned bytes: the string is moved into the request and freed after
@@ -252,6 +252,10 @@ protected:
     /// write_fn's core: returns 0 or a libuv error code.
     int write_start(const uv_buf_t* bufs, unsigned n, detail::write_handler&& h, std::string* owned,
                     detail::request_base** started = nullptr, uv_stream_t* send_handle = nullptr) noexcept;
+    /// write_start for borrowed buffers (n >= 1) and no handle to send: the
+    /// short path every write(string_view) takes.
+    int write_borrowed(const uv_buf_t* bufs, unsigned n, detail::write_handler&& h,
+                       detail::request_base** started = nullptr) noexcept;
 
 private:
     detail::write_awaiter async_write_owned(std::string&& data, std::error_code* ec) noexcept;

@@ -224,7 +224,7 @@ private:
     // variants holding an exception_ptr.
     std::optional<T> value_;
     std::exception_ptr ex_;
-    std::error_code ec_;
+    std::error_code ec_ = detail::no_error();
 };
 
 /// The result of a work function returning void: completion, exception or error.
@@ -264,7 +264,7 @@ public:
 private:
     bool done_ = false;
     std::exception_ptr ex_;
-    std::error_code ec_;
+    std::error_code ec_ = detail::no_error();
 };
 
 /// The type work() delivers for a function object of type F.

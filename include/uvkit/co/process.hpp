@@ -45,7 +45,7 @@ private:
 
     process& proc_;
     std::error_code* ec_out_;
-    std::error_code ec_;
+    std::error_code ec_ = no_error();
     process_exit result_;
     process_state* st_ = nullptr;
     co_context* ctx_ = nullptr;

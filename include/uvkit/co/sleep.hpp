@@ -42,7 +42,7 @@ private:
     co_context* ctx_ = nullptr;
     std::chrono::milliseconds d_;
     std::error_code* ec_out_;
-    std::error_code ec_;
+    std::error_code ec_ = no_error();
     uvkit::timer timer_;
     cancel_scope* scope_ = nullptr;
     ready_node node_;

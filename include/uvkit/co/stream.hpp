@@ -54,7 +54,8 @@ struct UVKIT_API co_access {
     static void write(stream& s, std::string_view data, std::string* owned, write_handler&& h,
                       std::error_code& ec, request_base** req) noexcept {
         uv_buf_t b = stream::make_buf(data);
-        if (int rc = s.write_start(owned ? nullptr : &b, owned ? 0 : 1, std::move(h), owned, req))
+        if (int rc = owned ? s.write_start(nullptr, 0, std::move(h), owned, req)
+                           : s.write_borrowed(&b, 1, std::move(h), req))
             ec = make_uv_error(rc);
     }
     static void shutdown(stream& s, write_handler&& h, std::error_code& ec, request_base** req) noexcept {
@@ -102,7 +103,7 @@ struct UVKIT_API read_waiter : cancellable {
     stream& stream_;
     kind kind_;
     std::error_code* ec_out_;
-    std::error_code ec_;
+    std::error_code ec_ = no_error();
     std::span<char> dst_;
     std::size_t filled_ = 0;
     std::string* out_ = nullptr;
@@ -176,7 +177,7 @@ protected:
     stream* stream_;
     kind kind_;
     std::error_code* ec_out_;
-    std::error_code ec_;
+    std::error_code ec_ = no_error();
     std::string_view data_;
     std::string owned_;
     bool has_owned_ = false;
@@ -238,7 +239,7 @@ protected:
 
     stream& server_;
     std::error_code* ec_out_;
-    std::error_code ec_;
+    std::error_code ec_ = no_error();
     stream_state* st_ = nullptr;
     co_context* ctx_ = nullptr;
     cancel_scope* scope_ = nullptr;

@@ -73,7 +73,7 @@ private:
     udp& udp_;
     std::span<char> dst_;
     std::error_code* ec_out_;
-    std::error_code ec_;
+    std::error_code ec_ = no_error();
     udp_datagram result_;
     udp_state* st_ = nullptr;
     co_context* ctx_ = nullptr;
@@ -112,7 +112,7 @@ private:
     endpoint to_;
     bool has_to_ = false;
     std::error_code* ec_out_;
-    std::error_code ec_;
+    std::error_code ec_ = no_error();
     udp_send_req* req_ = nullptr;
     cancel_scope* scope_ = nullptr;
     std::coroutine_handle<> h_;

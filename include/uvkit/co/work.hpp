@@ -62,7 +62,7 @@ protected:
     pool_op* op_ = nullptr;
     cancel_scope* scope_ = nullptr;
     std::coroutine_handle<> h_;
-    std::error_code ec_;
+    std::error_code ec_ = no_error();
     std::error_code* ec_out_;
 };
 

@@ -15,6 +15,13 @@
 
 namespace uvkit::detail {
 
+/// How the type-erased call passes an argument of type T: small trivially
+/// copyable values (an error_code, a string_view) in registers, the rest by reference.
+template <class T>
+using pass_t = std::conditional_t<!std::is_reference_v<T> && std::is_trivially_copyable_v<T> &&
+                                      sizeof(T) <= 2 * sizeof(void*),
+                                  T, T&&>;
+
 template <class Sig>
 class unique_function;
 
@@ -68,7 +75,7 @@ public:
     void assign_to_empty(unique_function&& o) noexcept { take(o); }
 
     /// Calls the stored callable. Calling an empty unique_function is undefined.
-    R operator()(A... a) { return ops_->invoke(buf_, std::forward<A>(a)...); }
+    R operator()(A... a) { return ops_->invoke(buf_, static_cast<pass_t<A>>(a)...); }
 
     /// True when a callable of type F would be stored without allocating.
     template <class F>
@@ -77,14 +84,14 @@ public:
 
 private:
     struct ops_t {
-        R (*invoke)(void*, A&&...);
+        R (*invoke)(void*, pass_t<A>...);
         void (*move)(void* dst, void* src) noexcept;  // null: bytes may be copied
         void (*destroy)(void*) noexcept;              // null: nothing to do
     };
 
     template <class D>
-    static R invoke_inline(void* p, A&&... a) {
-        return (*std::launder(static_cast<D*>(p)))(std::forward<A>(a)...);
+    static R invoke_inline(void* p, pass_t<A>... a) {
+        return (*std::launder(static_cast<D*>(p)))(static_cast<A&&>(a)...);
     }
     template <class D>
     static void move_inline(void* dst, void* src) noexcept {
@@ -103,8 +110,8 @@ private:
         return d;
     }
     template <class D>
-    static R invoke_heap(void* p, A&&... a) {
-        return (*heap_ptr<D>(p))(std::forward<A>(a)...);
+    static R invoke_heap(void* p, pass_t<A>... a) {
+        return (*heap_ptr<D>(p))(static_cast<A&&>(a)...);
     }
     template <class D>
     static void destroy_heap(void* p) noexcept {
