@@ -95,7 +95,7 @@ void on_co_read(stream_state* st, std::error_code ec, std::string_view data) noe
 
 }  // namespace
 
-read_waiter::~read_waiter() {
+void read_waiter::abandon() noexcept {
     if (pending_) {
         if (st_->waiter == this) st_->waiter = nullptr;
         if (scope_) scope_->clear_operation(this);
@@ -142,6 +142,18 @@ void read_waiter::take_error(std::error_code e) noexcept {
 }
 
 bool read_waiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
+    // The steady state of a reading loop: nothing kept from before, the stream
+    // already reading, no cancellation requested. Everything else takes start_checked().
+    stream_state* st = co_access::usable_state(stream_);
+    if ((scope && scope->requested()) || !st || st->waiter || !st->co_reading || !st->backlog.empty() || st->backlog_error ||
+        kind_ == kind::until || (kind_ != kind::chunk && dst_.empty())) [[unlikely]]
+        return start_checked(h, scope);
+    st_ = st;
+    wait(h, scope);
+    return true;
+}
+
+bool read_waiter::start_checked(std::coroutine_handle<> h, cancel_scope* scope) {
     if (scope && scope->requested()) {
         ec_ = make_error_code(errc::canceled);
         return false;
@@ -173,13 +185,17 @@ bool read_waiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
         start_co_reading(st_, ec_);
         if (ec_) return false;
     }
+    wait(h, scope);
+    return true;
+}
+
+void read_waiter::wait(std::coroutine_handle<> h, cancel_scope* scope) {
     ctx_ = &co_context::of(*st_->owner);
     node_.handle = h;
     st_->waiter = this;
     pending_ = true;
     scope_ = scope;
     if (scope_) scope_->set_operation(this);
-    return true;
 }
 
 void read_waiter::complete() noexcept {
@@ -209,8 +225,7 @@ void read_waiter::cancel() noexcept {
 
 // Requests -------------------------------------------------------------------
 
-request_awaiter::~request_awaiter() {
-    if (!req_) return;
+void request_awaiter::abandon() noexcept {
     // Suspended and destroyed: the request must not call back into this frame,
     // and libuv must not go on reading bytes that may live in it.
     req_->cb = nullptr;

@@ -50,6 +50,10 @@ struct UVKIT_API co_access {
     static stream_state* state(const stream& s, std::error_code& ec) noexcept {
         return s.get<stream_state>(ec);
     }
+    /// The stream's state if it is usable, else nullptr.
+    static stream_state* usable_state(const stream& s) noexcept {
+        return s.usable() ? static_cast<stream_state*>(s.state_) : nullptr;
+    }
     /// Starts a write; on failure stores the error in `ec` (left alone on success).
     static void write(stream& s, std::string_view data, std::string* owned, write_handler&& h,
                       std::error_code& ec, request_base** req) noexcept {
@@ -85,7 +89,10 @@ struct UVKIT_API read_waiter : cancellable {
         : stream_(s), kind_(k), ec_out_(ec_out) {}
     read_waiter(const read_waiter&) = delete;
     read_waiter& operator=(const read_waiter&) = delete;
-    ~read_waiter();
+    ~read_waiter() {
+        if (pending_ || node_.queued) [[unlikely]]
+            abandon();
+    }
 
     /// Takes bytes from [p, p+n): returns how many were used; sets done_.
     std::size_t take(const char* p, std::size_t n);
@@ -96,9 +103,13 @@ struct UVKIT_API read_waiter : cancellable {
     bool reads_in_place() const noexcept { return kind_ == kind::some || kind_ == kind::exactly; }
 
     bool start(std::coroutine_handle<> h, cancel_scope* scope);
+    bool start_checked(std::coroutine_handle<> h, cancel_scope* scope);  // start()'s every-case path
+    void wait(std::coroutine_handle<> h, cancel_scope* scope);  // parks this read on the stream
     void complete() noexcept;                // resumes now (from a libuv callback)
     void abort(std::error_code e) noexcept;  // resumes soon, from the loop
     void cancel() noexcept override;
+    /// Destroyed while waiting or queued to resume: unhooks this from the stream and the loop.
+    void abandon() noexcept;
 
     stream& stream_;
     kind kind_;
@@ -164,9 +175,14 @@ public:
 protected:
     request_awaiter(stream& s, kind k, std::error_code* ec_out) noexcept
         : stream_(&s), kind_(k), ec_out_(ec_out) {}
-    ~request_awaiter();
+    ~request_awaiter() {
+        if (req_) [[unlikely]]
+            abandon();
+    }
 
     bool start(std::coroutine_handle<> h, cancel_scope* scope);
+    /// Destroyed while its request is in flight: the request must not resume this frame.
+    void abandon() noexcept;
     void cancel() noexcept override;
     /// kind::connect: starts the connect request (tcp's, pipe's) with `done` as its handler.
     virtual void start_connect(write_handler&& done) noexcept {
