@@ -67,12 +67,12 @@ struct UVKIT_API stream_state : handle_state {
     // read while no coroutine waited (with the error or EOF that followed it).
     read_waiter* waiter = nullptr;
     std::string backlog;
-    std::error_code backlog_error;
+    std::error_code backlog_error = no_error();
     bool co_reading = false;
     // Coroutine accepts: the waiting accept and the connections nobody took yet.
     accept_waiter* acceptor = nullptr;
     int pending_connections = 0;
-    std::error_code accept_error;
+    std::error_code accept_error = no_error();
 
     void on_closing() noexcept override;
 
