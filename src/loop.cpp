@@ -9,6 +9,11 @@
 
 namespace uvkit {
 
+namespace {
+// Its address tells threads apart (see loop::running_on_).
+thread_local const char this_thread_token = 0;
+}  // namespace
+
 loop::loop() : owned_(std::make_unique<uv_loop_t>()) {
     detail::check(uv_loop_init(owned_.get()), "uv_loop_init");
     raw_ = owned_.get();
@@ -81,9 +86,9 @@ loop& loop::default_loop() {
 bool loop::run(run_mode mode) {
     if (error_) rethrow_error();  // a further exception left over from the last run()
     if (has_posted_.load(std::memory_order_acquire)) uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
-    running_thread_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+    running_on_.store(&this_thread_token, std::memory_order_relaxed);
     int r = uv_run(raw_, static_cast<uv_run_mode>(mode));
-    running_thread_.store({}, std::memory_order_relaxed);
+    running_on_.store(nullptr, std::memory_order_relaxed);
     if (error_) rethrow_error();
     return r != 0;
 }
@@ -127,7 +132,7 @@ void loop::post_fn(detail::unique_function<void()>&& f) {
         posted_.push_back(std::move(f));
         has_posted_.store(true, std::memory_order_release);
     }
-    if (running_thread_.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
+    if (running_on_.load(std::memory_order_relaxed) == &this_thread_token) {
         // Posted from a handler: make sure this run() delivers it.
         uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
     }

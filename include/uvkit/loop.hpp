@@ -202,7 +202,9 @@ private:
     std::mutex post_mutex_;
     std::vector<detail::unique_function<void()>> posted_;
     std::vector<detail::unique_function<void()>> draining_;
-    std::atomic<std::thread::id> running_thread_{};
+    // The thread inside run(), as the address of a thread_local (cheaper to
+    // compare than std::this_thread::get_id() on every post); null when not running.
+    std::atomic<const void*> running_on_{nullptr};
     std::atomic<bool> has_posted_{false};  // posted_ is not empty (read without the lock by run())
 
     std::unique_ptr<char[]> read_buf_;
