@@ -273,20 +273,20 @@ tcp connect_awaiter::await_resume() {
 // Accept ---------------------------------------------------------------------
 
 namespace {
-void on_co_connection(stream_state* st, std::error_code status) noexcept {
-    if (accept_waiter* w = st->acceptor) {
+void on_co_connection(listen_state* l, std::error_code status) noexcept {
+    if (accept_waiter* w = l->acceptor) {
         w->take_connection(status);
     } else if (status) {
-        st->accept_error = status;
+        l->accept_error = status;
     } else {
-        ++st->pending_connections;
+        ++l->pending_connections;
     }
 }
 }  // namespace
 
 accept_waiter::~accept_waiter() {
     if (pending_) {
-        if (st_->acceptor == this) st_->acceptor = nullptr;
+        if (st_->listener->acceptor == this) st_->listener->acceptor = nullptr;
         if (scope_) scope_->clear_operation(this);
     }
     if (node_.queued) ctx_->unschedule(node_);
@@ -299,22 +299,28 @@ bool accept_waiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     }
     st_ = co_access::state(server_, ec_);
     if (!st_) return false;
-    if (st_->acceptor) {
+    // Not listening (yet): the accept waits all the same, until listen() or close().
+    listen_state* l = st_->listening();
+    if (!l) {
+        ec_ = make_uv_error(UV_ENOMEM);
+        return false;
+    }
+    if (l->acceptor) {
         ec_ = make_uv_error(UV_EALREADY);
         return false;
     }
-    if (st_->accept_error) {
-        ec_ = std::exchange(st_->accept_error, {});
+    if (l->accept_error) {
+        ec_ = std::exchange(l->accept_error, {});
         return false;
     }
-    if (st_->pending_connections > 0) {
-        --st_->pending_connections;
+    if (l->pending_connections > 0) {
+        --l->pending_connections;
         accept_into(*st_->owner);
         return false;
     }
     ctx_ = &co_context::of(*st_->owner);
     node_.handle = h;
-    st_->acceptor = this;
+    l->acceptor = this;
     pending_ = true;
     scope_ = scope;
     if (scope_) scope_->set_operation(this);
@@ -322,7 +328,7 @@ bool accept_waiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
 }
 
 void accept_waiter::take_connection(std::error_code status) noexcept {
-    st_->acceptor = nullptr;
+    st_->listener->acceptor = nullptr;
     pending_ = false;
     if (scope_) scope_->clear_operation(this);
     ec_ = status;
@@ -332,7 +338,7 @@ void accept_waiter::take_connection(std::error_code status) noexcept {
 
 void accept_waiter::abort(std::error_code e) noexcept {
     if (!pending_) return;
-    st_->acceptor = nullptr;
+    st_->listener->acceptor = nullptr;
     pending_ = false;
     if (scope_) scope_->clear_operation(this);
     ec_ = e;
@@ -343,7 +349,7 @@ void accept_waiter::cancel() noexcept { abort(make_error_code(errc::canceled)); 
 
 void stream_state::on_closing() noexcept {
     if (waiter) waiter->abort(make_error_code(errc::canceled));
-    if (acceptor) acceptor->abort(make_error_code(errc::canceled));
+    if (listener && listener->acceptor) listener->acceptor->abort(make_error_code(errc::canceled));
 }
 
 }  // namespace detail
@@ -352,7 +358,7 @@ void stream::listen(int backlog, std::error_code& ec) noexcept {
     auto* s = detail::co_access::state(*this, ec);
     if (!s) return;
     stream::listen(
-        backlog, [s](std::error_code status) { detail::on_co_connection(s, status); }, ec);
+        backlog, [s](std::error_code status) { detail::on_co_connection(s->listener.get(), status); }, ec);
 }
 
 void stream::listen(int backlog) {

@@ -126,7 +126,7 @@ void stream_state::read_cb(uv_stream_t* st, ssize_t nread, const uv_buf_t* buf) 
 
 void stream_state::connection_cb(uv_stream_t* st, int status) noexcept {
     auto* s = static_cast<stream_state*>(st->data);
-    guarded(s, [&] { s->on_connection(status_code(status)); });
+    guarded(s, [&] { s->listener->on_connection(status_code(status)); });
 }
 
 }  // namespace detail
@@ -138,7 +138,12 @@ void stream::listen_fn(int backlog, detail::unique_function<void(std::error_code
                        std::error_code& ec) noexcept {
     auto* s = get<stream_state>(ec);
     if (!s) return;
-    s->on_connection.set(std::move(h));
+    detail::listen_state* l = s->listening();
+    if (!l) {
+        ec = make_uv_error(UV_ENOMEM);
+        return;
+    }
+    l->on_connection.set(std::move(h));
     detail::set_error(ec, uv_listen(s->stream(), backlog, &stream_state::connection_cb));
 }
 

@@ -28,6 +28,8 @@
 
 #include <cstddef>
 #include <initializer_list>
+#include <memory>
+#include <new>
 #include <span>
 #include <string>
 #include <string_view>
@@ -55,24 +57,38 @@ struct request_base {
     uvkit::loop* owner = nullptr;
 };
 
-struct UVKIT_API stream_state : handle_state {
-    using handle_state::handle_state;
-    uv_stream_t* stream() const noexcept { return reinterpret_cast<uv_stream_t*>(uvh); }
-
-    handler_slot<void(std::error_code, std::string_view)> on_read;
+/// What only a listening stream needs: made by listen() (or a first
+/// async_accept()), so that a connection's state block does not carry it.
+struct listen_state {
     handler_slot<void(std::error_code)> on_connection;
-    unique_function<std::span<char>(std::size_t)> provider;
-
-    // Coroutine reads (uvkit/co/stream.hpp): the waiting read, and what was
-    // read while no coroutine waited (with the error or EOF that followed it).
-    read_waiter* waiter = nullptr;
-    std::string backlog;
-    std::error_code backlog_error = no_error();
-    bool co_reading = false;
     // Coroutine accepts: the waiting accept and the connections nobody took yet.
     accept_waiter* acceptor = nullptr;
     int pending_connections = 0;
     std::error_code accept_error = no_error();
+};
+
+struct UVKIT_API stream_state : handle_state {
+    using handle_state::handle_state;
+    uv_stream_t* stream() const noexcept { return reinterpret_cast<uv_stream_t*>(uvh); }
+
+    // Coroutine reads (uvkit/co/stream.hpp) are on. First, so that it fits in
+    // handle_state's tail padding.
+    bool co_reading = false;
+    handler_slot<void(std::error_code, std::string_view)> on_read;
+    unique_function<std::span<char>(std::size_t)> provider;
+
+    // Coroutine reads: the waiting read, and what was read while no coroutine
+    // waited (with the error or EOF that followed it).
+    read_waiter* waiter = nullptr;
+    std::string backlog;
+    std::error_code backlog_error = no_error();
+    std::unique_ptr<listen_state> listener;
+
+    /// The listening part, made on first use; nullptr if out of memory.
+    listen_state* listening() noexcept {
+        if (!listener) listener.reset(new (std::nothrow) listen_state);
+        return listener.get();
+    }
 
     void on_closing() noexcept override;
 
