@@ -612,6 +612,27 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a second concurrent accept gets
     CHECK(second == uvkit::make_uv_error(UV_EALREADY));
 }
 
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: an accept started before listen() gets the first connection after it") {
+    // The accept parks on a stream that does not listen yet; listen() must keep that
+    // waiting accept (both share the stream's listening state) and deliver to it.
+    uvkit::tcp server{loop};
+    server.bind(uvkit::endpoint::parse("127.0.0.1:0"));
+    uvkit::endpoint ep = server.local_endpoint();
+    auto t = [&]() -> uvkit::task<void> {
+        auto acceptor = [&]() -> uvkit::task<uvkit::tcp> { co_return co_await server.async_accept(); };
+        auto client = [&]() -> uvkit::task<uvkit::tcp> {
+            co_await uvkit::sleep(loop, 1ms);
+            server.listen(8);
+            co_return co_await uvkit::connect(loop, ep);
+        };
+        auto [a, c] = co_await uvkit::when_all(acceptor(), client());
+        CHECK(a.peer_endpoint().port() == c.local_endpoint().port());
+    };
+    uvkit::run(loop, t());
+    server.close();
+}
+
 }  // TEST_SUITE("co: connect and accept")
 
 TEST_SUITE("co: echo server") {
