@@ -20,11 +20,7 @@ struct connect_req : detail::request_base {
 
 void on_connect(uv_connect_t* req, int status) noexcept {
     std::unique_ptr<connect_req> r(static_cast<connect_req*>(req->data));
-    try {
-        if (r->cb) r->cb(detail::status_code(status));
-    } catch (...) {
-        r->owner->fail(std::current_exception());
-    }
+    r->complete(status);
 }
 
 /// libuv 1.44 silently truncates a too long name (and '\0' ends it early):

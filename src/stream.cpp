@@ -58,13 +58,7 @@ void write_req::drain_pool(uvkit::loop& l) noexcept {
 
 void write_req::on_write(uv_write_t* req, int status) noexcept {
     auto* r = static_cast<write_req*>(req->data);
-    if (r->cb) {
-        try {
-            r->cb(status_code(status));
-        } catch (...) {
-            r->owner->fail(std::current_exception());
-        }
-    }
+    r->complete(status);
     release(r);
 }
 
@@ -75,11 +69,7 @@ struct shutdown_req : request_base {
 
 void on_shutdown(uv_shutdown_t* req, int status) noexcept {
     std::unique_ptr<shutdown_req> r(static_cast<shutdown_req*>(req->data));
-    try {
-        if (r->cb) r->cb(status_code(status));
-    } catch (...) {
-        r->owner->fail(std::current_exception());
-    }
+    r->complete(status);
 }
 }  // namespace
 

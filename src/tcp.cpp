@@ -26,11 +26,7 @@ void free_connect(connect_req* r) noexcept {
 
 void on_connect(uv_connect_t* req, int status) noexcept {
     auto* r = static_cast<connect_req*>(req->data);
-    try {
-        if (r->cb) r->cb(detail::status_code(status));
-    } catch (...) {
-        r->owner->fail(std::current_exception());
-    }
+    r->complete(status);
     free_connect(r);
 }
 

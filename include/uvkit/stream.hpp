@@ -55,6 +55,17 @@ using write_handler = unique_function<void(std::error_code)>;
 struct request_base {
     write_handler cb;
     uvkit::loop* owner = nullptr;
+
+    /// Calls the handler (if any) with the request's status; its exception
+    /// goes to the loop's run().
+    void complete(int status) noexcept {
+        if (!cb) return;
+        try {
+            cb(status_code(status));
+        } catch (...) {
+            owner->fail(std::current_exception());
+        }
+    }
 };
 
 /// What only a listening stream needs: made by listen() (or a first
