@@ -87,6 +87,12 @@ State* create_state(uvkit::loop& l, const char* what, Init init, Args... args) {
     return s;
 }
 
+/// Hands the exception being handled to `s`'s loop. Out of line, so that the
+/// handler trampolines keep no exception state in their own frames.
+[[gnu::noinline, gnu::cold]] inline void fail_current(handle_state* s) noexcept {
+    s->fail(std::current_exception());
+}
+
 /// Runs a handler from a libuv callback: an exception stops the loop instead of
 /// unwinding through libuv's C frames.
 template <class State, class F>
@@ -94,7 +100,7 @@ void guarded(State* s, F&& f) noexcept {
     try {
         f();
     } catch (...) {
-        s->fail(std::current_exception());
+        fail_current(s);
     }
 }
 
