@@ -19,15 +19,9 @@ bool scheduling_possible(co_context* ctx, uvkit::loop* l) noexcept {
 std::span<char> udp_state::co_buffer(udp_state* s) noexcept {
     if (udp_recv_awaiter* w = s->waiter) return w->dst_;
     // Receiving with nobody waiting does not last past the callback that
-    // completed the last receive; a datagram read now is dropped.
-    std::size_t size = 0;
-    char* p = nullptr;
-    try {
-        p = s->owner->read_buffer(size);
-    } catch (...) {
-        size = 0;
-    }
-    return {p, size};
+    // completed the last receive; a datagram read now is dropped. The receive
+    // that started it made the loop's buffer.
+    return {s->owner->ready_read_buffer(), uvkit::loop::read_buffer_size};
 }
 
 void udp_state::co_recv(udp_state* s, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
@@ -84,6 +78,10 @@ bool udp_recv_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
         return false;
     }
     if (!st_->co_receiving) {
+        if (!st_->owner->prepare_read_buffer()) {
+            ec_ = make_uv_error(UV_ENOMEM);
+            return false;
+        }
         // UV_EALREADY when recv_start() is receiving: one reader at a time.
         if (set_error(ec_, uv_udp_recv_start(&st_->h, &udp_state::alloc_cb, &udp_state::recv_cb)))
             return false;

@@ -116,8 +116,6 @@ void loop::fail(std::exception_ptr e) noexcept {
     uv_stop(raw_);
 }
 
-void loop::make_read_buffer() { read_buf_ = std::make_unique<char[]>(read_buffer_size); }
-
 bool loop::prepare_read_buffer() noexcept {
     if (!read_buf_) read_buf_.reset(new (std::nothrow) char[read_buffer_size]);
     return read_buf_ != nullptr;

@@ -67,9 +67,8 @@ void udp_state::alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) n
         } else if (s->provider) {
             span = s->provider(suggested);
         } else {
-            std::size_t size = 0;
-            char* p = s->owner->read_buffer(size);
-            span = {p, size};
+            // recv_start made the loop's buffer before it installed this callback.
+            span = {s->owner->ready_read_buffer(), uvkit::loop::read_buffer_size};
         }
         buf->base = span.data();
         buf->len = static_cast<decltype(buf->len)>(span.size());
@@ -278,6 +277,10 @@ void udp::recv_start_fn(detail::udp_recv_handler&& h, std::error_code& ec) noexc
     // Receiving for a coroutine that no longer waits (recv_start() called
     // from the coroutine just resumed): the handler takes over.
     if (s->co_receiving) s->stop_co_receiving();
+    if (!s->owner->prepare_read_buffer()) {
+        ec = make_uv_error(UV_ENOMEM);
+        return;
+    }
     int rc = uv_udp_recv_start(&s->h, &udp_state::alloc_cb, &udp_state::recv_cb);
     // Already receiving: the handler is replaced all the same.
     if (rc == UV_EALREADY) rc = 0;

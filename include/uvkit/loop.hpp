@@ -152,14 +152,9 @@ public:
     detail::handle_state*& closed_handles() noexcept { return closed_handles_; }
     /// Internal: recycled state blocks (see src/handle_impl.hpp).
     detail::block_pool& blocks() noexcept { return blocks_; }
-    /// Internal: a reusable read buffer shared by this loop's streams.
-    char* read_buffer(std::size_t& size) {
-        if (!read_buf_) make_read_buffer();
-        size = read_buffer_size;
-        return read_buf_.get();
-    }
-    /// Internal: makes the read buffer now (false: out of memory), so that a
-    /// read_start() can fail with UV_ENOMEM instead of every read doing so.
+    /// Internal: makes the read buffer this loop's streams and udp handles share
+    /// (false: out of memory). Reads start only once it exists, so that a
+    /// read_start() fails with UV_ENOMEM instead of every read doing so.
     bool prepare_read_buffer() noexcept;
     /// Internal: the read buffer prepare_read_buffer() made (never null after it).
     char* ready_read_buffer() const noexcept { return read_buf_.get(); }
@@ -178,7 +173,6 @@ public:
 private:
     // libuv suggests 64 KiB for every read; one buffer per loop (read_buffer_size)
     // serves them all, because a read handler runs to completion before the next read starts.
-    void make_read_buffer();
 
     uv_loop_t* raw_ = nullptr;
     std::unique_ptr<uv_loop_t> owned_;
