@@ -24,10 +24,17 @@ spdlog::logger& logger();
 }  // namespace uvkit::detail
 
 #ifdef UVKIT_HAVE_SPDLOG
-#define UVKIT_LOG(lvl, ...)                                                 \
-    do {                                                                    \
-        if (::uvkit::detail::log_on(::uvkit::log_level::lvl))               \
-            ::uvkit::detail::logger().log(spdlog::level::lvl, __VA_ARGS__); \
+// Logging never throws out: it runs in noexcept paths (closing, a handler's
+// exception), and making the logger or formatting a line can fail (out of
+// memory, a name clash in the user's registry). Such a line is dropped.
+#define UVKIT_LOG(lvl, ...)                                                     \
+    do {                                                                        \
+        if (::uvkit::detail::log_on(::uvkit::log_level::lvl)) {                 \
+            try {                                                               \
+                ::uvkit::detail::logger().log(spdlog::level::lvl, __VA_ARGS__); \
+            } catch (...) {                                                     \
+            }                                                                   \
+        }                                                                       \
     } while (0)
 #else
 #define UVKIT_LOG(lvl, ...) \

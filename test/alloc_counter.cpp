@@ -8,13 +8,28 @@
 
 namespace {
 thread_local std::size_t count = 0;
+thread_local bool failing = false;          // an alloc_failure is alive
+thread_local std::size_t allowed = 0;       // successes left before refusing
+thread_local std::size_t refused_count = 0;
+
+void refuse_if_failing() {
+    if (!failing) return;
+    if (allowed > 0) {
+        --allowed;
+        return;
+    }
+    ++refused_count;
+    throw std::bad_alloc();
+}
 
 void* counted(std::size_t n) {
+    refuse_if_failing();
     ++count;
     if (void* p = std::malloc(n ? n : 1)) return p;
     throw std::bad_alloc();
 }
 void* counted_aligned(std::size_t n, std::align_val_t a) {
+    refuse_if_failing();
     ++count;
     std::size_t al = static_cast<std::size_t>(a);
     std::size_t size = (n + al - 1) / al * al;
@@ -25,6 +40,14 @@ void* counted_aligned(std::size_t n, std::align_val_t a) {
 
 namespace uvkit_test {
 std::size_t allocations() noexcept { return count; }
+
+alloc_failure::alloc_failure(std::size_t allow) noexcept {
+    failing = true;
+    allowed = allow;
+    refused_count = 0;
+}
+alloc_failure::~alloc_failure() { failing = false; }
+std::size_t alloc_failure::refused() const noexcept { return refused_count; }
 }  // namespace uvkit_test
 
 void* operator new(std::size_t n) { return counted(n); }

@@ -21,6 +21,7 @@
 #include <cerrno>
 #endif
 
+#include "alloc_counter.hpp"
 #include "fixture.hpp"
 
 using namespace std::chrono_literals;
@@ -368,6 +369,94 @@ TEST_CASE_FIXTURE(
     client.close();
     server_side.close();
     listener.close();
+    run_all();
+}
+
+// Out of memory: every operation that needs memory says UV_ENOMEM (or throws
+// std::bad_alloc where it has no error_code form), calls no handler, leaks
+// nothing (the fixture and valgrind check), and works once memory is back.
+TEST_CASE_FIXTURE(loop_fixture, "faults: out of memory: listen, read_start and write fail cleanly") {
+    using uvkit_test::alloc_failure;
+    uvkit::tcp server{loop};
+    server.bind(any_v4);
+    int handler_calls = 0;
+    std::error_code ec;
+    {
+        alloc_failure oom;  // the listening state cannot be made
+        server.listen(8, [&](std::error_code) { ++handler_calls; }, ec);
+        CHECK(oom.refused() > 0);
+    }
+    CHECK(ec == uvkit::make_uv_error(UV_ENOMEM));
+
+    uvkit::tcp conn;
+    server.listen(8, [&](std::error_code e) {
+        REQUIRE_FALSE(e);
+        conn = uvkit::tcp{loop};
+        server.accept(conn);
+    }, ec);
+    REQUIRE_FALSE(ec);
+    uvkit::tcp client{loop};
+    bool connected = false;
+    client.connect(server.local_endpoint(), [&](std::error_code e) {
+        REQUIRE_FALSE(e);
+        connected = true;
+    });
+    run_until([&] { return connected && conn; });
+
+    {
+        alloc_failure oom;  // no read buffer yet on this loop, and none can be made
+        conn.read_start([&](std::error_code, std::string_view) { ++handler_calls; }, ec);
+    }
+    CHECK(ec == uvkit::make_uv_error(UV_ENOMEM));
+    {
+        alloc_failure oom;  // the loop's pool of write requests is empty and cannot grow
+        client.write(std::string_view("lost?"), [&](std::error_code) { ++handler_calls; }, ec);
+    }
+    CHECK(ec == uvkit::make_uv_error(UV_ENOMEM));
+    {
+        alloc_failure oom;  // no state block for a new handle: the constructor throws
+        CHECK_THROWS_AS(uvkit::timer{loop}, std::bad_alloc);
+    }
+    for (int i = 0; i < 5; ++i) loop.run(uvkit::run_mode::nowait);
+    CHECK(handler_calls == 0);
+
+    // Memory is back: the same calls work, and the bytes written now arrive.
+    std::string got;
+    conn.read_start([&](std::error_code e, std::string_view d) {
+        if (!e) got.append(d);
+    });
+    client.write(std::string_view("hello"), [&](std::error_code e) { CHECK_FALSE(e); });
+    run_until([&] { return got == "hello"; });
+    client.close();
+    conn.close();
+    server.close();
+    run_all();
+}
+
+TEST_CASE_FIXTURE(loop_fixture, "faults: out of memory while two handlers throw: the first is rethrown, "
+                                "the second is dropped, not a crash") {
+    // The loop keeps a second exception of the same iteration in a vector; if
+    // that vector cannot grow, the exception is logged and dropped.
+    uvkit::timer a{loop};
+    uvkit::timer b{loop};
+    a.start(0ms, [] { throw 1; });  // throwing an int allocates nothing through operator new
+    b.start(0ms, [] { throw 2; });
+    int first = 0;
+    std::size_t refused = 0;
+    {
+        uvkit_test::alloc_failure oom;
+        try {
+            loop.run();
+        } catch (int v) {
+            first = v;
+        }
+        refused = oom.refused();
+    }
+    CHECK(first == 1);
+    CHECK(refused > 0);  // the second exception's slot could not be made
+    CHECK_NOTHROW(loop.run());  // nothing left to rethrow
+    a.close();
+    b.close();
     run_all();
 }
 
