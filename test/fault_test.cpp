@@ -375,7 +375,7 @@ TEST_CASE_FIXTURE(
 // Out of memory: every operation that needs memory says UV_ENOMEM (or throws
 // std::bad_alloc where it has no error_code form), calls no handler, leaks
 // nothing (the fixture and valgrind check), and works once memory is back.
-TEST_CASE_FIXTURE(loop_fixture, "faults: out of memory: listen, read_start and write fail cleanly") {
+TEST_CASE_FIXTURE(loop_fixture, "faults: allocation failure: listen, read_start and write fail cleanly") {
     using uvkit_test::alloc_failure;
     uvkit::tcp server{loop};
     server.bind(any_v4);
@@ -433,8 +433,8 @@ TEST_CASE_FIXTURE(loop_fixture, "faults: out of memory: listen, read_start and w
     run_all();
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "faults: out of memory while two handlers throw: the first is rethrown, "
-                                "the second is dropped, not a crash") {
+TEST_CASE_FIXTURE(loop_fixture, "faults: allocation failure while two handlers throw: the first is "
+                                "rethrown, the second is dropped, not a crash") {
     // The loop keeps a second exception of the same iteration in a vector; if
     // that vector cannot grow, the exception is logged and dropped.
     uvkit::timer a{loop};
