@@ -145,8 +145,8 @@ bool read_waiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     // The steady state of a reading loop: nothing kept from before, the stream
     // already reading, no cancellation requested. Everything else takes start_checked().
     stream_state* st = co_access::usable_state(stream_);
-    if ((scope && scope->requested()) || !st || st->waiter || !st->co_reading || !st->backlog.empty() || st->backlog_error ||
-        kind_ == kind::until || (kind_ != kind::chunk && dst_.empty())) [[unlikely]]
+    if ((scope && scope->requested()) || !st || st->waiter || !st->co_reading || !st->backlog.empty() ||
+        st->backlog_error || kind_ == kind::until || (kind_ != kind::chunk && dst_.empty())) [[unlikely]]
         return start_checked(h, scope);
     st_ = st;
     wait(h, scope);

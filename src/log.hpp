@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <utility>
 
 #include "uvkit/log.hpp"
 
@@ -19,22 +20,28 @@ inline bool log_on(log_level l) noexcept {
 
 #ifdef UVKIT_HAVE_SPDLOG
 spdlog::logger& logger();
+
+// Logging never throws out: it runs in noexcept paths (closing, a handler's
+// exception), and making the logger or formatting a line can fail (out of
+// memory, a name clash in the user's registry). Such a line is dropped. Out of
+// line, so that the functions that may log keep a lean frame.
+template <class... Args>
+[[gnu::noinline, gnu::cold]] void log_line(spdlog::level::level_enum lvl,
+                                           spdlog::format_string_t<Args...> fmt, Args&&... args) noexcept {
+    try {
+        logger().log(lvl, fmt, std::forward<Args>(args)...);
+    } catch (...) {
+    }
+}
 #endif
 
 }  // namespace uvkit::detail
 
 #ifdef UVKIT_HAVE_SPDLOG
-// Logging never throws out: it runs in noexcept paths (closing, a handler's
-// exception), and making the logger or formatting a line can fail (out of
-// memory, a name clash in the user's registry). Such a line is dropped.
-#define UVKIT_LOG(lvl, ...)                                                     \
-    do {                                                                        \
-        if (::uvkit::detail::log_on(::uvkit::log_level::lvl)) {                 \
-            try {                                                               \
-                ::uvkit::detail::logger().log(spdlog::level::lvl, __VA_ARGS__); \
-            } catch (...) {                                                     \
-            }                                                                   \
-        }                                                                       \
+#define UVKIT_LOG(lvl, ...)                                             \
+    do {                                                                \
+        if (::uvkit::detail::log_on(::uvkit::log_level::lvl))           \
+            ::uvkit::detail::log_line(spdlog::level::lvl, __VA_ARGS__); \
     } while (0)
 #else
 #define UVKIT_LOG(lvl, ...) \

@@ -107,7 +107,8 @@ void stream_state::alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf
 void stream_state::read_cb(uv_stream_t* st, ssize_t nread, const uv_buf_t* buf) noexcept {
     auto* s = static_cast<stream_state*>(st->data);
     if (nread > 0) [[likely]] {
-        guarded(s, [&] { s->on_read(no_error(), std::string_view(buf->base, static_cast<std::size_t>(nread))); });
+        guarded(
+            s, [&] { s->on_read(no_error(), std::string_view(buf->base, static_cast<std::size_t>(nread))); });
     } else if (nread < 0) {
         read_failed(s, nread);
     }

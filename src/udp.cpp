@@ -95,8 +95,7 @@ void udp_state::recv_cb(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const s
             s->on_recv(make_uv_error(static_cast<int>(nread)), std::string_view{}, endpoint{}, 0u);
         } else {
             const endpoint from = addr ? endpoint::from(addr) : endpoint{};
-            s->on_recv(no_error(), std::string_view(buf->base, static_cast<std::size_t>(nread)), from,
-                       flags);
+            s->on_recv(no_error(), std::string_view(buf->base, static_cast<std::size_t>(nread)), from, flags);
         }
     });
 }

@@ -8,8 +8,8 @@
 
 namespace {
 thread_local std::size_t count = 0;
-thread_local bool failing = false;          // an alloc_failure is alive
-thread_local std::size_t allowed = 0;       // successes left before refusing
+thread_local bool failing = false;     // an alloc_failure is alive
+thread_local std::size_t allowed = 0;  // successes left before refusing
 thread_local std::size_t refused_count = 0;
 
 void refuse_if_failing() {

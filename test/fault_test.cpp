@@ -383,17 +383,21 @@ TEST_CASE_FIXTURE(loop_fixture, "faults: allocation failure: listen, read_start 
     std::error_code ec;
     {
         alloc_failure oom;  // the listening state cannot be made
-        server.listen(8, [&](std::error_code) { ++handler_calls; }, ec);
+        server.listen(
+            8, [&](std::error_code) { ++handler_calls; }, ec);
         CHECK(oom.refused() > 0);
     }
     CHECK(ec == uvkit::make_uv_error(UV_ENOMEM));
 
     uvkit::tcp conn;
-    server.listen(8, [&](std::error_code e) {
-        REQUIRE_FALSE(e);
-        conn = uvkit::tcp{loop};
-        server.accept(conn);
-    }, ec);
+    server.listen(
+        8,
+        [&](std::error_code e) {
+            REQUIRE_FALSE(e);
+            conn = uvkit::tcp{loop};
+            server.accept(conn);
+        },
+        ec);
     REQUIRE_FALSE(ec);
     uvkit::tcp client{loop};
     bool connected = false;
@@ -410,7 +414,8 @@ TEST_CASE_FIXTURE(loop_fixture, "faults: allocation failure: listen, read_start 
     CHECK(ec == uvkit::make_uv_error(UV_ENOMEM));
     {
         alloc_failure oom;  // the loop's pool of write requests is empty and cannot grow
-        client.write(std::string_view("lost?"), [&](std::error_code) { ++handler_calls; }, ec);
+        client.write(
+            std::string_view("lost?"), [&](std::error_code) { ++handler_calls; }, ec);
     }
     CHECK(ec == uvkit::make_uv_error(UV_ENOMEM));
     {
@@ -433,8 +438,9 @@ TEST_CASE_FIXTURE(loop_fixture, "faults: allocation failure: listen, read_start 
     run_all();
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "faults: allocation failure while two handlers throw: the first is "
-                                "rethrown, the second is dropped, not a crash") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "faults: allocation failure while two handlers throw: the first is "
+                  "rethrown, the second is dropped, not a crash") {
     // The loop keeps a second exception of the same iteration in a vector; if
     // that vector cannot grow, the exception is logged and dropped.
     uvkit::timer a{loop};
@@ -453,7 +459,7 @@ TEST_CASE_FIXTURE(loop_fixture, "faults: allocation failure while two handlers t
         refused = oom.refused();
     }
     CHECK(first == 1);
-    CHECK(refused > 0);  // the second exception's slot could not be made
+    CHECK(refused > 0);         // the second exception's slot could not be made
     CHECK_NOTHROW(loop.run());  // nothing left to rethrow
     a.close();
     b.close();

@@ -308,8 +308,8 @@ TEST_CASE("arguments reach the callable intact however they are passed") {
     const char* bytes = text.data();
     std::string taken;
     unique_function<void(std::string)> keep = [&taken](std::string s) { taken = std::move(s); };
-    f(std::make_error_code(std::errc::invalid_argument), "abc", big{1, 2, 3}, out, std::make_unique<int>(1000),
-      "12345");
+    f(std::make_error_code(std::errc::invalid_argument), "abc", big{1, 2, 3}, out,
+      std::make_unique<int>(1000), "12345");
     CHECK(out == static_cast<int>(std::errc::invalid_argument) + 3 + 6 + 1000 + 5);
     keep(std::move(text));
     CHECK(taken.size() == 100);

@@ -373,18 +373,22 @@ TEST_CASE_FIXTURE(loop_fixture, "tcp: a write libuv refuses reports its error an
     auto token = std::make_shared<int>(1);
     int calls = 0;
     std::error_code ec;
-    t.write("borrowed", [&calls, token](std::error_code) { ++calls; }, ec);
+    t.write(
+        "borrowed", [&calls, token](std::error_code) { ++calls; }, ec);
     CHECK(ec == uvkit::make_uv_error(UV_EBADF));
     const std::string_view parts[] = {"a", "b"};
-    t.write(std::span<const std::string_view>(parts), [&calls, token](std::error_code) { ++calls; }, ec);
+    t.write(
+        std::span<const std::string_view>(parts), [&calls, token](std::error_code) { ++calls; }, ec);
     CHECK(ec == uvkit::make_uv_error(UV_EBADF));
-    t.write(std::string("owned"), [&calls, token](std::error_code) { ++calls; }, ec);
+    t.write(
+        std::string("owned"), [&calls, token](std::error_code) { ++calls; }, ec);
     CHECK(ec == uvkit::make_uv_error(UV_EBADF));
     CHECK(token.use_count() == 1);
     CHECK_THROWS_AS(t.write("throws", [&calls, token](std::error_code) { ++calls; }), std::system_error);
     CHECK(token.use_count() == 1);
     // An empty scatter/gather write is refused before libuv (it asserts on zero buffers).
-    t.write(std::span<const std::string_view>(), [&calls, token](std::error_code) { ++calls; }, ec);
+    t.write(
+        std::span<const std::string_view>(), [&calls, token](std::error_code) { ++calls; }, ec);
     CHECK(ec == uvkit::make_uv_error(UV_EINVAL));
     run_all();
     CHECK(calls == 0);

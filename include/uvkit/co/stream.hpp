@@ -104,7 +104,7 @@ struct UVKIT_API read_waiter : cancellable {
 
     bool start(std::coroutine_handle<> h, cancel_scope* scope);
     bool start_checked(std::coroutine_handle<> h, cancel_scope* scope);  // start()'s every-case path
-    void wait(std::coroutine_handle<> h, cancel_scope* scope);  // parks this read on the stream
+    void wait(std::coroutine_handle<> h, cancel_scope* scope);           // parks this read on the stream
     void complete() noexcept;                // resumes now (from a libuv callback)
     void abort(std::error_code e) noexcept;  // resumes soon, from the loop
     void cancel() noexcept override;

@@ -18,9 +18,8 @@ namespace uvkit::detail {
 /// How the type-erased call passes an argument of type T: small trivially
 /// copyable values (an error_code, a string_view) in registers, the rest by reference.
 template <class T>
-using pass_t = std::conditional_t<!std::is_reference_v<T> && std::is_trivially_copyable_v<T> &&
-                                      sizeof(T) <= 2 * sizeof(void*),
-                                  T, T&&>;
+using pass_t = std::conditional_t<
+    !std::is_reference_v<T> && std::is_trivially_copyable_v<T> && sizeof(T) <= 2 * sizeof(void*), T, T&&>;
 
 template <class Sig>
 class unique_function;
