@@ -185,7 +185,8 @@ def memory_report(build_dir):
             if m:
                 sizes.append(m.groups())
     lines.append(f"Heap per idle TCP connection ({MEMORY_N} connections over 127.0.0.1, both ends open and "
-                 "reading, glibc `mallinfo2().uordblks` before/after; a connection is two handles):")
+                 "reading; the growth of glibc's `mallinfo2().uordblks` over the second half of them, so "
+                 "that what a loop allocates once is left out; a connection is two handles):")
     lines.append("")
     lines.append("| variant | bytes per connection | bytes per handle |")
     lines.append("|---|---:|---:|")
