@@ -136,7 +136,8 @@ public:
     void accept(stream& client, std::error_code& ec) noexcept;
 
     /// Calls `h(std::error_code, std::string_view)` for each chunk read (uv_read_start).
-    /// Replaces any previous read handler.
+    /// Replaces any previous read handler. The first read_start() of a loop makes
+    /// the 64 KiB read buffer its streams share: UV_ENOMEM if it cannot.
     template <class F>
     void read_start(F&& h) {
         read_start_fn(detail::unique_function<void(std::error_code, std::string_view)>(std::forward<F>(h)));
