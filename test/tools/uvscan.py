@@ -32,6 +32,9 @@ def one_line_error(err, who):
 
 def listener(port=0):
     s = socket.socket()
+    # Earlier tests leave thousands of loopback connections in TIME_WAIT, each
+    # holding its port against a plain bind(); SO_REUSEADDR lets a listener have it.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("127.0.0.1", port))
     s.listen(16)
     return s
@@ -43,7 +46,7 @@ def window(size, open_offsets):
     P comes from a bind to port 0; the neighbours are taken by binding them too
     (retrying elsewhere if one is in use), then the closed ones are released.
     Returns (first port, listeners)."""
-    for _ in range(50):
+    for _ in range(200):
         anchor = listener()
         first = anchor.getsockname()[1]
         if first + size > 65536:
