@@ -25,6 +25,7 @@ udp_send_req* udp_state::acquire() {
         return r;
     }
     auto* r = new udp_send_req;
+    r->owner = owner;
     r->st = this;
     r->req.data = r;
     return r;
@@ -47,13 +48,8 @@ void udp_state::send_cb(uv_udp_send_t* req, int status) noexcept {
     auto* r = static_cast<udp_send_req*>(req->data);
     // libuv completes every send (ECANCELED when closing) before the close
     // callback, so the state block is still alive here.
-    udp_state* s = r->st;
-    try {
-        if (r->cb) r->cb(status_code(status));
-    } catch (...) {
-        s->fail(std::current_exception());
-    }
-    s->release(r);
+    r->complete(status);
+    r->st->release(r);
 }
 
 void udp_state::alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept {

@@ -99,6 +99,27 @@ TEST_CASE_FIXTURE(loop_fixture, "udp: bind to port 0, send a datagram, receive i
     run_all();
 }
 
+TEST_CASE_FIXTURE(loop_fixture, "udp: a send handler that throws: run() rethrows it, the next send works") {
+    uvkit::udp rx = bound(loop);
+    uvkit::udp tx = bound(loop);
+    std::vector<datagram> got;
+    collect(rx, got);
+    tx.send("first", rx.local_endpoint(), [](std::error_code) { throw std::runtime_error("send handler"); });
+    CHECK(run_until_throw() == "send handler");
+    // The request went back to the pool: the next send reuses it and completes normally.
+    int sent = 0;
+    tx.send("second", rx.local_endpoint(), [&](std::error_code ec) {
+        CHECK_FALSE(ec);
+        ++sent;
+    });
+    run_until([&] { return sent == 1 && got.size() == 2; });
+    CHECK(got[0].data == "first");
+    CHECK(got[1].data == "second");
+    rx.close();
+    tx.close();
+    run_all();
+}
+
 TEST_CASE_FIXTURE(loop_fixture, "udp: echo of 1,000 datagrams on loopback with sender endpoints checked") {
     uvkit::udp server = bound(loop);
     const uvkit::endpoint server_ep = server.local_endpoint();

@@ -96,6 +96,27 @@ State* state_of(H* h) noexcept {
     return static_cast<State*>(static_cast<handle_state*>(h->data));
 }
 
+/// The completion handler of a request (write, shutdown, connect, udp send).
+using write_handler = unique_function<void(std::error_code)>;
+
+/// What every uvkit request (write, shutdown, connect, udp send) has: its completion
+/// handler, called exactly once, and the loop whose run() gets its exceptions.
+struct request_base {
+    write_handler cb;
+    uvkit::loop* owner = nullptr;
+
+    /// Calls the handler (if any) with the request's status; its exception
+    /// goes to the loop's run().
+    void complete(int status) noexcept {
+        if (!cb) return;
+        try {
+            cb(status_code(status));
+        } catch (...) {
+            owner->fail(std::current_exception());
+        }
+    }
+};
+
 }  // namespace detail
 
 /// Base class of every uvkit handle: the operations libuv offers on uv_handle_t.

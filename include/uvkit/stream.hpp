@@ -48,26 +48,6 @@ struct read_waiter;
 class accept_waiter;
 template <class S>
 class accept_awaiter;
-using write_handler = unique_function<void(std::error_code)>;
-
-/// What every uvkit request (write, shutdown, connect) has: its completion
-/// handler, called exactly once, and the loop whose run() gets its exceptions.
-struct request_base {
-    write_handler cb;
-    uvkit::loop* owner = nullptr;
-
-    /// Calls the handler (if any) with the request's status; its exception
-    /// goes to the loop's run().
-    void complete(int status) noexcept {
-        if (!cb) return;
-        try {
-            cb(status_code(status));
-        } catch (...) {
-            owner->fail(std::current_exception());
-        }
-    }
-};
-
 /// What only a listening stream needs: made by listen() (or a first
 /// async_accept()), so that a connection's state block does not carry it.
 struct listen_state {

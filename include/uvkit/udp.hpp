@@ -67,7 +67,7 @@ class udp_recv_awaiter;
 class udp_send_awaiter;
 struct udp_state;
 
-using udp_send_handler = unique_function<void(std::error_code)>;
+using udp_send_handler = write_handler;
 using udp_recv_handler = unique_function<void(std::error_code, std::string_view, const endpoint&, unsigned)>;
 
 /// A send handler: callable with a std::error_code, or nullptr for none.
@@ -80,9 +80,8 @@ concept owned_string = std::is_same_v<S, std::string>;
 
 /// A uv_udp_send_t with its handler and, for owned sends, the bytes; recycled
 /// through the udp's pool.
-struct udp_send_req {
+struct udp_send_req : request_base {
     uv_udp_send_t req{};
-    udp_send_handler cb;
     std::string owned;
     udp_state* st = nullptr;
     udp_send_req* next = nullptr;
