@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <set>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -444,6 +445,78 @@ TEST_CASE_FIXTURE(loop_fixture, "faults: allocation failure: listen, read_start 
     client.close();
     conn.close();
     server.close();
+    run_all();
+}
+
+TEST_CASE_FIXTURE(loop_fixture,
+                  "faults: allocation failure: udp receives and coroutine reads report UV_ENOMEM") {
+    // Every way of starting to read makes the loop's shared read buffer first;
+    // none may start reading without it. Checks stay outside the failure windows.
+    using uvkit_test::alloc_failure;
+    uvkit::udp u{loop};
+    u.bind(any_v4);
+    std::error_code recv_ec;
+    {
+        alloc_failure oom;
+        u.recv_start([](std::error_code, std::string_view, const uvkit::endpoint&, unsigned) {}, recv_ec);
+    }
+    CHECK(recv_ec == uvkit::make_uv_error(UV_ENOMEM));
+    CHECK_FALSE(u.active());
+
+    // A connected pair for the coroutine read.
+    uvkit::tcp server{loop};
+    server.bind(any_v4);
+    uvkit::tcp conn;
+    server.listen(8, [&](std::error_code e) {
+        REQUIRE_FALSE(e);
+        conn = uvkit::tcp{loop};
+        server.accept(conn);
+    });
+    uvkit::tcp client{loop};
+    bool connected = false;
+    client.connect(server.local_endpoint(), [&](std::error_code e) {
+        REQUIRE_FALSE(e);
+        connected = true;
+    });
+    run_until([&] { return connected && conn; });
+
+    // The task's frame, its sleep timer and the coroutine context are made before
+    // the window; it wakes inside it and tries to read.
+    std::error_code read_ec, recv_co_ec;
+    bool done = false;
+    auto reader = [&]() -> uvkit::task<void> {
+        co_await uvkit::sleep(loop, 1ms);
+        char buf[16];
+        co_await conn.async_read(std::span<char>(buf), read_ec);
+        co_await u.async_recv(std::span<char>(buf), recv_co_ec);
+        done = true;
+    };
+    uvkit::spawn(loop, reader());
+    uvkit::timer watchdog{loop};  // made outside the window: a read that waits is cut short
+    bool expired = false;
+    watchdog.start(10s, [&] { expired = true; });
+    {
+        alloc_failure oom;
+        for (int i = 0; i < 1000 && !done && !expired; ++i) loop.run(uvkit::run_mode::once);
+    }
+    watchdog.close();
+    CHECK_FALSE(expired);
+    CHECK(done);
+    CHECK(read_ec == uvkit::make_uv_error(UV_ENOMEM));
+    CHECK(recv_co_ec == uvkit::make_uv_error(UV_ENOMEM));
+
+    // Memory is back: a datagram is received.
+    std::string got;
+    u.recv_start([&](std::error_code e, std::string_view d, const uvkit::endpoint&, unsigned) {
+        if (!e && !d.empty()) got = d;
+    });
+    uvkit::udp tx{loop};
+    tx.send("back", u.local_endpoint(), [](std::error_code e) { CHECK_FALSE(e); });
+    run_until([&] { return got == "back"; });
+    for (auto* h : {static_cast<uvkit::handle*>(&u), static_cast<uvkit::handle*>(&tx),
+                    static_cast<uvkit::handle*>(&client), static_cast<uvkit::handle*>(&conn),
+                    static_cast<uvkit::handle*>(&server)})
+        h->close();
     run_all();
 }
 
