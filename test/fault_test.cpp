@@ -23,6 +23,7 @@
 #endif
 
 #include "alloc_counter.hpp"
+#include "co_util.hpp"
 #include "fixture.hpp"
 
 using namespace std::chrono_literals;
@@ -393,23 +394,12 @@ TEST_CASE_FIXTURE(loop_fixture, "faults: allocation failure: listen, read_start 
     CHECK(refused > 0);
     CHECK(ec == uvkit::make_uv_error(UV_ENOMEM));
 
-    uvkit::tcp conn;
     server.listen(
-        8,
-        [&](std::error_code e) {
-            REQUIRE_FALSE(e);
-            conn = uvkit::tcp{loop};
-            server.accept(conn);
-        },
-        ec);
-    REQUIRE_FALSE(ec);
-    uvkit::tcp client{loop};
-    bool connected = false;
-    client.connect(server.local_endpoint(), [&](std::error_code e) {
-        REQUIRE_FALSE(e);
-        connected = true;
-    });
-    run_until([&] { return connected && conn; });
+        8, [&](std::error_code) { ++handler_calls; }, ec);
+    CHECK_FALSE(ec);  // memory is back: the same listen works
+    auto pair = uvkit_co_test::connected_pair(loop);
+    uvkit::tcp& conn = pair.first;
+    uvkit::tcp& client = pair.second;
 
     {
         alloc_failure oom;  // no read buffer yet on this loop, and none can be made
@@ -463,22 +453,8 @@ TEST_CASE_FIXTURE(loop_fixture,
     CHECK(recv_ec == uvkit::make_uv_error(UV_ENOMEM));
     CHECK_FALSE(u.active());
 
-    // A connected pair for the coroutine read.
-    uvkit::tcp server{loop};
-    server.bind(any_v4);
-    uvkit::tcp conn;
-    server.listen(8, [&](std::error_code e) {
-        REQUIRE_FALSE(e);
-        conn = uvkit::tcp{loop};
-        server.accept(conn);
-    });
-    uvkit::tcp client{loop};
-    bool connected = false;
-    client.connect(server.local_endpoint(), [&](std::error_code e) {
-        REQUIRE_FALSE(e);
-        connected = true;
-    });
-    run_until([&] { return connected && conn; });
+    auto pair = uvkit_co_test::connected_pair(loop);  // for the coroutine read
+    uvkit::tcp& conn = pair.first;
 
     // The task's frame, its sleep timer and the coroutine context are made before
     // the window; it wakes inside it and tries to read.
@@ -513,10 +489,10 @@ TEST_CASE_FIXTURE(loop_fixture,
     uvkit::udp tx{loop};
     tx.send("back", u.local_endpoint(), [](std::error_code e) { CHECK_FALSE(e); });
     run_until([&] { return got == "back"; });
-    for (auto* h : {static_cast<uvkit::handle*>(&u), static_cast<uvkit::handle*>(&tx),
-                    static_cast<uvkit::handle*>(&client), static_cast<uvkit::handle*>(&conn),
-                    static_cast<uvkit::handle*>(&server)})
-        h->close();
+    u.close();
+    tx.close();
+    pair.first.close();
+    pair.second.close();
     run_all();
 }
 
