@@ -8,6 +8,20 @@ namespace uvkit {
 
 namespace detail {
 
+thread_local trampoline* current_trampoline = nullptr;
+
+void resume(std::coroutine_handle<> h) noexcept {
+    trampoline t{h, current_trampoline};
+    current_trampoline = &t;
+    while (std::coroutine_handle<> next = std::exchange(t.next, {})) next.resume();
+    current_trampoline = t.outer;
+}
+
+void forget_parked(void* frame) noexcept {
+    for (trampoline* t = current_trampoline; t; t = t->outer)
+        if (t->next && t->next.address() == frame) t->next = {};
+}
+
 namespace {
 // Keeps the timer pool from growing without bound after a burst of sleeps.
 constexpr std::size_t timer_pool_limit = 256;
@@ -60,7 +74,7 @@ void co_context::run_ready() noexcept {
     while (ready_node* n = head_) {
         bool was_last = n == last;
         unschedule(*n);
-        n->handle.resume();
+        resume(n->handle);
         if (was_last) break;
     }
     if (!head_) resumer_.stop();
@@ -102,7 +116,7 @@ void spawn(uvkit::loop& l, task<void> t) {
     if (!t) throw std::invalid_argument("uvkit::spawn: empty task");
     auto h = t.release();
     detail::adopt(l, h, h.promise());
-    h.resume();
+    detail::resume(h);
 }
 
 namespace detail {
@@ -128,7 +142,7 @@ void drive(uvkit::loop& l, std::coroutine_handle<> h, promise_base& p) {
         return std::noop_coroutine();
     };
     p.on_done_ctx = &d;
-    h.resume();
+    resume(h);
     while (!h.done()) {
         d.running = true;
         bool more = false;
@@ -162,7 +176,7 @@ void task_group::spawn(task<void> t) {
     p.on_done = &child_done;
     p.on_done_ctx = this;
     children_.push(p);
-    h.resume();
+    detail::resume(h);
 }
 
 std::coroutine_handle<> task_group::child_done(void* ctx, detail::promise_base& p) noexcept {

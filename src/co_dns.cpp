@@ -9,7 +9,7 @@ bool resolve_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
         [this](std::error_code ec, std::vector<endpoint> eps) {
             ec_ = ec;
             result_ = std::move(eps);
-            resume();
+            finish();
         },
         ec_);
     if (ec_) return false;

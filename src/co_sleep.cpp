@@ -5,7 +5,7 @@ namespace uvkit::detail {
 sleep_awaiter::~sleep_awaiter() {
     if (pending_) {
         // The frame is destroyed while suspended: the timer must not fire into it.
-        if (scope_) scope_->clear_operation(this);
+        unwatch();
         ctx_->release_timer(std::move(timer_));
     }
     if (node_.queued) ctx_->unschedule(node_);
@@ -29,22 +29,21 @@ bool sleep_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
         return false;
     }
     pending_ = true;
-    scope_ = scope;
-    if (scope_) scope_->set_operation(this);
+    watch(scope);
     return true;
 }
 
 void sleep_awaiter::finish() noexcept {
     pending_ = false;
-    if (scope_) scope_->clear_operation(this);
+    unwatch();
     ctx_->release_timer(std::move(timer_));
-    node_.handle.resume();
+    resume(node_.handle);
 }
 
 void sleep_awaiter::cancel() noexcept {
     if (!pending_) return;
     pending_ = false;
-    if (scope_) scope_->clear_operation(this);
+    unwatch();
     ctx_->release_timer(std::move(timer_));
     ec_ = make_error_code(errc::canceled);
     ctx_->schedule(node_);

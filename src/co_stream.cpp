@@ -98,7 +98,7 @@ void on_co_read(stream_state* st, std::error_code ec, std::string_view data) noe
 void read_waiter::abandon() noexcept {
     if (pending_) {
         if (st_->waiter == this) st_->waiter = nullptr;
-        if (scope_) scope_->clear_operation(this);
+        unwatch();
     }
     if (node_.queued) ctx_->unschedule(node_);
 }
@@ -194,22 +194,21 @@ void read_waiter::wait(std::coroutine_handle<> h, cancel_scope* scope) {
     node_.handle = h;
     st_->waiter = this;
     pending_ = true;
-    scope_ = scope;
-    if (scope_) scope_->set_operation(this);
+    watch(scope);
 }
 
 void read_waiter::complete() noexcept {
     st_->waiter = nullptr;
     pending_ = false;
-    if (scope_) scope_->clear_operation(this);
-    node_.handle.resume();
+    unwatch();
+    resume(node_.handle);
 }
 
 void read_waiter::abort(std::error_code e) noexcept {
     if (!pending_) return;
     st_->waiter = nullptr;
     pending_ = false;
-    if (scope_) scope_->clear_operation(this);
+    unwatch();
     ec_ = e;
     if (scheduling_possible(ctx_, st_->owner)) ctx_->schedule(node_);
 }
@@ -229,9 +228,11 @@ void request_awaiter::abandon() noexcept {
     // Suspended and destroyed: the request must not call back into this frame,
     // and libuv must not go on reading bytes that may live in it.
     req_->cb = nullptr;
-    if (scope_) scope_->clear_operation(this);
-    // A connect's stream is the derived awaiter's member, already destroyed (and so closed) here.
-    if (kind_ != kind::connect) stream_->close();
+    unwatch();
+    // The request is in flight, so the state block is alive (libuv completes
+    // it before the close callback), whatever became of the C++ stream. For a
+    // connect the stream is the derived awaiter's member, already closing.
+    st_->close();
 }
 
 bool request_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
@@ -240,11 +241,12 @@ bool request_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
         return false;
     }
     h_ = h;
+    st_ = co_access::usable_state(*stream_);
     write_handler done = [this](std::error_code e) {
         req_ = nullptr;
         ec_ = e;
-        if (scope_) scope_->clear_operation(this);
-        h_.resume();
+        unwatch();
+        resume(h_);
     };
     switch (kind_) {
         case kind::write:
@@ -254,14 +256,13 @@ bool request_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
         case kind::connect: start_connect(std::move(done)); break;
     }
     if (ec_) return false;
-    scope_ = scope;
-    if (scope_) scope_->set_operation(this);
+    watch(scope);
     return true;
 }
 
 void request_awaiter::cancel() noexcept {
     // libuv cannot take back a request: closing the stream completes it with ECANCELED.
-    stream_->close();
+    st_->close();
 }
 
 tcp connect_awaiter::await_resume() {
@@ -287,7 +288,7 @@ void on_co_connection(listen_state* l, std::error_code status) noexcept {
 accept_waiter::~accept_waiter() {
     if (pending_) {
         if (st_->listener->acceptor == this) st_->listener->acceptor = nullptr;
-        if (scope_) scope_->clear_operation(this);
+        unwatch();
     }
     if (node_.queued) ctx_->unschedule(node_);
 }
@@ -322,25 +323,24 @@ bool accept_waiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     node_.handle = h;
     l->acceptor = this;
     pending_ = true;
-    scope_ = scope;
-    if (scope_) scope_->set_operation(this);
+    watch(scope);
     return true;
 }
 
 void accept_waiter::take_connection(std::error_code status) noexcept {
     st_->listener->acceptor = nullptr;
     pending_ = false;
-    if (scope_) scope_->clear_operation(this);
+    unwatch();
     ec_ = status;
     if (!ec_) accept_into(*st_->owner);
-    node_.handle.resume();
+    resume(node_.handle);
 }
 
 void accept_waiter::abort(std::error_code e) noexcept {
     if (!pending_) return;
     st_->listener->acceptor = nullptr;
     pending_ = false;
-    if (scope_) scope_->clear_operation(this);
+    unwatch();
     ec_ = e;
     if (scheduling_possible(ctx_, st_->owner)) ctx_->schedule(node_);
 }

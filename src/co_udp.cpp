@@ -59,7 +59,7 @@ udp_recv_awaiter::~udp_recv_awaiter() {
 void udp_recv_awaiter::detach() noexcept {
     if (st_->waiter == this) st_->waiter = nullptr;
     pending_ = false;
-    if (scope_) scope_->clear_operation(this);
+    unwatch();
 }
 
 bool udp_recv_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
@@ -91,8 +91,7 @@ bool udp_recv_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     node_.handle = h;
     st_->waiter = this;
     pending_ = true;
-    scope_ = scope;
-    if (scope_) scope_->set_operation(this);
+    watch(scope);
     return true;
 }
 
@@ -114,7 +113,7 @@ void udp_recv_awaiter::complete(ssize_t nread, const uv_buf_t* buf, const sockad
         result_.partial = (flags & UV_UDP_PARTIAL) != 0;
     }
     detach();
-    node_.handle.resume();
+    resume(node_.handle);
 }
 
 void udp_recv_awaiter::abort(std::error_code e) noexcept {
@@ -145,7 +144,7 @@ udp_send_awaiter::~udp_send_awaiter() {
     // Suspended and destroyed: the request must not call back into this
     // frame, and libuv must not go on reading bytes that may live in it.
     req_->cb = nullptr;
-    if (scope_) scope_->clear_operation(this);
+    unwatch();
     // Through the state block, not the udp object: that may have been moved.
     // The request is pending, so its state block is alive.
     req_->st->close();
@@ -162,13 +161,12 @@ bool udp_send_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
         // Cancelled: the datagram may have left before the close, but the
         // caller asked to give up, and the udp is closed now.
         ec_ = cancelled_ ? make_error_code(errc::canceled) : e;
-        if (scope_) scope_->clear_operation(this);
-        h_.resume();
+        unwatch();
+        resume(h_);
     };
     udp_->send_fn(data_, nullptr, has_to_ ? &to_ : nullptr, std::move(done), ec_, &req_);
     if (ec_) return false;
-    scope_ = scope;
-    if (scope_) scope_->set_operation(this);
+    watch(scope);
     return true;
 }
 

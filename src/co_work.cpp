@@ -6,7 +6,7 @@ pool_awaiter::~pool_awaiter() {
     if (!op_) return;
     // The frame is destroyed while suspended: the request completes on its
     // own (cancelled if it had not started) and never calls back into it.
-    if (scope_) scope_->clear_operation(this);
+    unwatch();
     pool_op* op = std::exchange(op_, nullptr);
     op->slot = nullptr;
     op->silenced = true;
@@ -25,15 +25,13 @@ void pool_awaiter::suspend(pool_request& r, std::coroutine_handle<> h, cancel_sc
     op_ = r.release_op();
     op_->slot = &op_;
     h_ = h;
-    scope_ = scope;
-    if (scope_) scope_->set_operation(this);
+    watch(scope);
 }
 
-void pool_awaiter::resume() noexcept {
+void pool_awaiter::finish() noexcept {
     // op_ was cleared by pool_op::finish before the handler ran.
-    if (scope_) scope_->clear_operation(this);
-    scope_ = nullptr;
-    h_.resume();
+    unwatch();
+    detail::resume(h_);
 }
 
 void pool_awaiter::cancel() noexcept {

@@ -33,7 +33,7 @@ bool scheduling_possible(co_context* ctx, uvkit::loop* l) noexcept {
 exit_waiter::~exit_waiter() {
     if (pending_) {
         if (st_->waiter == this) st_->waiter = nullptr;
-        if (scope_) scope_->clear_operation(this);
+        unwatch();
     }
     if (node_.queued) ctx_->unschedule(node_);
 }
@@ -57,24 +57,23 @@ bool exit_waiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     node_.handle = h;
     st_->waiter = this;
     pending_ = true;
-    scope_ = scope;
-    if (scope_) scope_->set_operation(this);
+    watch(scope);
     return true;
 }
 
 void exit_waiter::complete(process_exit r) noexcept {
     st_->waiter = nullptr;
     pending_ = false;
-    if (scope_) scope_->clear_operation(this);
+    unwatch();
     result_ = r;
-    node_.handle.resume();
+    resume(node_.handle);
 }
 
 void exit_waiter::abort(std::error_code e) noexcept {
     if (!pending_) return;
     st_->waiter = nullptr;
     pending_ = false;
-    if (scope_) scope_->clear_operation(this);
+    unwatch();
     ec_ = e;
     if (scheduling_possible(ctx_, st_->owner)) ctx_->schedule(node_);
 }

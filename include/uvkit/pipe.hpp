@@ -155,7 +155,9 @@ private:
     friend class detail::pipe_connect_awaiter;
     template <class>
     friend class detail::accept_awaiter;
-    static pipe accepted_peer(pipe& server, uvkit::loop& l) { return pipe{l, server.ipc()}; }
+    static pipe accepted_peer(const detail::stream_state& server, uvkit::loop& l) {
+        return pipe{l, reinterpret_cast<const uv_pipe_t*>(server.stream())->ipc != 0};
+    }
 
     void write_handle_fn(std::string_view data, stream& send_handle, detail::write_handler&& h,
                          std::error_code& ec) noexcept;

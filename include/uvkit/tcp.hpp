@@ -117,7 +117,7 @@ private:
     template <class>
     friend class detail::accept_awaiter;
     /// A new, unconnected tcp to accept a connection of `server` into (async_accept).
-    static tcp accepted_peer(tcp&, uvkit::loop& l) { return tcp{l}; }
+    static tcp accepted_peer(const detail::stream_state&, uvkit::loop& l) { return tcp{l}; }
     void connect_fn(const endpoint& ep, detail::write_handler&& h, std::error_code& ec,
                     detail::request_base** started = nullptr) noexcept;
     void close_reset_fn(detail::unique_function<void()>&& on_closed, std::error_code& ec) noexcept;

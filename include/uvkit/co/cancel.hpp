@@ -21,14 +21,33 @@
 
 namespace uvkit::detail {
 
+class cancel_scope;
+
 /// An operation a coroutine is suspended on that can be told to give up.
-struct cancellable {
+/// It is registered with at most one scope at a time, and the link is cut
+/// from whichever side goes first: a scope that dies (its frame destroyed
+/// while an operation it does not own still waits) forgets the operation,
+/// and an operation that ends forgets the scope.
+class cancellable {
+public:
     /// Must make the operation complete soon with errc::canceled, without
     /// resuming the awaiting coroutine from inside this call.
     virtual void cancel() noexcept = 0;
 
+    /// Registers with `s` (if any); a scope already cancelled is the caller's to check.
+    inline void watch(cancel_scope* s) noexcept;
+    /// Cuts the link with the scope, if any.
+    inline void unwatch() noexcept;
+
 protected:
-    ~cancellable() = default;
+    cancellable() noexcept = default;
+    cancellable(const cancellable&) = delete;
+    cancellable& operator=(const cancellable&) = delete;
+    virtual ~cancellable() { unwatch(); }
+
+private:
+    friend class cancel_scope;
+    cancel_scope* scope_ = nullptr;
 };
 
 class cancel_scope {
@@ -37,6 +56,7 @@ public:
     cancel_scope(const cancel_scope&) = delete;
     cancel_scope& operator=(const cancel_scope&) = delete;
     ~cancel_scope() {
+        if (op_) op_->scope_ = nullptr;
         unlink();
         // Children still linked (their owner outlives this scope) become roots.
         while (cancel_scope* c = first_child_) c->unlink();
@@ -52,11 +72,6 @@ public:
         for (cancel_scope* c = first_child_; c; c = c->next_) c->request();
     }
 
-    /// Registers the operation currently awaited under this scope.
-    void set_operation(cancellable* op) noexcept { op_ = op; }
-    void clear_operation(cancellable* op) noexcept {
-        if (op_ == op) op_ = nullptr;
-    }
 
     /// Links this scope below `parent` (inheriting a pending request).
     void link(cancel_scope* parent) noexcept {
@@ -82,10 +97,11 @@ public:
     /// Forgets a request (a scope is reused for another child).
     void reset() noexcept {
         requested_ = false;
-        op_ = nullptr;
+        if (op_) op_->unwatch();
     }
 
 private:
+    friend class cancellable;
     bool requested_ = false;
     cancellable* op_ = nullptr;
     cancel_scope* parent_ = nullptr;
@@ -93,5 +109,19 @@ private:
     cancel_scope* prev_ = nullptr;
     cancel_scope* next_ = nullptr;
 };
+
+inline void cancellable::watch(cancel_scope* s) noexcept {
+    unwatch();
+    if (!s) return;
+    if (s->op_) s->op_->scope_ = nullptr;
+    s->op_ = this;
+    scope_ = s;
+}
+
+inline void cancellable::unwatch() noexcept {
+    if (!scope_) return;
+    if (scope_->op_ == this) scope_->op_ = nullptr;
+    scope_ = nullptr;
+}
 
 }  // namespace uvkit::detail

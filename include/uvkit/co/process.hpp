@@ -49,7 +49,6 @@ private:
     process_exit result_;
     process_state* st_ = nullptr;
     co_context* ctx_ = nullptr;
-    cancel_scope* scope_ = nullptr;
     ready_node node_;
     bool pending_ = false;
 };

@@ -44,7 +44,6 @@ private:
     std::error_code* ec_out_;
     std::error_code ec_ = no_error();
     uvkit::timer timer_;
-    cancel_scope* scope_ = nullptr;
     ready_node node_;
     bool pending_ = false;
 };

@@ -124,7 +124,6 @@ struct UVKIT_API read_waiter : cancellable {
     bool done_ = false;
     stream_state* st_ = nullptr;
     co_context* ctx_ = nullptr;
-    cancel_scope* scope_ = nullptr;
     ready_node node_;
     bool pending_ = false;
 };
@@ -190,7 +189,8 @@ protected:
         ec_ = make_uv_error(UV_EINVAL);
     }
 
-    stream* stream_;
+    stream* stream_;  // only until start(): the operation holds the state block
+    stream_state* st_ = nullptr;
     kind kind_;
     std::error_code* ec_out_;
     std::error_code ec_ = no_error();
@@ -198,7 +198,6 @@ protected:
     std::string owned_;
     bool has_owned_ = false;
     request_base* req_ = nullptr;
-    cancel_scope* scope_ = nullptr;
     std::coroutine_handle<> h_;
 };
 
@@ -258,7 +257,6 @@ protected:
     std::error_code ec_ = no_error();
     stream_state* st_ = nullptr;
     co_context* ctx_ = nullptr;
-    cancel_scope* scope_ = nullptr;
     ready_node node_;
     bool pending_ = false;
 };
@@ -283,7 +281,7 @@ public:
 private:
     void accept_into(uvkit::loop& l) noexcept override {
         try {
-            client_ = S::accepted_peer(static_cast<S&>(server_), l);
+            client_ = S::accepted_peer(*st_, l);
         } catch (const std::system_error& e) {
             ec_ = e.code();
             return;
@@ -291,7 +289,7 @@ private:
             ec_ = make_uv_error(UV_ENOMEM);
             return;
         }
-        server_.accept(client_, ec_);
+        set_error(ec_, uv_accept(st_->stream(), client_.raw_stream()));
     }
 
     S client_;

@@ -37,6 +37,35 @@ class task;
 
 namespace detail {
 
+/// Resuming without recursion. A coroutine that hands control to another
+/// (a task starting a child, a child finishing back into its parent) does so
+/// through transfer(): under a resume() further down the stack, the next
+/// coroutine is parked in that resume()'s slot and the current one returns to
+/// it, so a million awaits that complete at once run in one flat loop instead
+/// of a million nested frames, whether or not the compiler turns symmetric
+/// transfer into a tail call (it does not at -O0 nor under ASan).
+struct trampoline {
+    std::coroutine_handle<> next;
+    trampoline* outer;
+};
+UVKIT_API extern thread_local trampoline* current_trampoline;
+
+/// Resumes `h` now, from a callback or a combinator, and every coroutine it
+/// transfers to, before returning.
+UVKIT_API void resume(std::coroutine_handle<> h) noexcept;
+
+/// What an await_suspend or final_suspend returns to pass control to `next`.
+inline std::coroutine_handle<> transfer(std::coroutine_handle<> next) noexcept {
+    if (trampoline* t = current_trampoline; t && !t->next) {
+        t->next = next;
+        return std::noop_coroutine();
+    }
+    return next;  // not under resume() (or its slot is taken): symmetric transfer
+}
+
+/// A frame being destroyed must not stay parked in a trampoline's slot.
+UVKIT_API void forget_parked(void* frame) noexcept;
+
 /// What every task's promise has, whatever its T.
 struct promise_base {
     std::coroutine_handle<> continuation;
@@ -59,8 +88,8 @@ struct promise_base {
         template <class P>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
             promise_base& p = h.promise();
-            if (p.on_done) return p.on_done(p.on_done_ctx, p);
-            return p.continuation ? p.continuation : std::noop_coroutine();
+            if (p.on_done) return transfer(p.on_done(p.on_done_ctx, p));
+            return p.continuation ? transfer(p.continuation) : std::noop_coroutine();
         }
         void await_resume() const noexcept {}
     };
@@ -78,8 +107,19 @@ cancel_scope* scope_of(std::coroutine_handle<P> h) noexcept {
         return nullptr;
 }
 
+template <class P>
+struct forget_on_destroy {
+    forget_on_destroy() noexcept = default;
+    forget_on_destroy(const forget_on_destroy&) = delete;
+    forget_on_destroy& operator=(const forget_on_destroy&) = delete;
+    ~forget_on_destroy() {
+        if (current_trampoline) [[unlikely]]
+            forget_parked(std::coroutine_handle<P>::from_promise(static_cast<P&>(*this)).address());
+    }
+};
+
 template <class T>
-struct task_promise : promise_base {
+struct task_promise : promise_base, forget_on_destroy<task_promise<T>> {
     std::optional<T> value;
     task<T> get_return_object() noexcept;
     template <class U>
@@ -93,7 +133,7 @@ struct task_promise : promise_base {
 };
 
 template <>
-struct task_promise<void> : promise_base {
+struct task_promise<void> : promise_base, forget_on_destroy<task_promise<void>> {
     task<void> get_return_object() noexcept;
     void return_void() const noexcept {}
     void take() const {
@@ -139,7 +179,7 @@ public:
         std::coroutine_handle<> await_suspend(std::coroutine_handle<P> parent) noexcept {
             h.promise().continuation = parent;
             if (detail::cancel_scope* s = detail::scope_of(parent)) h.promise().scope = s;
-            return h;
+            return detail::transfer(h);
         }
         T await_resume() {
             if (!h) throw std::logic_error("uvkit::task: awaiting an empty task");

@@ -77,7 +77,6 @@ private:
     udp_datagram result_;
     udp_state* st_ = nullptr;
     co_context* ctx_ = nullptr;
-    cancel_scope* scope_ = nullptr;
     ready_node node_;
     bool pending_ = false;
 };
@@ -114,7 +113,6 @@ private:
     std::error_code* ec_out_;
     std::error_code ec_ = no_error();
     udp_send_req* req_ = nullptr;
-    cancel_scope* scope_ = nullptr;
     std::coroutine_handle<> h_;
     bool cancelled_ = false;
 };

@@ -77,7 +77,7 @@ public:
             p.on_done = &child_done;
             p.on_done_ctx = &ctx_[i];
         });
-        std::apply([](auto&... t) { (t.handle().resume(), ...); }, tasks_);
+        std::apply([](auto&... t) { (resume(t.handle()), ...); }, tasks_);
         return --remaining_ != 0;
     }
 

@@ -56,11 +56,10 @@ protected:
     /// Adopts the started request (from `r`) and registers with the scope.
     void suspend(pool_request& r, std::coroutine_handle<> h, cancel_scope* scope) noexcept;
     /// Called by the request's handler, on the loop thread: resumes the coroutine.
-    void resume() noexcept;
+    void finish() noexcept;
     void cancel() noexcept override;
 
     pool_op* op_ = nullptr;
-    cancel_scope* scope_ = nullptr;
     std::coroutine_handle<> h_;
     std::error_code ec_ = no_error();
     std::error_code* ec_out_;
@@ -105,7 +104,7 @@ private:
         void operator()(std::error_code ec, work_result<value_type> r) noexcept {
             self->ec_ = ec;
             self->result_ = std::move(r);
-            self->resume();
+            self->finish();
         }
     };
 

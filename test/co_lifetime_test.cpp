@@ -1,0 +1,231 @@
+// Awaited operations against the lifetime of what they refer to: handles moved or destroyed
+// under a pending operation, tasks destroyed mid-await (also inside with_timeout), loops
+// destroyed under spawned tasks, and long runs of awaits that complete at once (the stack
+// must not grow with them, at any optimisation level).
+#include <uvkit/co.hpp>
+#include <uvkit/uvkit.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "co_util.hpp"
+#include "doctest_include.hpp"
+#include "fixture.hpp"
+
+using namespace std::chrono_literals;
+using uvkit_co_test::connected_pair;
+using uvkit_co_test::start;
+
+namespace {
+
+// A write big enough to stay queued while the peer does not read.
+constexpr std::size_t stuck_size = 64 * 1024 * 1024;
+
+uvkit::task<void> read_with_timeout(uvkit::loop& l, uvkit::tcp& c) {
+    co_await uvkit::with_timeout(l, 1h, c.async_read());
+}
+
+uvkit::task<void> sleep_with_timeout(uvkit::loop& l) { co_await uvkit::with_timeout(l, 1h, uvkit::sleep(l, 1h)); }
+
+uvkit::task<void> write_owned(uvkit::tcp& c, std::size_t n, std::error_code* out = nullptr) {
+    std::error_code ec;
+    co_await c.async_write(std::string(n, 'w'), ec);
+    if (out) *out = ec;
+}
+
+uvkit::task<int> ready_value(int i) { co_return i; }
+
+// The value of a task that start() and the loop ran to its end.
+template <class T>
+T result_of(uvkit::task<T>& t) {
+    REQUIRE(t.done());
+    return t.handle().promise().take();
+}
+
+}  // namespace
+
+TEST_SUITE("co: lifetime") {
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a task destroyed inside with_timeout(loop, d, c.async_read())") {
+    auto ab = connected_pair(loop);
+    auto& a = ab.first;
+    {
+        auto t = read_with_timeout(loop, a);
+        start(t);
+        CHECK_FALSE(t.done());
+    }  // destroyed while the read waits under the timeout
+    // The stream is still usable: a new read gets what the peer sends.
+    ab.second.write(std::string("hello"));
+    std::string got = uvkit::run(loop, [](uvkit::tcp& c) -> uvkit::task<std::string> {
+        co_return co_await c.async_read();
+    }(a));
+    CHECK(got == "hello");
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a task_group destroyed while a child sleeps inside with_timeout") {
+    {
+        uvkit::task_group g{loop};
+        g.spawn(sleep_with_timeout(loop));
+        g.spawn(sleep_with_timeout(loop));
+        CHECK(g.size() == 2);
+    }
+    CHECK_FALSE(loop.run(uvkit::run_mode::nowait));
+}
+
+TEST_CASE("co: a loop destroyed under spawned tasks waiting in with_timeout, sleep and read") {
+    auto l = std::make_unique<uvkit::loop>();
+    auto ab = connected_pair(*l);
+    uvkit::spawn(*l, sleep_with_timeout(*l));
+    uvkit::spawn(*l, read_with_timeout(*l, ab.first));
+    uvkit::spawn(*l, [](uvkit::loop& lp) -> uvkit::task<void> { co_await uvkit::sleep(lp, 1h); }(*l));
+    l->run(uvkit::run_mode::nowait);
+    l.reset();  // the frames go with the loop; the sockets outlive it, empty
+    CHECK_FALSE(ab.first.writable());
+    std::error_code ec;
+    ab.second.write(std::string_view("x"), [](std::error_code) {}, ec);
+    CHECK(ec == std::errc::invalid_argument);
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a tcp moved while its write is pending, then the task destroyed") {
+    auto ab = connected_pair(loop);
+    std::optional<uvkit::tcp> moved;
+    {
+        auto t = write_owned(ab.first, stuck_size);
+        start(t);
+        REQUIRE_FALSE(t.done());
+        moved.emplace(std::move(ab.first));
+    }  // the task and its bytes are gone: the write must not go on reading them
+    CHECK(moved->closing());
+    bool closed = false;
+    ab.second.read_start([&](std::error_code ec, std::string_view) {
+        if (ec) closed = true;
+    });
+    run_until([&] { return closed; });
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a tcp and the task writing on it destroyed in the same turn") {
+    auto ab = connected_pair(loop);
+    auto c = std::make_unique<uvkit::tcp>(std::move(ab.first));
+    auto t = write_owned(*c, stuck_size);
+    start(t);
+    REQUIRE_FALSE(t.done());
+    c.reset();
+    t = {};
+    bool closed = false;
+    ab.second.read_start([&](std::error_code ec, std::string_view) {
+        if (ec) closed = true;
+    });
+    run_until([&] { return closed; });
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: cancelling a write on a moved stream completes it") {
+    auto ab = connected_pair(loop);
+    std::error_code ec;
+    auto t = [](uvkit::loop& l, uvkit::tcp& c, std::error_code& out) -> uvkit::task<std::size_t> {
+        co_return co_await uvkit_co_test::any_index(write_owned(c, stuck_size, &out),
+                                                    [](uvkit::loop& lp) -> uvkit::task<void> {
+                                                        co_await uvkit::sleep(lp, 20ms);
+                                                    }(l));
+    }(loop, ab.first, ec);
+    start(t);
+    REQUIRE_FALSE(t.done());
+    uvkit::tcp moved = std::move(ab.first);
+    run_until([&] { return t.done(); });
+    CHECK(result_of(t) == 1);  // the sleep won
+    CHECK(ec == uvkit::errc::canceled);
+    CHECK(moved.closing());
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a pending async_accept on a moved listener, and the next accept") {
+    uvkit::tcp server{loop};
+    server.bind(uvkit::endpoint::parse("127.0.0.1:0"));
+    server.listen(8);
+    auto ep = server.local_endpoint();
+    auto t = uvkit_co_test::accept_one(server);
+    start(t);
+    REQUIRE_FALSE(t.done());
+    uvkit::tcp moved = std::move(server);
+    uvkit::tcp c1{loop};
+    c1.connect(ep, [](std::error_code) {});
+    run_until([&] { return t.done(); });
+    uvkit::tcp a1 = result_of(t);
+    CHECK(a1.peer_endpoint().port() == c1.local_endpoint().port());
+    // The moved listener goes on accepting.
+    uvkit::tcp c2{loop};
+    c2.connect(ep, [](std::error_code) {});
+    uvkit::tcp a2 = uvkit::run(loop, uvkit_co_test::accept_one(moved));
+    CHECK(a2.peer_endpoint().port() == c2.local_endpoint().port());
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a pending read on a moved stream gets the data") {
+    auto ab = connected_pair(loop);
+    auto t = [](uvkit::tcp& c) -> uvkit::task<std::string> { co_return co_await c.async_read(); }(ab.first);
+    start(t);
+    uvkit::tcp moved = std::move(ab.first);
+    ab.second.write(std::string("moved"));
+    run_until([&] { return t.done(); });
+    CHECK(result_of(t) == "moved");
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a stream destroyed under a pending read completes it with canceled") {
+    auto ab = connected_pair(loop);
+    auto c = std::make_unique<uvkit::tcp>(std::move(ab.first));
+    std::error_code ec;
+    auto t = [](uvkit::tcp& s, std::error_code& out) -> uvkit::task<void> {
+        co_await s.async_read(out);
+    }(*c, ec);
+    start(t);
+    c.reset();
+    run_until([&] { return t.done(); });
+    CHECK(ec == uvkit::errc::canceled);
+}
+
+}  // TEST_SUITE("co: lifetime")
+
+TEST_SUITE("co: synchronous completion") {
+
+// Each of these runs on the default stack in every build of the suite (-O0 and ASan included):
+// a completion that happens while an await starts must never resume by recursion.
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: 1,000,000 awaits of tasks that return at once") {
+    auto t = [](int n) -> uvkit::task<long long> {
+        long long sum = 0;
+        for (int i = 0; i < n; ++i) sum += co_await ready_value(i);
+        co_return sum;
+    }(1000000);
+    CHECK(uvkit::run(loop, std::move(t)) == 499999500000LL);
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: 1,000,000 async_read_until of lines already read") {
+    auto ab = connected_pair(loop);
+    constexpr int lines = 1000000;
+    std::string all;
+    for (int i = 0; i < lines; ++i) all += "x\n";
+    ab.second.write(std::string_view(all), [](std::error_code) {});
+    auto t = [](uvkit::tcp& c, int n) -> uvkit::task<int> {
+        std::string buf;
+        int got = 0;
+        while (got < n) {
+            std::size_t len = co_await c.async_read_until(buf, "\n", 1 << 20);
+            buf.erase(0, len);
+            ++got;
+        }
+        co_return got;
+    }(ab.first, lines);
+    CHECK(uvkit::run(loop, std::move(t)) == lines);
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: 100,000 awaits that complete at once through when_all") {
+    auto t = []() -> uvkit::task<int> {
+        int sum = 0;
+        for (int i = 0; i < 100000; ++i) {
+            auto [x, y] = co_await uvkit::when_all(ready_value(1), ready_value(2));
+            sum += x + y;
+        }
+        co_return sum;
+    }();
+    CHECK(uvkit::run(loop, std::move(t)) == 300000);
+}
+
+}  // TEST_SUITE("co: synchronous completion")
