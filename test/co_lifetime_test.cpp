@@ -8,6 +8,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
+#include <variant>
 
 #include "co_util.hpp"
 #include "doctest_include.hpp"
@@ -26,7 +28,9 @@ uvkit::task<void> read_with_timeout(uvkit::loop& l, uvkit::tcp& c) {
     co_await uvkit::with_timeout(l, 1h, c.async_read());
 }
 
-uvkit::task<void> sleep_with_timeout(uvkit::loop& l) { co_await uvkit::with_timeout(l, 1h, uvkit::sleep(l, 1h)); }
+uvkit::task<void> sleep_with_timeout(uvkit::loop& l) {
+    co_await uvkit::with_timeout(l, 1h, uvkit::sleep(l, 1h));
+}
 
 uvkit::task<void> write_owned(uvkit::tcp& c, std::size_t n, std::error_code* out = nullptr) {
     std::error_code ec;
@@ -47,7 +51,8 @@ T result_of(uvkit::task<T>& t) {
 
 TEST_SUITE("co: lifetime") {
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a task destroyed inside with_timeout(loop, d, c.async_read())") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: a task destroyed inside with_timeout(loop, d, c.async_read())") {
     auto ab = connected_pair(loop);
     auto& a = ab.first;
     {
@@ -57,13 +62,13 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a task destroyed inside with_ti
     }  // destroyed while the read waits under the timeout
     // The stream is still usable: a new read gets what the peer sends.
     ab.second.write(std::string("hello"));
-    std::string got = uvkit::run(loop, [](uvkit::tcp& c) -> uvkit::task<std::string> {
-        co_return co_await c.async_read();
-    }(a));
+    std::string got = uvkit::run(
+        loop, [](uvkit::tcp& c) -> uvkit::task<std::string> { co_return co_await c.async_read(); }(a));
     CHECK(got == "hello");
 }
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a task_group destroyed while a child sleeps inside with_timeout") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: a task_group destroyed while a child sleeps inside with_timeout") {
     {
         uvkit::task_group g{loop};
         g.spawn(sleep_with_timeout(loop));
@@ -83,11 +88,13 @@ TEST_CASE("co: a loop destroyed under spawned tasks waiting in with_timeout, sle
     l.reset();  // the frames go with the loop; the sockets outlive it, empty
     CHECK_FALSE(ab.first.writable());
     std::error_code ec;
-    ab.second.write(std::string_view("x"), [](std::error_code) {}, ec);
+    ab.second.write(
+        std::string_view("x"), [](std::error_code) {}, ec);
     CHECK(ec == std::errc::invalid_argument);
 }
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a tcp moved while its write is pending, then the task destroyed") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: a tcp moved while its write is pending, then the task destroyed") {
     auto ab = connected_pair(loop);
     std::optional<uvkit::tcp> moved;
     {
@@ -104,7 +111,8 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a tcp moved while its write is 
     run_until([&] { return closed; });
 }
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a tcp and the task writing on it destroyed in the same turn") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: a tcp and the task writing on it destroyed in the same turn") {
     auto ab = connected_pair(loop);
     auto c = std::make_unique<uvkit::tcp>(std::move(ab.first));
     auto t = write_owned(*c, stuck_size);
@@ -123,10 +131,9 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: cancelling a write on a moved s
     auto ab = connected_pair(loop);
     std::error_code ec;
     auto t = [](uvkit::loop& l, uvkit::tcp& c, std::error_code& out) -> uvkit::task<std::size_t> {
-        co_return co_await uvkit_co_test::any_index(write_owned(c, stuck_size, &out),
-                                                    [](uvkit::loop& lp) -> uvkit::task<void> {
-                                                        co_await uvkit::sleep(lp, 20ms);
-                                                    }(l));
+        co_return co_await uvkit_co_test::any_index(
+            write_owned(c, stuck_size, &out),
+            [](uvkit::loop& lp) -> uvkit::task<void> { co_await uvkit::sleep(lp, 20ms); }(l));
     }(loop, ab.first, ec);
     start(t);
     REQUIRE_FALSE(t.done());
@@ -137,7 +144,8 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: cancelling a write on a moved s
     CHECK(moved.closing());
 }
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a pending async_accept on a moved listener, and the next accept") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: a pending async_accept on a moved listener, and the next accept") {
     uvkit::tcp server{loop};
     server.bind(uvkit::endpoint::parse("127.0.0.1:0"));
     server.listen(8);
@@ -168,13 +176,13 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a pending read on a moved strea
     CHECK(result_of(t) == "moved");
 }
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a stream destroyed under a pending read completes it with canceled") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: a stream destroyed under a pending read completes it with canceled") {
     auto ab = connected_pair(loop);
     auto c = std::make_unique<uvkit::tcp>(std::move(ab.first));
     std::error_code ec;
-    auto t = [](uvkit::tcp& s, std::error_code& out) -> uvkit::task<void> {
-        co_await s.async_read(out);
-    }(*c, ec);
+    auto t = [](uvkit::tcp& s, std::error_code& out) -> uvkit::task<void> { co_await s.async_read(out); }(*c,
+                                                                                                          ec);
     start(t);
     c.reset();
     run_until([&] { return t.done(); });
@@ -229,3 +237,51 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: 100,000 awaits that complete at
 }
 
 }  // TEST_SUITE("co: synchronous completion")
+
+TEST_SUITE("co: when_all and when_any of operations") {
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: when_all of a sleep and a read, awaited in place") {
+    auto ab = connected_pair(loop);
+    ab.second.write(std::string("both"));
+    auto t = [](uvkit::loop& l, uvkit::tcp& c) -> uvkit::task<std::string> {
+        auto [slept, chunk] = co_await uvkit::when_all(uvkit::sleep(l, 5ms), c.async_read());
+        static_assert(std::is_same_v<decltype(slept), std::monostate>);
+        co_return chunk;
+    }(loop, ab.first);
+    CHECK(uvkit::run(loop, std::move(t)) == "both");
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: when_any of a task, a read and a sleep: the read wins, the rest are cancelled") {
+    auto ab = connected_pair(loop);
+    bool task_cancelled = false;
+    auto t = [](uvkit::loop& l, uvkit::tcp& c, bool& cancelled) -> uvkit::task<std::size_t> {
+        auto r = co_await uvkit::when_any(
+            [](uvkit::loop& lp, bool& cx) -> uvkit::task<int> {
+                std::error_code ec;
+                co_await uvkit::sleep(lp, 1h, ec);
+                cx = ec == uvkit::errc::canceled;
+                co_return 1;
+            }(l, cancelled),
+            c.async_read(), uvkit::sleep(l, 1h));
+        CHECK(std::get<1>(r) == "first");
+        co_return r.index();
+    }(loop, ab.first, task_cancelled);
+    ab.second.write(std::string("first"));
+    CHECK(uvkit::run(loop, std::move(t)) == 1);
+    CHECK(task_cancelled);
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a task destroyed while when_any of operations waits") {
+    auto ab = connected_pair(loop);
+    {
+        auto t = [](uvkit::loop& l, uvkit::tcp& c) -> uvkit::task<void> {
+            co_await uvkit::when_any(c.async_read(), uvkit::sleep(l, 1h));
+        }(loop, ab.first);
+        start(t);
+        REQUIRE_FALSE(t.done());
+    }
+    CHECK_FALSE(ab.first.closing());  // a read just stops; the stream stays usable
+}
+
+}  // TEST_SUITE("co: when_all and when_any of operations")

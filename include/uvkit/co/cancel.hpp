@@ -72,7 +72,6 @@ public:
         for (cancel_scope* c = first_child_; c; c = c->next_) c->request();
     }
 
-
     /// Links this scope below `parent` (inheriting a pending request).
     void link(cancel_scope* parent) noexcept {
         unlink();

@@ -8,6 +8,12 @@
 //     auto reply = co_await uvkit::with_timeout(loop, 2s, read_reply(c));
 //     auto chunk = co_await uvkit::with_timeout(loop, 2s, c.async_read());
 //
+// Each argument is a task or an awaitable operation (`uvkit::sleep(loop, 1s)`,
+// `c.async_read()`, `server.async_accept()`, ...); an operation is awaited in
+// place, so co_await the combinator in the expression that made it:
+//
+//     auto [_, chunk] = co_await uvkit::when_all(uvkit::sleep(loop, 10ms), c.async_read());
+//
 // when_all starts every task at once and completes when all have finished,
 // with a tuple of their results (std::monostate for task<void>). If one
 // throws, the others are cancelled, and the first exception is rethrown once
@@ -178,23 +184,55 @@ task<await_result_t<A>> await_in_task(A&& aw) {
     co_return co_await static_cast<std::remove_reference_t<A>&>(aw);  // an lvalue: awaiters do not move
 }
 
-}  // namespace detail
+/// A task, or an awaitable operation (`uvkit::sleep(...)`, `c.async_read()`, ...).
+template <class A>
+concept awaitable_operation = requires(A& a, std::coroutine_handle<> h) {
+    a.await_ready();
+    a.await_suspend(h);
+    a.await_resume();
+};
+template <class A>
+concept task_or_awaitable =
+    is_task<std::remove_cvref_t<A>> || awaitable_operation<std::remove_reference_t<A>>;
 
-/// Runs every task concurrently; completes with all their results.
-/// Throws std::invalid_argument if a task is empty.
-template <class... T>
-detail::when_all_awaiter<T...> when_all(task<T>... ts) {
-    if (!(static_cast<bool>(ts) && ...)) throw std::invalid_argument("uvkit::when_all: empty task");
-    return detail::when_all_awaiter<T...>(std::move(ts)...);
+/// A task as it is; an awaitable inside a task that awaits it in place (the
+/// awaitable is the caller's: await the combinator in the same expression).
+template <class A>
+auto as_task(A&& a) {
+    if constexpr (is_task<std::remove_cvref_t<A>>)
+        return std::remove_cvref_t<A>(std::forward<A>(a));
+    else
+        return await_in_task(std::forward<A>(a));
 }
 
-/// Runs every task concurrently; completes with the first result, the others cancelled.
-/// Throws std::invalid_argument if a task is empty.
 template <class... T>
-detail::when_any_awaiter<T...> when_any(task<T>... ts) {
-    static_assert(sizeof...(T) > 0, "when_any needs at least one task");
+when_all_awaiter<T...> when_all_of(task<T>... ts) {
+    if (!(static_cast<bool>(ts) && ...)) throw std::invalid_argument("uvkit::when_all: empty task");
+    return when_all_awaiter<T...>(std::move(ts)...);
+}
+template <class... T>
+when_any_awaiter<T...> when_any_of(task<T>... ts) {
     if (!(static_cast<bool>(ts) && ...)) throw std::invalid_argument("uvkit::when_any: empty task");
-    return detail::when_any_awaiter<T...>(std::move(ts)...);
+    return when_any_awaiter<T...>(std::move(ts)...);
+}
+
+}  // namespace detail
+
+/// Runs every task (or awaitable operation) concurrently; completes with all
+/// their results. Throws std::invalid_argument if a task is empty. Operations
+/// such as `c.async_read()` are awaited in place: co_await the result in the
+/// same expression (`co_await uvkit::when_all(uvkit::sleep(loop, 1s), c.async_read())`).
+template <detail::task_or_awaitable... A>
+auto when_all(A&&... as) {
+    return detail::when_all_of(detail::as_task(std::forward<A>(as))...);
+}
+
+/// Runs every task (or awaitable operation) concurrently; completes with the
+/// first result, the others cancelled. Throws std::invalid_argument if a task is empty.
+template <detail::task_or_awaitable... A>
+auto when_any(A&&... as) {
+    static_assert(sizeof...(A) > 0, "when_any needs at least one task");
+    return detail::when_any_of(detail::as_task(std::forward<A>(as))...);
 }
 
 /// Runs `t` with a deadline `d` from now: on expiry `t` is cancelled and
