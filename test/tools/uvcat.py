@@ -651,3 +651,10 @@ def case_uvcat_listener_closed_stdin_and_stdout_refused():
     rc, out, err, _ = run(uvcat_closed("<&- >&-", "-l"), STEP)
     check(rc == 1, f"exit status {rc}; stderr {err!r}")
     one_line_error(err.decode(errors="replace").strip(), "uvcat -l <&- >&-")
+
+
+CASES += [
+    ("uvcat_closed_stdin_sends_nothing", case_uvcat_closed_stdin_sends_nothing),
+    ("uvcat_closed_stdout_exit_1", case_uvcat_closed_stdout_exit_1),
+    ("uvcat_listener_closed_stdin_and_stdout_refused", case_uvcat_listener_closed_stdin_and_stdout_refused),
+]
