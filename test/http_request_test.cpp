@@ -199,14 +199,16 @@ TEST_CASE("head_size and body_length: known once the head is in, before the body
     CHECK(r.state == parse_state::need_more);
     CHECK(r.head_size == 0);
     CHECK(r.body_length == 0);
-    r = parse(head + "0123");  // the head is, the body is not
+    const std::string partial = head + "0123";  // the head is in, the body is not
+    r = parse(partial);
     CHECK(r.state == parse_state::need_more);
     CHECK(r.head_size == head.size());
     CHECK(r.body_length == 10);
     CHECK(r.req.method == "PUT");
     CHECK(r.req.target == "/x");
     CHECK(r.req.keep_alive);
-    r = parse(head + "0123456789GET");  // complete: the same sizes
+    const std::string whole = head + "0123456789GET";  // complete: the same sizes
+    r = parse(whole);
     REQUIRE(r.state == parse_state::complete);
     CHECK(r.head_size == head.size());
     CHECK(r.body_length == 10);
