@@ -53,9 +53,10 @@ loop::~loop() {
     // still on this thread's stack and use the loop after we return: no
     // teardown can make that safe, so stop before touching anything.
     if (running_on_.load(std::memory_order_relaxed) == &this_thread_token) {
-        std::fputs("uvkit: a loop was destroyed inside one of its own handlers (while run() runs it on this "
-                   "thread); destroy it after run() returned. Aborting.\n",
-                   stderr);
+        std::fputs(
+            "uvkit: a loop was destroyed inside one of its own handlers (while run() runs it on this "
+            "thread); destroy it after run() returned. Aborting.\n",
+            stderr);
         std::abort();
     }
     // Suspended coroutines go first: their awaiters still refer to open handles.

@@ -3,10 +3,10 @@
 #include <uvkit/uvkit.hpp>
 
 #include <atomic>
-#include <csignal>
-#include <cstdlib>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -556,8 +556,8 @@ TEST_CASE("destroying a loop inside its own handler aborts with one line, before
         // The first line is ours; a sanitizer or doctest may add theirs after it.
         const std::string first = text.substr(0, text.find('\n'));
         CHECK(first ==
-              "uvkit: a loop was destroyed inside one of its own handlers (while run() runs it on this thread); "
-              "destroy it after run() returned. Aborting.");
+              "uvkit: a loop was destroyed inside one of its own handlers (while run() runs it on this "
+              "thread); destroy it after run() returned. Aborting.");
         CHECK(text.find("uvkit:", 1) == std::string::npos);  // said once
     }
 }

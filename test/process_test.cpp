@@ -201,7 +201,8 @@ TEST_CASE_FIXTURE(loop_fixture, "process: invalid options, moved-from and static
     CHECK(b.exit_result()->exit_status == 0);
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "process: an open pipe, or one pipe twice, is refused before any child runs") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "process: an open pipe, or one pipe twice, is refused before any child runs") {
     // A child that ran would write "ran" into `witness` (its stderr); the
     // witness reaches EOF once every writer is gone: ours, and the child's
     // if there was one. So "no child" is seen, not hoped for.

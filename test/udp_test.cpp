@@ -189,12 +189,15 @@ TEST_CASE_FIXTURE(loop_fixture,
     int bad_calls = 0;
     std::vector<std::error_code> good;
     std::error_code ec;
-    tx.send(std::string_view("to port 0"), port0, [&](std::error_code) { ++bad_calls; }, ec);
+    tx.send(
+        std::string_view("to port 0"), port0, [&](std::error_code) { ++bad_calls; }, ec);
     CHECK(ec == einval);
-    tx.send(std::string_view("to IPv6"), v6, [&](std::error_code) { ++bad_calls; }, ec);
+    tx.send(
+        std::string_view("to IPv6"), v6, [&](std::error_code) { ++bad_calls; }, ec);
     CHECK(ec == einval);
     std::string owned = "owned, to port 0";
-    tx.send(std::move(owned), port0, [&](std::error_code) { ++bad_calls; }, ec);
+    tx.send(
+        std::move(owned), port0, [&](std::error_code) { ++bad_calls; }, ec);
     CHECK(ec == einval);
     check_einval_throw([&] { tx.send(std::string_view("x"), port0, [&](std::error_code) { ++bad_calls; }); });
     CHECK(tx.try_send("x", port0, ec) == 0);

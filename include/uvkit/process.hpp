@@ -28,8 +28,9 @@
 // create_pipe() of a pipe that is already open, of one pipe for two
 // descriptors, or of a pipe on another loop, and inherit(stream) of a closed
 // or unopened stream, fail with UV_EINVAL and start no child (libuv would
-// notice some of these only after the fork, leaving a child nobody reaps). kill() on an empty or closed process fails with UV_EINVAL,
-// on a process that already exited with UV_ESRCH.
+// notice some of these only after the fork, leaving a child nobody reaps).
+// kill() on an empty or closed process fails with UV_EINVAL, on a process
+// that already exited with UV_ESRCH.
 #pragma once
 
 #include <cstdint>
