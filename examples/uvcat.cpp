@@ -91,8 +91,8 @@ const char* const usage_text =
     "  -h, --help this text\n"
     "\n"
     "At the end of stdin the socket's write side is shut down; uvcat exits once\n"
-    "the peer closed its side too. Exit status: 0 done or SIGINT/SIGTERM, 1 network\n"
-    "failure, 2 bad arguments.\n";
+    "the peer closed its side too. A closed stdin is an empty one. Exit status: 0 done\n"
+    "or SIGINT/SIGTERM, 1 network failure or a closed stdout, 2 bad arguments.\n";
 
 struct options {
     bool listen = false;
