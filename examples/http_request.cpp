@@ -200,6 +200,8 @@ parse_result parse_request(std::string_view bytes, const limits& lim) {
     if (chunked) return fail(has_length ? 400 : 501);
     if (length > lim.max_body) return fail(413);
     req.keep_alive = !close && (req.minor == 1 || keep_alive);
+    r.head_size = header_end;
+    r.body_length = length;
 
     if (bytes.size() - header_end < length) return r;  // the body is not all here yet
     req.body = bytes.substr(header_end, length);

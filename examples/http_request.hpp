@@ -75,6 +75,14 @@ struct parse_result {
     request req;               // when complete
     std::size_t consumed = 0;  // when complete: bytes of this request, body included
     int status = 0;            // when error: 400, 413, 414, 431, 501, 505
+    // Once the head (request line to the empty line) is in and valid, whether
+    // the body is complete or still missing (need_more): the head's size in
+    // bytes and the body's (Content-Length, 0 without one); both 0 before.
+    // In need_more with head_size != 0, `req` is filled in except its body:
+    // a server that does not want the body can answer from it and drop the
+    // body's bytes as they arrive, instead of keeping them to parse again.
+    std::size_t head_size = 0;
+    std::size_t body_length = 0;
 };
 
 /// Parses the request at the start of `bytes` (see the header comment).

@@ -33,15 +33,25 @@
 // synchronous uv_fs_read/uv_fs_write, called on the thread pool
 // (uvkit::async_work), so the loop never blocks and the code stays portable.
 //
+// Closed standard streams (`uvcat ... <&- >&-`): before anything else, a
+// closed fd 0, 1 or 2 gets /dev/null opened onto it, so that none of the
+// descriptors the loop opens (its signal pipe, the socket) can become
+// "stdout" by taking the lowest free number. A closed stdin is then an empty
+// one: nothing to send, the write side is shut down at once. A closed stdout
+// is refused before anything connects or listens (exit 1, one line): the
+// peer's data would have nowhere to go. (POSIX only; on Windows a closed
+// stream fails at its first use.)
+//
 // Exit status: 0 when done or after SIGINT/SIGTERM; 1 with one line on
 // stderr when the network fails (cannot resolve, connect, bind; reset;
-// timeout); 2 with one line for bad arguments.
+// timeout) or stdout is closed; 2 with one line for bad arguments.
 #include <uvkit/uvkit.hpp>
 
 #include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <span>
@@ -49,6 +59,13 @@
 #include <string_view>
 #include <system_error>
 #include <vector>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#endif
 
 using namespace std::chrono_literals;
 
@@ -74,8 +91,8 @@ const char* const usage_text =
     "  -h, --help this text\n"
     "\n"
     "At the end of stdin the socket's write side is shut down; uvcat exits once\n"
-    "the peer closed its side too. Exit status: 0 done or SIGINT/SIGTERM, 1 network\n"
-    "failure, 2 bad arguments.\n";
+    "the peer closed its side too. A closed stdin is an empty one. Exit status: 0 done\n"
+    "or SIGINT/SIGTERM, 1 network failure or a closed stdout, 2 bad arguments.\n";
 
 struct options {
     bool listen = false;
@@ -562,9 +579,28 @@ uvkit::task<outcome> uvcat(uvkit::loop& loop, const options& opt) {
     co_return result;
 }
 
+// Opens /dev/null onto each of fds 0-2 that is closed; returns which were
+// (bit fd set). In order from 0, so open() takes exactly the closed number.
+unsigned reserve_standard_fds() {
+    unsigned closed = 0;
+#if defined(__unix__) || defined(__APPLE__)
+    for (int fd = 0; fd <= 2; ++fd) {
+        if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+        closed |= 1u << fd;
+        int got = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+        if (got != fd) {  // cannot happen unless another thread opens files now
+            if (got >= 0) ::close(got);
+            std::_Exit(1);
+        }
+    }
+#endif
+    return closed;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+    const unsigned closed_fds = reserve_standard_fds();  // before anything opens a descriptor
     for (int i = 1; i < argc; ++i) {
         std::string_view arg = argv[i];
         if (arg == "-h" || arg == "--help") {
@@ -577,6 +613,11 @@ int main(int argc, char** argv) {
     if (std::string problem = parse_args(argc, argv, opt); !problem.empty()) {
         std::cerr << "uvcat: " << problem << "; see uvcat --help\n";
         return 2;
+    }
+
+    if (closed_fds & 2u) {
+        std::cerr << "uvcat: stdout is closed: nowhere to write what the peer sends\n";
+        return 1;
     }
 
 #ifdef SIGPIPE

@@ -3,10 +3,12 @@
 // threads sharing one port.
 //
 //     uvhttpd [--host H] [--port P] [--threads N] [--dir D] [--idle SECS]
+//             [--header-timeout SECS] [--body-timeout SECS] [--max-conns N]
 //             [--max-requests N] [--balance pass|shared] [--stats]
 //
-// Defaults: 127.0.0.1, port 0, 1 thread, no directory (only /hello), 10 s,
-// 1000 requests per connection, pass. The first line on stdout is
+// Defaults: 127.0.0.1, port 0, 1 thread, no directory (only /hello), idle
+// 10 s, header timeout 10 s, body timeout 30 s, 4096 connections, 1000
+// requests per connection, pass. The first line on stdout is
 // "listening on H:P" with the real port.
 //
 // What it serves:
@@ -23,6 +25,11 @@
 // - A target that could leave --dir ("..", "%2e%2e", "//", '\', ':', NUL,
 //   an encoded '/'): 403, whether or not what it names exists (see
 //   http::target_path). A name that is not there: 404.
+// - Symbolic links inside --dir are followed only as far as --dir: the real
+//   path of what a request names (every link resolved) must lie below the
+//   real path of --dir, else 403. The file opened is that real path. (A link
+//   replaced between the check and the open is not caught: whoever can write
+//   into --dir can serve what they like anyway.)
 // - Requests the parser refuses (http_request.hpp): 400, 413 (Content-Length
 //   beyond 1 MiB), 414, 431 (header block beyond 8 KiB or 100 fields), 501
 //   (Transfer-Encoding), 505; the connection is closed after the answer.
@@ -35,6 +42,16 @@
 // input would reset the connection and could destroy the answer). A
 // connection that sends nothing, or takes none of the response, for --idle
 // seconds is closed without an answer.
+//
+// Slow and greedy clients: the whole head of a request (request line to the
+// empty line) must arrive within --header-timeout seconds of its first byte,
+// however the bytes trickle in, and the whole body within --body-timeout
+// seconds of the head; else the connection is closed without an answer. A
+// body is never kept: no method served here takes one, so its bytes are
+// dropped as they arrive (the answer follows the last one), and what a
+// connection buffers is bounded by the header limit and one 16 KiB read.
+// Beyond --max-conns open connections (all threads together), a new one is
+// answered "503 Service Unavailable" with "Connection: close" and closed.
 //
 // Threads (--threads N > 1): the main loop binds and listens, N worker loops
 // on N threads serve, and each worker gets its connections over an IPC pipe
@@ -94,17 +111,25 @@ struct options {
     unsigned threads = 1;
     std::string dir;  // empty: no files, only /hello
     std::chrono::seconds idle = 10s;
+    std::chrono::seconds header_timeout = 10s;
+    std::chrono::seconds body_timeout = 30s;
+    unsigned max_conns = 4096;
     unsigned max_requests = 1000;
     balance mode = balance::pass;
     bool stats = false;
 };
 
 // What every connection of every worker reads, never writes.
+// What every connection of every worker reads; only `open` is written (atomically).
 struct config {
-    std::filesystem::path root;  // empty: no files
+    std::filesystem::path root;  // empty: no files; else canonical (no links, no "..")
     http::limits limits;
     std::chrono::milliseconds idle{};
+    std::chrono::milliseconds header_timeout{};
+    std::chrono::milliseconds body_timeout{};
     unsigned max_requests = 0;
+    unsigned max_conns = 0;
+    mutable std::atomic<unsigned> open{0};  // connections being served, all workers
 };
 
 struct worker_stats {
@@ -114,6 +139,7 @@ struct worker_stats {
 
 constexpr std::string_view usage_text =
     "[--host ADDRESS] [--port PORT] [--threads N] [--dir DIR] [--idle SECONDS]\n"
+    "       [--header-timeout SECONDS] [--body-timeout SECONDS] [--max-conns N]\n"
     "       [--max-requests N] [--balance pass|shared] [--stats]\n";
 
 int usage(const char* argv0, std::string_view problem) {
@@ -143,6 +169,7 @@ std::string_view reason(int status) {
         case 414: return "URI Too Long";
         case 431: return "Request Header Fields Too Large";
         case 501: return "Not Implemented";
+        case 503: return "Service Unavailable";
         case 505: return "HTTP Version Not Supported";
         default: return "Internal Server Error";
     }
@@ -242,15 +269,46 @@ struct opened_file {
     std::string name;  // for the Content-Type
 };
 
+// True if `real` is `root` or lies below it; both canonical.
+bool inside(const std::filesystem::path& root, const std::filesystem::path& real) {
+    auto r = root.begin();
+    for (auto p = real.begin(); r != root.end(); ++r, ++p) {
+        if (p == real.end()) return false;
+        // The root's last component may be empty (a trailing '/'): it matches anything.
+        if (r->empty() && std::next(r) == root.end()) return true;
+        if (*r != *p) return false;
+    }
+    return true;
+}
+
+// The real path of `p` (every link resolved) into `real`: 0 if it lies below
+// `root` (canonical), 404 if it does not exist, 403 if it lies outside.
+int resolve_inside(const std::filesystem::path& root, const std::filesystem::path& p,
+                   std::filesystem::path& real) {
+    std::error_code ec;
+    real = std::filesystem::canonical(p, ec);
+    if (ec) return 404;  // missing, a dangling link, a loop of links
+    return inside(root, real) ? 0 : 403;
+}
+
 // Runs on a pool thread: the checks and the open, which may block on the disk.
 opened_file open_file(const std::filesystem::path& root, const std::string& rel) {
     namespace fs = std::filesystem;
     opened_file f;
     std::error_code ec;
-    fs::path full = rel.empty() ? root : root / fs::path(rel);
+    fs::path named = rel.empty() ? root : root / fs::path(rel);  // its extension gives the type
+    fs::path full;
+    if (int status = resolve_inside(root, named, full)) {
+        f.status = status;
+        return f;
+    }
     fs::file_status st = fs::status(full, ec);
     if (!ec && fs::is_directory(st)) {
-        full /= "index.html";
+        named = "index.html";
+        if (int status = resolve_inside(root, full / named, full)) {
+            f.status = status;
+            return f;
+        }
         st = fs::status(full, ec);
     }
     if (ec || !fs::is_regular_file(st)) return f;  // missing, or a socket, a device...
@@ -264,7 +322,7 @@ opened_file open_file(const std::filesystem::path& root, const std::string& rel)
     f.status = 200;
     f.size = size;
     f.in = std::move(in);
-    f.name = full.filename().string();
+    f.name = named.filename().string();
     return f;
 }
 
@@ -275,19 +333,24 @@ public:
         : loop_(loop), cfg_(cfg), stats_(stats), socket_(std::move(socket)), deadline_(loop) {}
 
     uvkit::task<void> serve() {
-        // The idle deadline: re-armed before every read and write. When it
-        // fires, the socket is closed, which completes the waiting operation
-        // with errc::canceled: cheaper than a with_timeout per read.
-        deadline_.start(cfg_.idle, cfg_.idle, [this] { socket_.close(); });
-        std::string in;  // received, not yet answered
+        // One timer holds every deadline: re-armed before each read and
+        // write with the idle timeout, cut short by the head's or the body's
+        // deadline. When it fires, the socket is closed, which completes the
+        // waiting operation with errc::canceled: cheaper than a with_timeout
+        // per read.
+        std::string in;  // received, not yet answered: bounded by the header limit and one read
         unsigned served = 0;
+        std::chrono::milliseconds head_until{0};  // loop time; 0: no request head begun
         for (;;) {
             http::parse_result r = http::parse_request(in, cfg_.limits);
-            if (r.state == http::parse_state::need_more) {
+            if (r.state == http::parse_state::need_more && r.head_size == 0) {
+                // Waiting for (the rest of) a head. Its deadline counts from
+                // its first byte and is not moved by the bytes that follow.
+                if (!in.empty() && head_until.count() == 0) head_until = loop_.now() + cfg_.header_timeout;
+                arm(head_until);
                 std::error_code ec;
-                deadline_.again(ec);
                 std::size_t n = co_await socket_.async_read(std::span<char>(buf_), ec);
-                if (ec || n == 0) co_return;  // EOF, reset, idle timeout or shutdown
+                if (ec || n == 0) co_return;  // EOF, reset, a timeout or shutdown
                 in.append(buf_.data(), n);
                 continue;
             }
@@ -295,6 +358,15 @@ public:
                 // The rest of the stream cannot be trusted: answer, then close.
                 if (co_await send(error_response(r.status, false, 1, false))) co_await linger();
                 co_return;
+            }
+            head_until = std::chrono::milliseconds{0};
+            std::string next;  // bytes after a dropped body: the next request's
+            if (r.state == http::parse_state::need_more) {
+                // The head is in, the body is not: it is dropped as it
+                // arrives, not kept (`in` and with it r.req stay as they are).
+                const std::size_t have = in.size() - r.head_size;
+                if (!co_await drop_body(r.body_length - have, next)) co_return;
+                r.consumed = in.size();
             }
             ++served;
             stats_.requests.fetch_add(1, std::memory_order_relaxed);
@@ -306,14 +378,44 @@ public:
                 co_return;
             }
             in.erase(0, r.consumed);
+            in += next;
         }
     }
 
 private:
+    // (Re)arms the deadline: --idle from now, but never past `until` (loop
+    // time; 0: no such limit).
+    void arm(std::chrono::milliseconds until = std::chrono::milliseconds{0}) {
+        std::chrono::milliseconds t = cfg_.idle;
+        if (until.count() != 0) {
+            const std::chrono::milliseconds now = loop_.now();
+            t = std::min(t, until > now ? until - now : std::chrono::milliseconds{0});
+        }
+        std::error_code ec;
+        deadline_.start(
+            t, [this] { socket_.close(); }, ec);
+    }
+
+    // Reads and drops `left` bytes of a body within --body-timeout; what
+    // arrives after them goes to `next`. False if the connection is gone.
+    uvkit::task<bool> drop_body(std::size_t left, std::string& next) {
+        const std::chrono::milliseconds until = loop_.now() + cfg_.body_timeout;
+        while (left > 0) {
+            arm(until);
+            std::error_code ec;
+            std::size_t n = co_await socket_.async_read(std::span<char>(buf_), ec);
+            if (ec || n == 0) co_return false;
+            const std::size_t body = std::min(n, left);
+            left -= body;
+            next.append(buf_.data() + body, n - body);
+        }
+        co_return true;
+    }
+
     // Writes `bytes` (owned) under the idle deadline; false if the connection is gone.
     uvkit::task<bool> send(std::string bytes) {
+        arm();
         std::error_code ec;
-        deadline_.again(ec);
         co_await socket_.async_write(std::move(bytes), ec);
         co_return !ec;
     }
@@ -366,7 +468,7 @@ private:
             // A file that shrank cannot give the promised Content-Length: the
             // client must see the connection end rather than a short body.
             if (ec || !read) co_return false;
-            deadline_.again(ec);
+            arm();
             co_await socket_.async_write(std::string_view(*chunk), ec);
             if (ec) co_return false;
             size -= n;
@@ -394,8 +496,26 @@ private:
     std::array<char, read_size> buf_;
 };
 
+// A connection beyond --max-conns: a 503, FIN, closed. The answer is small
+// enough for the socket's buffer, so this takes no time and no read buffer.
+uvkit::task<void> refuse(uvkit::tcp socket) {
+    std::error_code ec;
+    co_await socket.async_write(error_response(503, false, 1, false), ec);
+    if (!ec) co_await socket.async_shutdown(ec);
+}
+
 uvkit::task<void> serve_connection(uvkit::loop& loop, const config& cfg, worker_stats& stats,
                                    uvkit::tcp socket) {
+    if (cfg.open.fetch_add(1, std::memory_order_relaxed) >= cfg.max_conns) {
+        cfg.open.fetch_sub(1, std::memory_order_relaxed);
+        co_await refuse(std::move(socket));
+        co_return;
+    }
+    // Counted until the frame goes, however it ends (cancelled at shutdown too).
+    struct counted {
+        const config& cfg;
+        ~counted() { cfg.open.fetch_sub(1, std::memory_order_relaxed); }
+    } guard{cfg};
     stats.connections.fetch_add(1, std::memory_order_relaxed);
     std::error_code ec;
     socket.set_nodelay(true, ec);  // responses are small writes: no Nagle delay
@@ -578,6 +698,7 @@ int main(int argc, char** argv) {
             continue;
         }
         if (arg != "--host" && arg != "--port" && arg != "--threads" && arg != "--dir" && arg != "--idle" &&
+            arg != "--header-timeout" && arg != "--body-timeout" && arg != "--max-conns" &&
             arg != "--max-requests" && arg != "--balance")
             return usage(argv[0], "unknown argument '" + std::string{arg} + "'");
         if (i + 1 == argc) return usage(argv[0], std::string{arg} + " needs a value");
@@ -602,6 +723,15 @@ int main(int argc, char** argv) {
             if (!parse_number(value, 1, 24 * 3600, n))
                 return usage(argv[0], "bad idle timeout '" + std::string{value} + "' (1 to 86400 seconds)");
             opt.idle = std::chrono::seconds{n};
+        } else if (arg == "--header-timeout" || arg == "--body-timeout") {
+            if (!parse_number(value, 1, 24 * 3600, n))
+                return usage(argv[0], "bad " + std::string{arg.substr(2)} + " '" + std::string{value} +
+                                          "' (1 to 86400 seconds)");
+            (arg == "--header-timeout" ? opt.header_timeout : opt.body_timeout) = std::chrono::seconds{n};
+        } else if (arg == "--max-conns") {
+            if (!parse_number(value, 1, 1000000, n))
+                return usage(argv[0], "bad connection count '" + std::string{value} + "' (1 to 1000000)");
+            opt.max_conns = n;
         } else if (arg == "--max-requests") {
             if (!parse_number(value, 1, 1000000000, n))
                 return usage(argv[0], "bad request count '" + std::string{value} + "'");
@@ -627,8 +757,15 @@ int main(int argc, char** argv) {
     }
 
     config cfg;
-    if (!opt.dir.empty()) cfg.root = std::filesystem::absolute(opt.dir);
+    if (!opt.dir.empty()) {
+        std::error_code ec;
+        cfg.root = std::filesystem::canonical(opt.dir, ec);
+        if (ec) return usage(argv[0], "'" + opt.dir + "': " + ec.message());
+    }
     cfg.idle = opt.idle;
+    cfg.header_timeout = opt.header_timeout;
+    cfg.body_timeout = opt.body_timeout;
+    cfg.max_conns = opt.max_conns;
     cfg.max_requests = opt.max_requests;
 
     std::vector<worker> workers;  // outlives the loop: ~loop stops the workers, then they are joined

@@ -65,6 +65,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         case http::parse_state::need_more:
             // Headers can be at most max_header bytes and a body at most max_body.
             require(in.size() <= lim.max_header + lim.max_body);
+            // A head that is in is all there, and the body it announces is not.
+            if (r.head_size != 0)
+                require(r.head_size <= lim.max_header && r.body_length <= lim.max_body &&
+                        in.size() - r.head_size < r.body_length &&
+                        inside(r.req.method, in.substr(0, r.head_size)));
+            else
+                require(r.body_length == 0);
             break;
         case http::parse_state::complete: {
             require(r.consumed > 0 && r.consumed <= in.size());
@@ -74,6 +81,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             require(r.req.minor == 0 || r.req.minor == 1);
             require(r.req.headers.size() <= lim.max_fields);
             require(r.req.body.size() <= lim.max_body);
+            require(r.head_size + r.body_length == r.consumed && r.body_length == r.req.body.size());
 
             const http::parse_result again = http::parse_request(used, lim);
             require(again.state == http::parse_state::complete && again.consumed == r.consumed);

@@ -95,8 +95,10 @@ resolve_request resolve_fn(uvkit::loop& l, std::string_view host, std::string_vi
                            const resolve_hints& hints, resolve_handler&& h, std::error_code& ec) noexcept {
     if (set_error(ec, check_hints(hints))) return {};
     // getaddrinfo takes C strings: an embedded NUL would silently cut the name.
+    // A DNS name has at most 255 bytes (RFC 1035); a longer one is refused
+    // here, never handed to libuv (1.44.2 truncates it: CVE-2024-24806).
     if (host.find('\0') != std::string_view::npos || service.find('\0') != std::string_view::npos ||
-        (host.empty() && service.empty())) {
+        (host.empty() && service.empty()) || host.size() > max_host_name) {
         ec = make_uv_error(UV_EINVAL);
         return {};
     }

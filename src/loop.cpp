@@ -1,5 +1,7 @@
 #include "uvkit/loop.hpp"
 
+#include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "log.hpp"
@@ -47,6 +49,16 @@ void loop::init_internal() {
 }
 
 loop::~loop() {
+    // Inside one of its own handlers, uv_run and the handler's frames are
+    // still on this thread's stack and use the loop after we return: no
+    // teardown can make that safe, so stop before touching anything.
+    if (running_on_.load(std::memory_order_relaxed) == &this_thread_token) {
+        std::fputs(
+            "uvkit: a loop was destroyed inside one of its own handlers (while run() runs it on this "
+            "thread); destroy it after run() returned. Aborting.\n",
+            stderr);
+        std::abort();
+    }
     // Suspended coroutines go first: their awaiters still refer to open handles.
     ext_.reset();
     detail::handle_state::close_all(*this);
@@ -86,9 +98,10 @@ loop& loop::default_loop() {
 bool loop::run(run_mode mode) {
     if (error_) rethrow_error();  // a further exception left over from the last run()
     if (has_posted_.load(std::memory_order_acquire)) uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
-    running_on_.store(&this_thread_token, std::memory_order_relaxed);
+    // Restored, not cleared: run() called from a handler returns into the outer run().
+    const void* outer = running_on_.exchange(&this_thread_token, std::memory_order_relaxed);
     int r = uv_run(raw_, static_cast<uv_run_mode>(mode));
-    running_on_.store(nullptr, std::memory_order_relaxed);
+    running_on_.store(outer, std::memory_order_relaxed);
     if (error_) rethrow_error();
     return r != 0;
 }

@@ -115,7 +115,7 @@ int process::to_container(const process_stdio& s, std::size_t index, uv_stdio_co
     return 0;
 }
 
-int process::prepare(const process_options& opts, c_options& c) {
+int process::prepare(uvkit::loop& l, const process_options& opts, c_options& c) {
     if (opts.file.empty()) return UV_EINVAL;
     if (opts.args.empty()) {
         c.args.push_back(c_str(opts.file));
@@ -130,6 +130,17 @@ int process::prepare(const process_options& opts, c_options& c) {
     for (std::size_t i = 0; i < opts.stdio.size(); ++i) {
         uv_stdio_container_t sc{};
         if (int rc = to_container(opts.stdio[i], i, sc); rc < 0) return rc;
+        // uv_spawn finds out that a pipe cannot be opened only after the fork,
+        // with the child already running and then never reaped: refuse first.
+        if (opts.stdio[i].flags_ == UV_CREATE_PIPE) {
+            uv_os_fd_t fd;
+            uv_stream_t* st = sc.data.stream;
+            if (st->loop != l.raw()) return UV_EINVAL;  // libuv opens it on the process's loop
+            if (uv_fileno(reinterpret_cast<uv_handle_t*>(st), &fd) == 0) return UV_EINVAL;  // already open
+            for (std::size_t j = 0; j < i; ++j)
+                if (opts.stdio[j].flags_ == UV_CREATE_PIPE && c.stdio[j].data.stream == st)
+                    return UV_EINVAL;  // the same pipe for two descriptors
+        }
         c.stdio.push_back(sc);
     }
     uv_process_options_t& o = c.o;
@@ -163,7 +174,7 @@ process_state* process::start(uvkit::loop& l, const process_options& opts,
     c_options c;
     try {
         s = std::make_unique<process_state>(l);
-        if (detail::set_error(ec, prepare(opts, c))) return nullptr;
+        if (detail::set_error(ec, prepare(l, opts, c))) return nullptr;
     } catch (...) {
         ec = make_uv_error(UV_ENOMEM);
         return nullptr;

@@ -147,7 +147,23 @@ udp::udp(uvkit::loop& l, int family)
           if (family != AF_INET && family != AF_INET6) detail::throw_uv_error(UV_EINVAL, "uv_udp_init_ex");
           return detail::create_state<udp_state>(l, "uv_udp_init_ex", &uv_udp_init_ex,
                                                  static_cast<unsigned>(family));
-      }()) {}
+      }()) {
+    static_cast<udp_state*>(state_)->family = family;
+}
+
+namespace {
+// What the kernel would refuse for a destination, known before queuing:
+// libuv 1.44 sends a turn's queued datagrams with one sendmmsg and gives the
+// first one's error to all of them, so a bad one queued would take good ones
+// down with it. Port 0 is no destination, and an IPv4 socket cannot send to
+// an IPv6 address. (An IPv6 socket may reach IPv4 addresses on some systems,
+// e.g. Linux without IPV6_V6ONLY: that is left to the kernel.)
+int check_destination(const udp_state* s, const endpoint& to) noexcept {
+    if (!to || to.port() == 0) return UV_EINVAL;
+    if (s->family == AF_INET && to.family() != AF_INET) return UV_EINVAL;
+    return 0;
+}
+}  // namespace
 
 uv_udp_t* udp::raw() const noexcept { return state_ ? &static_cast<udp_state*>(state_)->h : nullptr; }
 
@@ -158,7 +174,7 @@ void udp::bind(const endpoint& ep, unsigned flags, std::error_code& ec) noexcept
         ec = make_uv_error(UV_EINVAL);
         return;
     }
-    detail::set_error(ec, uv_udp_bind(&s->h, ep.data(), flags));
+    if (!detail::set_error(ec, uv_udp_bind(&s->h, ep.data(), flags))) s->family = ep.family();
 }
 
 void udp::bind(const endpoint& ep, unsigned flags) {
@@ -172,7 +188,8 @@ void udp::connect(const endpoint& ep, std::error_code& ec) noexcept {
         ec = make_uv_error(UV_EINVAL);
         return;
     }
-    detail::set_error(ec, uv_udp_connect(&s->h, ep.data()));
+    if (detail::set_error(ec, uv_udp_connect(&s->h, ep.data()))) return;
+    if (s->family == AF_UNSPEC) s->family = ep.family();  // connect binds an unbound socket
 }
 
 void udp::connect(const endpoint& ep) {
@@ -188,7 +205,13 @@ void udp::disconnect() {
 }
 
 void udp::open(uv_os_sock_t sock, std::error_code& ec) noexcept {
-    if (auto* s = get<udp_state>(ec)) detail::set_error(ec, uv_udp_open(&s->h, sock));
+    auto* s = get<udp_state>(ec);
+    if (!s || detail::set_error(ec, uv_udp_open(&s->h, sock))) return;
+    sockaddr_storage ss{};
+    int len = sizeof ss;
+    if (uv_udp_getsockname(&s->h, reinterpret_cast<sockaddr*>(&ss), &len) == 0 &&
+        (ss.ss_family == AF_INET || ss.ss_family == AF_INET6))
+        s->family = ss.ss_family;
 }
 
 void udp::open(uv_os_sock_t sock) {
@@ -199,9 +222,11 @@ void udp::send_fn(std::string_view data, std::string* owned, const endpoint* to,
                   std::error_code& ec, detail::udp_send_req** started) noexcept {
     auto* s = get<udp_state>(ec);
     if (!s) return;
-    if (to && !*to) {
-        ec = make_uv_error(UV_EINVAL);
-        return;
+    if (to) {
+        if (int rc = check_destination(s, *to)) {
+            ec = make_uv_error(rc);
+            return;
+        }
     }
     udp_send_req* r;
     try {
@@ -225,18 +250,22 @@ void udp::send_fn(std::string_view data, std::string* owned, const endpoint* to,
     }
     r->cb = std::move(h);
     if (started) *started = r;
+    if (to && s->family == AF_UNSPEC) s->family = to->family();  // libuv bound the socket for it
     ec.clear();
 }
 
 std::size_t udp::try_send_fn(std::string_view data, const endpoint* to, std::error_code& ec) noexcept {
     auto* s = get<udp_state>(ec);
     if (!s) return 0;
-    if (to && !*to) {
-        ec = make_uv_error(UV_EINVAL);
-        return 0;
+    if (to) {
+        if (int rc = check_destination(s, *to)) {
+            ec = make_uv_error(rc);
+            return 0;
+        }
     }
     uv_buf_t b = detail::make_buf(data);
     int rc = uv_udp_try_send(&s->h, &b, 1, to ? to->data() : nullptr);
+    if (rc >= 0 && to && s->family == AF_UNSPEC) s->family = to->family();
     if (rc == UV_EAGAIN) return 0;
     if (detail::set_error(ec, rc)) return 0;
     return static_cast<std::size_t>(rc);

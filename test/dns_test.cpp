@@ -255,6 +255,31 @@ TEST_CASE("dns: destroying the loop with a lookup pending") {
     CHECK(calls == 1);  // cancelled or completed, during the destructor
 }
 
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "dns: a host name over 255 bytes is refused, never looked up") {
+    // libuv 1.44.2 would cut it to 256 bytes and look up another name (CVE-2024-24806).
+    int calls = 0;
+    auto h = [&](std::error_code, std::vector<uvkit::endpoint>) { ++calls; };
+    const std::string longest = "no such host!" + std::string(uvkit::max_host_name - 13, 'a');
+    REQUIRE(longest.size() == 255);
+    const std::string too_long = longest + "a";
+    std::error_code ec;
+    for (const std::string& name : {too_long, too_long + ".localhost", std::string(100000, 'x')}) {
+        auto r = uvkit::resolve(loop, name, "80", h, {}, ec);
+        CHECK(ec == std::errc::invalid_argument);
+        CHECK_FALSE(r.pending());
+        CHECK_THROWS_AS((void)uvkit::resolve(loop, name, "80", h), std::system_error);
+    }
+    run_all();
+    CHECK(calls == 0);
+    // 255 bytes still go to the resolver, which refuses this one for its '!'.
+    lookup at_limit;
+    auto r = uvkit::resolve(loop, longest, "", at_limit.handler(), {}, ec);
+    CHECK_FALSE(ec);
+    run_until([&] { return at_limit.calls == 1; }, 30s);
+    REQUIRE(at_limit.ec);
+    CHECK(uvkit::err_name(at_limit.ec).rfind("EAI_", 0) == 0);
+}
+
 }  // TEST_SUITE("dns")
 
 namespace {
@@ -293,6 +318,15 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_resolve") {
     auto some = uvkit::run(loop, co_resolve_ec(loop, "127.0.0.1", ec));
     CHECK_FALSE(ec);
     CHECK(some.size() == 1);
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_resolve refuses a host name over 255 bytes") {
+    const std::string too_long(uvkit::max_host_name + 1, 'a');
+    std::error_code ec;
+    auto none = uvkit::run(loop, co_resolve_ec(loop, too_long, ec));
+    CHECK(ec == std::errc::invalid_argument);
+    CHECK(none.empty());
+    CHECK_THROWS_AS(uvkit::run(loop, co_resolve(loop, too_long, "80")), std::system_error);
 }
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_resolve with bad hints fails at the co_await") {

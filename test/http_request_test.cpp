@@ -193,6 +193,32 @@ TEST_CASE("505 for other HTTP versions") {
     CHECK(status_of("GET / HTTP/3.1\r\n\r\n") == 505);
 }
 
+TEST_CASE("head_size and body_length: known once the head is in, before the body") {
+    const std::string head = "PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n";
+    http::parse_result r = parse("PUT /x HTTP/1.1\r\nHost: x\r\n");  // the head is not all here
+    CHECK(r.state == parse_state::need_more);
+    CHECK(r.head_size == 0);
+    CHECK(r.body_length == 0);
+    const std::string partial = head + "0123";  // the head is in, the body is not
+    r = parse(partial);
+    CHECK(r.state == parse_state::need_more);
+    CHECK(r.head_size == head.size());
+    CHECK(r.body_length == 10);
+    CHECK(r.req.method == "PUT");
+    CHECK(r.req.target == "/x");
+    CHECK(r.req.keep_alive);
+    const std::string whole = head + "0123456789GET";  // complete: the same sizes
+    r = parse(whole);
+    REQUIRE(r.state == parse_state::complete);
+    CHECK(r.head_size == head.size());
+    CHECK(r.body_length == 10);
+    CHECK(r.consumed == head.size() + 10);
+    r = parse("GET / HTTP/1.1\r\nHost: x\r\n\r\n");  // no body
+    REQUIRE(r.state == parse_state::complete);
+    CHECK(r.body_length == 0);
+    CHECK(r.head_size == r.consumed);
+}
+
 TEST_CASE("413: Content-Length beyond the limit, known before the body arrives") {
     http::limits lim;
     lim.max_body = 10;

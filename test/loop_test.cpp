@@ -4,11 +4,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -480,5 +483,84 @@ TEST_CASE("messages posted to a loop that is destroyed unrun are destroyed, not 
     CHECK_FALSE(ran);
     CHECK(watch.expired());
 }
+
+#ifndef _WIN32
+// Destroying a loop inside its own handler: the process must stop with one
+// clear line, before any memory is touched. The test binary runs itself in a
+// child, where the case below does it (UVKIT_DEATH says how); this process
+// watches the child die.
+
+TEST_CASE("death child: a loop destroyed inside its own handler" * doctest::skip()) {
+    const char* how = std::getenv("UVKIT_DEATH");
+    REQUIRE(how != nullptr);
+    const std::string mode = how;
+    auto* l = new uvkit::loop;
+    auto* t = new uvkit::timer{*l};
+    if (mode == "timer") {
+        t->start(0ms, [l] { delete l; });
+    } else if (mode == "post") {
+        l->post([l] { delete l; });
+    } else if (mode == "on_closed") {
+        t->close([l] { delete l; });
+    } else if (mode == "nested") {  // run() inside a handler returns into the outer run()
+        l->post([l] {
+            l->run(uvkit::run_mode::nowait);
+            delete l;
+        });
+    }
+    l->run();
+    FAIL("the loop survived its own destruction (", mode, ")");
+}
+
+TEST_CASE("destroying a loop inside its own handler aborts with one line, before touching memory") {
+    char exe[4096];
+    std::size_t size = sizeof exe;
+    REQUIRE(uv_exepath(exe, &size) == 0);
+    uv_env_item_t* items = nullptr;
+    int count = 0;
+    REQUIRE(uv_os_environ(&items, &count) == 0);
+    std::vector<std::string> env;
+    for (int i = 0; i < count; ++i)
+        if (std::string_view(items[i].name) != "UVKIT_DEATH")
+            env.push_back(std::string(items[i].name) + "=" + items[i].value);
+    uv_os_free_environ(items, count);
+
+    for (const char* mode : {"timer", "post", "on_closed", "nested"}) {
+        CAPTURE(mode);
+        uvkit::loop l;
+        uvkit::pipe err{l};
+        uvkit::process_options opts;
+        opts.file = exe;
+        opts.args = {exe, "--no-skip", "--test-case=death child: a loop destroyed inside its own handler",
+                     "--no-breaks"};
+        opts.env = env;
+        opts.env->push_back(std::string("UVKIT_DEATH=") + mode);
+        opts.stdio = {uvkit::process_stdio::ignore(), uvkit::process_stdio::ignore(),
+                      uvkit::process_stdio::create_pipe(err)};
+        std::optional<uvkit::process_exit> exit;
+        uvkit::process child{l, opts, [&](std::int64_t status, int sig) { exit = {status, sig}; }};
+        std::string text;
+        bool eof = false;
+        err.read_start([&](std::error_code ec, std::string_view d) {
+            if (ec) {
+                eof = true;
+                err.close();
+                return;
+            }
+            text += d;
+        });
+        watchdog w{l, 60s};
+        while (!(exit && eof) && !w.expired) l.run(uvkit::run_mode::once);
+        REQUIRE(exit.has_value());
+        CHECK(exit->term_signal == SIGABRT);
+        // The first line is ours; a sanitizer or doctest may add theirs after it.
+        const std::string first = text.substr(0, text.find('\n'));
+        CHECK(first ==
+              "uvkit: a loop was destroyed inside one of its own handlers (while run() runs it on this "
+              "thread); destroy it after run() returned. Aborting.");
+        CHECK(text.find("uvkit:", 1) == std::string::npos);  // said once
+    }
+}
+#endif
 
 TEST_SUITE_END();

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "fixture.hpp"
 
@@ -198,6 +199,70 @@ TEST_CASE_FIXTURE(loop_fixture, "process: invalid options, moved-from and static
     uvkit::process::kill(b.pid(), 0, ec);     // not reaped yet, or gone: never crashes
     run_until([&] { return b.exit_result().has_value(); });
     CHECK(b.exit_result()->exit_status == 0);
+}
+
+TEST_CASE_FIXTURE(loop_fixture,
+                  "process: an open pipe, or one pipe twice, is refused before any child runs") {
+    // A child that ran would write "ran" into `witness` (its stderr); the
+    // witness reaches EOF once every writer is gone: ours, and the child's
+    // if there was one. So "no child" is seen, not hoped for.
+    uv_file w[2];
+    REQUIRE(uv_pipe(w, 0, 0) == 0);
+    uvkit::pipe witness{loop};
+    witness.open(w[0]);
+
+    uv_file sp[2];
+    REQUIRE(uv_socketpair(SOCK_STREAM, 0, sp, 0, 0) == 0);
+    uvkit::pipe open_one{loop};
+    open_one.open(sp[0]);
+    uvkit::pipe peer{loop};
+    peer.open(sp[1]);
+    uvkit::pipe fresh{loop};
+    uvkit::loop other;
+    uvkit::pipe elsewhere{other};
+
+    uvkit::process_options opts;
+    opts.file = "/bin/sh";
+    opts.args = {"sh", "-c", "echo ran >&2"};
+    const std::vector<std::vector<process_stdio>> bad = {
+        {process_stdio::create_pipe(open_one), process_stdio::ignore(), process_stdio::inherit(w[1])},
+        {process_stdio::create_pipe(fresh), process_stdio::create_pipe(fresh), process_stdio::inherit(w[1])},
+        {process_stdio::create_pipe(elsewhere), process_stdio::ignore(), process_stdio::inherit(w[1])},
+    };
+    int calls = 0;
+    for (const auto& stdio : bad) {
+        opts.stdio = stdio;
+        std::error_code ec;
+        auto p = uvkit::process::spawn(
+            loop, opts, [&](std::int64_t, int) { ++calls; }, ec);
+        CHECK(is_einval(ec));
+        CHECK_FALSE(p);
+        CHECK_THROWS_AS(uvkit::process(loop, opts, [&](std::int64_t, int) { ++calls; }), std::system_error);
+    }
+    CHECK(open_one.readable());  // untouched
+    uv_fs_t req;
+    uv_fs_close(nullptr, &req, w[1], nullptr);
+    uv_fs_req_cleanup(&req);
+    collector c;
+    c.attach(witness);
+    run_until([&] { return c.eof; });
+    CHECK(c.data.empty());
+    CHECK_FALSE(c.error);
+    CHECK(calls == 0);
+
+    // The fresh pipe still works for one descriptor.
+    opts.args = {"sh", "-c", "echo fine"};
+    opts.stdio = {process_stdio::ignore(), process_stdio::create_pipe(fresh)};
+    bool exited = false;
+    uvkit::process ok{loop, opts, [&](std::int64_t, int) { exited = true; }};
+    collector out;
+    out.attach(fresh);
+    run_until([&] { return out.eof && exited; });
+    CHECK(out.data == "fine\n");
+    open_one.close();
+    peer.close();
+    elsewhere.close();
+    other.run();
 }
 
 TEST_CASE_FIXTURE(loop_fixture, "process: destroying the process in its exit handler") {

@@ -175,6 +175,62 @@ TEST_CASE_FIXTURE(loop_fixture, "udp: echo of 1,000 datagrams on loopback with s
     run_all();
 }
 
+TEST_CASE_FIXTURE(loop_fixture,
+                  "udp: port 0 and an IPv6 address from an IPv4 socket are refused before queuing") {
+    // libuv 1.44 would queue them, then fail the whole sendmmsg batch of the
+    // turn with their error: the good datagram queued next would be lost.
+    uvkit::udp rx = bound(loop);
+    const uvkit::endpoint rx_ep = rx.local_endpoint();
+    std::vector<datagram> got;
+    collect(rx, got);
+    uvkit::udp tx = bound(loop);
+    const uvkit::endpoint port0 = uvkit::endpoint::parse("127.0.0.1:0");
+    const uvkit::endpoint v6 = uvkit::endpoint::parse("[::1]:9");
+    int bad_calls = 0;
+    std::vector<std::error_code> good;
+    std::error_code ec;
+    tx.send(
+        std::string_view("to port 0"), port0, [&](std::error_code) { ++bad_calls; }, ec);
+    CHECK(ec == einval);
+    tx.send(
+        std::string_view("to IPv6"), v6, [&](std::error_code) { ++bad_calls; }, ec);
+    CHECK(ec == einval);
+    std::string owned = "owned, to port 0";
+    tx.send(
+        std::move(owned), port0, [&](std::error_code) { ++bad_calls; }, ec);
+    CHECK(ec == einval);
+    check_einval_throw([&] { tx.send(std::string_view("x"), port0, [&](std::error_code) { ++bad_calls; }); });
+    CHECK(tx.try_send("x", port0, ec) == 0);
+    CHECK(ec == einval);
+    CHECK(tx.send_queue_count() == 0);
+    // In the same turn: the good datagrams go out.
+    tx.send(std::string_view("first good"), rx_ep, [&](std::error_code e) { good.push_back(e); });
+    tx.send(std::string_view("second good"), rx_ep, [&](std::error_code e) { good.push_back(e); });
+    run_until([&] { return good.size() == 2 && got.size() == 2; });
+    CHECK_FALSE(good[0]);
+    CHECK_FALSE(good[1]);
+    CHECK(got[0].data == "first good");
+    CHECK(got[1].data == "second good");
+    CHECK(bad_calls == 0);
+
+    // The family is known from udp(l, AF_INET), and from the first send of an unbound udp.
+    uvkit::udp made{loop, AF_INET};
+    made.send(std::string_view("x"), v6, nullptr, ec);
+    CHECK(ec == einval);
+    uvkit::udp unbound{loop};
+    unbound.send(std::string_view("first"), rx_ep, nullptr, ec);
+    CHECK_FALSE(ec);
+    unbound.send(std::string_view("x"), v6, nullptr, ec);
+    CHECK(ec == einval);
+    run_until([&] { return got.size() == 3; });
+    CHECK(got[2].data == "first");
+    rx.close();
+    tx.close();
+    made.close();
+    unbound.close();
+    run_all();
+}
+
 TEST_CASE_FIXTURE(loop_fixture, "udp: IPv6 loopback, ipv6only") {
     uvkit::udp rx{loop};
     std::error_code ec;

@@ -27,8 +27,11 @@
 // Functions are [[nodiscard]]: keep the request, or detach() it.
 //
 // Errors: a failed start (empty host and service, bad hints, an empty
-// endpoint) throws std::system_error, or with the std::error_code& form is
-// stored there; the handler then never runs. Lookup failures arrive in the
+// endpoint, a NUL in the host or service, a host longer than 255 bytes:
+// UV_EINVAL) throws std::system_error, or with the std::error_code& form is
+// stored there; the handler then never runs. Over-long names never reach
+// libuv (libuv 1.44.2 truncates them and resolves another name:
+// CVE-2024-24806). Lookup failures arrive in the
 // handler as libuv's UV_EAI_* codes in uvkit::error_category(): e.g. an
 // unknown host is UV_EAI_NONAME, whose message() is "unknown node or
 // service", and err_name() says "EAI_NONAME". A cancelled lookup gets
@@ -36,6 +39,7 @@
 // UV_ECANCELED so every cancelled request looks the same).
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +48,9 @@
 #include "uvkit/work.hpp"
 
 namespace uvkit {
+
+/// The longest host name resolve() and async_resolve() pass on, in bytes (RFC 1035).
+inline constexpr std::size_t max_host_name = 255;
 
 /// The socket type a lookup is for (addrinfo::ai_socktype).
 enum class socket_type : int {

@@ -8,7 +8,14 @@
 // Lifetime: a loop is neither copyable nor movable (handles point to it).
 // Destroying it closes every uvkit handle still open on it, completes their
 // pending requests with errc::canceled, runs until their close callbacks
-// ran, and (if owned) closes the uv_loop_t. Handles that uvkit did not create
+// ran, and (if owned) closes the uv_loop_t. Not from inside one of its own
+// handlers (a timer, a post, an on_closed, a coroutine it resumes): run()
+// and libuv are still on the stack then and would use the freed loop, so
+// ~loop detects it (run() is running this loop on this thread), prints one
+// line on stderr and calls std::abort() before it touches anything. Stop
+// the loop there instead (stop(), or let run() return) and destroy it after
+// run() returned. A borrowed loop run by uv_run() directly, not by run(),
+// cannot be told apart: the rule holds, but is not checked. Handles that uvkit did not create
 // are never touched; if an owned loop still has such handles, it cannot be
 // closed and a warning is logged. C++ handle objects that outlive their loop
 // stay valid: every operation on them fails with UV_EINVAL.
@@ -80,6 +87,7 @@ public:
     explicit loop(uv_loop_t* raw);
 
     /// Closes the uvkit handles still open on this loop (see the header comment).
+    /// Called inside one of this loop's handlers, it aborts with one line on stderr.
     ~loop();
 
     loop(const loop&) = delete;

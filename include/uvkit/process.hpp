@@ -24,8 +24,13 @@
 // Errors: spawning reports its failure synchronously (std::system_error, or
 // the std::error_code& of spawn()), e.g. std::errc::no_such_file_or_directory
 // for a missing program or std::errc::permission_denied; the exit handler
-// then never runs. kill() on an empty or closed process fails with UV_EINVAL,
-// on a process that already exited with UV_ESRCH.
+// then never runs. The stdio list is checked before anything is spawned:
+// create_pipe() of a pipe that is already open, of one pipe for two
+// descriptors, or of a pipe on another loop, and inherit(stream) of a closed
+// or unopened stream, fail with UV_EINVAL and start no child (libuv would
+// notice some of these only after the fork, leaving a child nobody reaps).
+// kill() on an empty or closed process fails with UV_EINVAL, on a process
+// that already exited with UV_ESRCH.
 #pragma once
 
 #include <cstdint>
@@ -63,6 +68,7 @@ public:
     }
     /// Connects the child to `p`, a new, unopened pipe on the same loop, that
     /// spawning opens (UV_CREATE_PIPE); read or write it like any stream.
+    /// One pipe serves one descriptor; an open one is refused (UV_EINVAL).
     static process_stdio create_pipe(pipe& p, stdio_flow flow = stdio_flow::automatic) noexcept {
         process_stdio r;
         r.flags_ = UV_CREATE_PIPE;
@@ -182,7 +188,7 @@ private:
             std::error_code& ec) noexcept;
     struct c_options;
     /// Builds the uv_process_options_t of `opts` into `c`; a negative libuv code on bad options.
-    static int prepare(const process_options& opts, c_options& c);
+    static int prepare(uvkit::loop& l, const process_options& opts, c_options& c);
     /// The libuv form of one stdio entry (child fd `index`); UV_EINVAL for an unusable stream.
     static int to_container(const process_stdio& s, std::size_t index, uv_stdio_container_t& out) noexcept;
     static detail::process_state* start(uvkit::loop& l, const process_options& opts,

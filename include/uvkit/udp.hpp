@@ -43,7 +43,18 @@
 // operations on an empty, closing or closed udp fail with UV_EINVAL. Sending
 // to an endpoint on a connected udp fails with UV_EISCONN, sending without
 // one on an unconnected udp with UV_EDESTADDRREQ; a datagram too large for
-// the network reaches the send handler as std::errc::message_size. Socket
+// the network reaches the send handler as std::errc::message_size.
+// Destinations that cannot work are refused synchronously with UV_EINVAL,
+// before anything is queued: an empty endpoint, port 0, an IPv6 address
+// from an IPv4 socket (bound, connected, opened, created with AF_INET, or
+// sent from before). This matters beyond the one datagram: libuv 1.44 sends
+// the datagrams queued in one loop turn with one sendmmsg(2) and reports its
+// first failure to every datagram of the batch, so a bad destination queued
+// would fail the good datagrams queued with it. Errors only the kernel can
+// see (unreachable networks, message_size, an IPv4 address from an IPv6-only
+// socket) still arrive in the send handlers and can, for that reason, reach
+// the other datagrams of the same turn too; send from separate turns, or
+// check each send's handler, where that matters. Socket
 // options need a socket: set them after bind, connect or open, or create the
 // udp with a family (otherwise UV_EBADF).
 #pragma once
@@ -104,6 +115,10 @@ struct UVKIT_API udp_state final : handle_state {
     // receiving was started for it (rather than by recv_start()).
     udp_recv_awaiter* waiter = nullptr;
     bool co_receiving = false;
+    // The socket's family once uvkit knows it (udp(l, family), bind, connect,
+    // open, the first send); AF_UNSPEC before. Sends to another family are
+    // refused before they are queued.
+    int family = AF_UNSPEC;
 
     void on_closing() noexcept override;
     udp_send_req* acquire();

@@ -583,3 +583,78 @@ CASES = [
     ("uvcat_sigint_while_listening_exit_0", case_uvcat_sigint_while_listening_exit_0),
     ("uvcat_bad_arguments_exit_2", case_uvcat_bad_arguments_exit_2),
 ]
+
+
+# ---------------------------------------------------------------- closed standard streams
+
+
+def uvcat_closed(redirections, *args):
+    """uvcat ARGS under `sh -c 'exec uvcat ARGS REDIRECTIONS'` (e.g. '<&- >&-'): the streams closed."""
+    return ["sh", "-c", f'exec "$0" "$@" {redirections}', binary("uvcat"), *args]
+
+
+def case_uvcat_closed_stdin_sends_nothing():
+    """stdin closed (<&-): nothing to send, a half-close at once; the peer's answer still arrives."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        got = []
+
+        def serve():
+            listener.settimeout(STEP)
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(STEP)
+                data = b""
+                while True:  # until uvcat's half-close
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                got.append(data)
+                conn.sendall(b"answer after your EOF\n")
+
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        rc, out, err, _ = run(uvcat_closed("<&-", "127.0.0.1", str(port)), STEP)
+        t.join(timeout=STEP)
+        check(rc == 0, f"exit status {rc}; stderr {err!r}")
+        check(got == [b""], f"the peer received {got!r}, expected nothing and then EOF")
+        check(out == b"answer after your EOF\n", f"output {out!r}")
+        check(err == b"", f"stderr {err!r}")
+
+
+def case_uvcat_closed_stdout_exit_1():
+    """stdout closed (>&-), alone or with stdin: exit 1 with one line, and the peer gets no bytes."""
+    for redirections in (">&-", "<&- >&-"):
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            port = listener.getsockname()[1]
+            rc, out, err, _ = run(uvcat_closed(redirections, "127.0.0.1", str(port)), STEP, input=b"data\n")
+            check(rc == 1, f"{redirections}: exit status {rc}; stderr {err!r}")
+            line = one_line_error(err.decode(errors="replace").strip(), redirections)
+            check("stdout" in line, f"{redirections}: {line!r} does not name stdout")
+            # Nothing was sent anywhere (not to the peer, not into a descriptor that took fd 1).
+            listener.settimeout(0.0)
+            try:
+                conn, _ = listener.accept()
+                conn.close()
+                raise CheckFailed(f"{redirections}: uvcat connected although it cannot write stdout")
+            except BlockingIOError:
+                pass
+
+
+def case_uvcat_listener_closed_stdin_and_stdout_refused():
+    """uvcat -l with both streams closed does not listen: exit 1 with one line."""
+    rc, out, err, _ = run(uvcat_closed("<&- >&-", "-l"), STEP)
+    check(rc == 1, f"exit status {rc}; stderr {err!r}")
+    one_line_error(err.decode(errors="replace").strip(), "uvcat -l <&- >&-")
+
+
+CASES += [
+    ("uvcat_closed_stdin_sends_nothing", case_uvcat_closed_stdin_sends_nothing),
+    ("uvcat_closed_stdout_exit_1", case_uvcat_closed_stdout_exit_1),
+    ("uvcat_listener_closed_stdin_and_stdout_refused", case_uvcat_listener_closed_stdin_and_stdout_refused),
+]

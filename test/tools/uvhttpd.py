@@ -3,6 +3,7 @@
 import os
 import random
 import re
+import select
 import shutil
 import signal
 import socket
@@ -400,7 +401,8 @@ def case_wrk_load_no_errors():
 def case_bad_arguments_exit_2():
     for args in (["--port", "x"], ["--port", "70000"], ["--port"], ["--threads", "0"], ["--threads", "x"],
                  ["--dir", "/nonexistent/dir"], ["--balance", "random"], ["--idle", "0"], ["--bogus"],
-                 ["--host", "not-an-address"], ["--max-requests", "0"]):
+                 ["--host", "not-an-address"], ["--max-requests", "0"], ["--header-timeout", "0"],
+                 ["--header-timeout", "x"], ["--body-timeout", "0"], ["--max-conns", "0"], ["--max-conns"]):
         rc, out, err, _ = run([binary("uvhttpd"), *args], 10)
         check(rc == 2, f"{args}: exit status {rc}, expected 2")
         check(b"usage" in err, f"{args}: no usage on stderr: {err!r}")
@@ -437,6 +439,199 @@ def case_sigterm_sigint_exit_0():
                     check(rc == 0, f"{sig.name} {extra}: exit status {rc}")
 
 
+def case_symlinks_resolved_inside_dir():
+    """Links are followed only as far as --dir: anything whose real path is outside is 403."""
+    with Site() as site:
+        links = {
+            "etc": "/etc",                         # absolute, to a directory outside
+            "secret.txt": "../secret",             # relative, to a file outside
+            "up": "..",                            # the parent directory
+            "inside.txt": "a.txt",                 # stays inside: served
+            "subl": "sub",                         # a directory inside: served
+            "dangling.txt": "nowhere.txt",
+            "loop.txt": "loop.txt",
+        }
+        for name, target in links.items():
+            os.symlink(target, os.path.join(site.root, name))
+        os.makedirs(os.path.join(site.root, "idx"))
+        os.symlink("../../secret", os.path.join(site.root, "idx", "index.html"))  # an index that leaves
+        via = os.path.join(site.top, "via")  # --dir itself given through a link
+        os.symlink(site.root, via)
+        with Server("uvhttpd", "--dir", via) as srv:
+            port = srv.port()
+            with Conn(port) as c:
+                for target, status in (("/etc/passwd", 403), ("/etc/", 403), ("/secret.txt", 403),
+                                       ("/up/secret", 403), ("/idx/", 403), ("/inside.txt", 200),
+                                       ("/subl/empty.json", 200), ("/dangling.txt", 404), ("/loop.txt", 404),
+                                       ("/a.txt", 200)):
+                    c.send(get(target))
+                    r = c.response()
+                    check(r.status == status, f"{target}: {r.status}, expected {status}")
+                    check(b"outside" not in r.body and b"root:" not in r.body, f"{target}: {r.body[:80]!r}")
+                c.send(get("/inside.txt"))
+                r = c.response()
+                check(r.body == site.files["a.txt"] and r.header("content-type").startswith("text/plain"),
+                      f"/inside.txt: {r.headers} {r.body!r}")
+
+
+def wait_all_closed(socks, feed, rounds, who):
+    """Calls feed(sock) on every open socket once a round (0.2 s apart) until the server
+    has closed all of them (EOF or reset); at most `rounds` rounds."""
+    open_ = list(socks)
+    for _ in range(rounds):
+        for s in list(open_):
+            try:
+                feed(s)
+            except (BrokenPipeError, ConnectionResetError):
+                open_.remove(s)
+        ready, _, _ = select.select(open_, [], [], 0.2)
+        for s in ready:
+            try:
+                data = s.recv(65536)
+            except ConnectionResetError:
+                data = b""
+            check(data == b"", f"{who}: the server answered {data[:80]!r}")
+            open_.remove(s)
+        if not open_:
+            return
+    raise CheckFailed(f"{who}: {len(open_)} of {len(socks)} connections still open after {rounds} rounds")
+
+
+def case_slow_headers_cut_by_header_timeout():
+    """200 clients sending their head one byte at a time: each read would re-arm --idle 30,
+    but the head must be complete within --header-timeout 1 of its first byte."""
+    head = get("/hello")
+    with Server("uvhttpd", "--idle", "30", "--header-timeout", "1") as srv:
+        port = srv.port()
+        socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(200)]
+        try:
+            sent = {s: 0 for s in socks}
+
+            def trickle(s):
+                s.send(head[sent[s] % 8:sent[s] % 8 + 1])  # cycles through "GET /hel": never a whole head
+                sent[s] += 1
+
+            wait_all_closed(socks, trickle, 150, "slow heads")
+        finally:
+            for s in socks:
+                s.close()
+        with Conn(port) as c:  # a client in time is still served
+            c.send(get("/hello"))
+            check(c.response().body == HELLO, "the server stopped serving")
+
+
+def case_slow_body_cut_by_body_timeout():
+    """A body that trickles in (each byte re-arming --idle 30) is cut by --body-timeout 1."""
+    with Server("uvhttpd", "--idle", "30", "--body-timeout", "1") as srv:
+        port = srv.port()
+        socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(20)]
+        try:
+            for s in socks:
+                s.sendall(b"PUT /x HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\nzz")
+            wait_all_closed(socks, lambda s: s.send(b"z"), 150, "slow bodies")
+        finally:
+            for s in socks:
+                s.close()
+
+
+def case_request_body_dropped_and_next_request_served():
+    """A GET with a body: the body is read and dropped, the answer follows it, and the
+    pipelined request after it (in the same write, or split across the body) is answered."""
+    with Server("uvhttpd") as srv:
+        port = srv.port()
+        body = b"b" * 100000
+        req = b"GET /hello HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body)
+        with Conn(port) as c:
+            c.send(req + body + get("/hello"))
+            for _ in range(2):
+                r = c.response()
+                check(r.status == 200 and r.body == HELLO, f"{r.status} {r.body[:80]!r}")
+        with Conn(port) as c:
+            c.send(req + body[:10])
+            c.send(body[10:50000])
+            c.send(body[50000:] + get("/hello")[:10])
+            c.send(get("/hello")[10:])
+            for _ in range(2):
+                r = c.response()
+                check(r.status == 200 and r.body == HELLO, f"split: {r.status} {r.body[:80]!r}")
+
+
+def case_max_conns_refused_with_503():
+    """Beyond --max-conns 3 a connection gets 503 and is closed; once one leaves, a new one is served."""
+    with Server("uvhttpd", "--max-conns", "3") as srv:
+        port = srv.port()
+        held = [Conn(port) for _ in range(3)]
+        try:
+            for c in held:  # each answered: all three are being served
+                c.send(get("/hello"))
+                check(c.response().status == 200, "a connection within the limit was not served")
+            with Conn(port) as extra:
+                r = extra.response()
+                check(r.status == 503 and r.header("connection") == "close", f"{r.status} {r.headers}")
+                check(extra.closed(), "the refused connection stayed open")
+            held[0].sock.close()
+            # The slot is free once the server saw the close: a new one is served, in bounded tries.
+            for _ in range(200):
+                try:
+                    with Conn(port) as c:
+                        c.send(get("/hello"))
+                        r = c.response()
+                        if r.status == 200:
+                            break
+                        check(r.status == 503, f"status {r.status}")
+                except (ConnectionResetError, BrokenPipeError):
+                    pass  # refused before the request was read: the reset may overtake the 503
+                time.sleep(0.01)
+            else:
+                raise CheckFailed("no connection served after one of the three left")
+        finally:
+            for c in held:
+                c.sock.close()
+
+
+def read_bytes(pid):
+    """Bytes the process has read from any descriptor (rchar in /proc/PID/io): sockets included."""
+    with open(f"/proc/{pid}/io") as f:
+        return int(re.search(r"^rchar:\s+(\d+)", f.read(), re.M).group(1))
+
+
+def case_rss_bounded_for_200_unfinished_bodies():
+    """200 connections each sending 256 KiB of a 1 MiB body and then stalling: the server
+    read all 50 MiB (counted in /proc/PID/io) yet its RSS grew by less than 20 MiB."""
+    if not os.path.exists("/proc/self/io"):
+        return  # Linux only
+    # Deadlines far away: on a loaded machine the 50 MiB may take a while, and no
+    # connection may be cut before it is counted.
+    with Server("uvhttpd", "--idle", "600", "--body-timeout", "600") as srv:
+        port = srv.port()
+        with Conn(port) as c:  # warm up
+            c.send(get("/hello"))
+            c.response()
+        before = rss_kib(srv.proc.pid)
+        start = read_bytes(srv.proc.pid)
+        part = 256 * 1024
+        head = b"GET /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 1048576\r\n\r\n"
+        socks = []
+        try:
+            for _ in range(200):
+                s = socket.create_connection(("127.0.0.1", port), timeout=30)
+                socks.append(s)
+                s.sendall(head + b"x" * part)  # returns once the kernel took it; the server reads on
+            want = 200 * (len(head) + part)
+            for _ in range(3000):  # until the server has read all of it (bounded: 30 s)
+                if read_bytes(srv.proc.pid) - start >= want:
+                    break
+                time.sleep(0.01)
+            else:
+                raise CheckFailed(f"the server read {read_bytes(srv.proc.pid) - start} of {want} bytes")
+            grown = rss_kib(srv.proc.pid) - before
+            check(grown < 20 * 1024, f"RSS grew by {grown} KiB for 200 unfinished bodies")
+            check(srv.alive(), "server died")
+        finally:
+            for s in socks:
+                s.close()
+
+
 CASES = [
     ("uvhttpd_hello_get_head", case_hello_get_head),
     ("uvhttpd_static_files_and_types", case_static_files_and_types),
@@ -456,4 +651,10 @@ CASES = [
     ("uvhttpd_bad_arguments_exit_2", case_bad_arguments_exit_2),
     ("uvhttpd_port_in_use_exit_1", case_port_in_use_exit_1),
     ("uvhttpd_sigterm_sigint_exit_0", case_sigterm_sigint_exit_0),
+    ("uvhttpd_symlinks_resolved_inside_dir", case_symlinks_resolved_inside_dir),
+    ("uvhttpd_slow_headers_cut_by_header_timeout", case_slow_headers_cut_by_header_timeout),
+    ("uvhttpd_slow_body_cut_by_body_timeout", case_slow_body_cut_by_body_timeout),
+    ("uvhttpd_request_body_dropped_and_next_request_served", case_request_body_dropped_and_next_request_served),
+    ("uvhttpd_max_conns_refused_with_503", case_max_conns_refused_with_503),
+    ("uvhttpd_rss_bounded_for_200_unfinished_bodies", case_rss_bounded_for_200_unfinished_bodies),
 ]

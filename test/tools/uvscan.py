@@ -118,13 +118,6 @@ def syn_sent_to(ports):
     return found
 
 
-def most_in_flight(samples):
-    """The most sockets seen in two samples in a row. /proc/net/tcp is not read in one
-    snapshot: a socket closed while it is read and its successor can both show up in one
-    sample, but not in two consecutive ones."""
-    return max((len(a & b) for a, b in zip(samples, samples[1:])), default=0)
-
-
 # ---------------------------------------------------------------- the cases
 
 
@@ -163,33 +156,63 @@ def case_uvscan_overlapping_ranges_count_once():
             s.close()
 
 
+def socket_inodes(pid):
+    """The inodes of the sockets process `pid` has open (from /proc/PID/fd)."""
+    found = set()
+    fd_dir = f"/proc/{pid}/fd"
+    try:
+        names = os.listdir(fd_dir)
+    except FileNotFoundError:
+        return found
+    for name in names:
+        try:
+            target = os.readlink(os.path.join(fd_dir, name))
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            found.add(target[len("socket:["):-1])
+    return found
+
+
 def case_uvscan_timeout_and_bounded_concurrency():
-    """Six ports that drop SYNs, --timeout 400: each is 'timeout', and the SYN_SENT
-    sockets towards them never exceed --concurrency (and reach it)."""
+    """Six ports that drop SYNs. With a timeout too long to matter, the connects are held
+    pending: uvscan's own SYN_SENT sockets are counted while held and are exactly
+    --concurrency (6 with -c 200), again and again. Then, with --timeout 400, each port
+    is 'timeout'."""
     targets = [full_backlog_listener() for _ in range(6)]
     try:
         ports = {s.getsockname()[1] for s, _ in targets}
         spec = ",".join(str(p) for p in ports)
         for conc, most in (("1", 1), ("2", 2), ("200", 6)):
-            p = subprocess.Popen([binary("uvscan"), "127.0.0.1", spec, "-a", "-c", conc, "-t", "400"],
+            p = subprocess.Popen([binary("uvscan"), "127.0.0.1", spec, "-a", "-c", conc, "-t", "600000"],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
             try:
-                samples = []
+                # Held: nothing completes, so the count can only grow to its bound and stay.
                 deadline = time.monotonic() + STEP
-                while p.poll() is None and time.monotonic() < deadline:
-                    samples.append(syn_sent_to(ports))
+                held = set()
+                while len(held) < most:
+                    check(p.poll() is None, f"-c {conc}: uvscan exited {p.returncode} while its connects are held")
+                    check(time.monotonic() < deadline, f"-c {conc}: {len(held)} connects in flight, expected {most}")
                     time.sleep(0.01)
+                    held = syn_sent_to(ports) & socket_inodes(p.pid)
+                counts = set()
+                for _ in range(20):  # each count is of held connects: it cannot change unless uvscan starts more
+                    counts.add(len(syn_sent_to(ports) & socket_inodes(p.pid)))
+                    time.sleep(0.01)
+                check(counts == {most}, f"-c {conc}: counted {sorted(counts)} connects in flight, expected {most}")
+                p.send_signal(signal.SIGTERM)
                 out, err = p.communicate(timeout=STEP)
-                peak = most_in_flight(samples)
             finally:
                 try:
                     os.killpg(p.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            check(p.returncode == 0, f"-c {conc}: exit status {p.returncode}, stderr {err!r}")
-            want = expected_output({port: "timeout" for port in ports})
-            check(out.decode() == want, f"-c {conc}: output\n{out.decode()}expected\n{want}")
-            check(peak == most, f"-c {conc}: at most {peak} connects seen in flight, expected {most}")
+            check(p.returncode == 0, f"-c {conc}: exit status {p.returncode} after SIGTERM, stderr {err!r}")
+            check("interrupted" in out.decode(), f"-c {conc}: output {out.decode()!r}")
+        rc, out, err = uvscan("127.0.0.1", spec, "-a", "-c", "2", "-t", "400")
+        check(rc == 0, f"--timeout 400: exit status {rc}, stderr {err!r}")
+        want = expected_output({port: "timeout" for port in ports})
+        check(out == want, f"--timeout 400: output\n{out}expected\n{want}")
     finally:
         for s, fillers in targets:
             for c in fillers:
