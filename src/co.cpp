@@ -1,4 +1,5 @@
 #include "uvkit/co/context.hpp"
+#include "uvkit/co/operation.hpp"
 #include "uvkit/co/stream.hpp"
 
 #include <memory>
@@ -20,6 +21,25 @@ void resume(std::coroutine_handle<> h) noexcept {
 void forget_parked(void* frame) noexcept {
     for (trampoline* t = current_trampoline; t; t = t->outer)
         if (t->next && t->next.address() == frame) t->next = {};
+}
+
+namespace {
+// The loop's coroutine context, or nullptr while the loop destroys it (or has).
+co_context* existing_context(uvkit::loop& l) noexcept {
+    return static_cast<co_context*>(l.extension().get());
+}
+}  // namespace
+
+void operation::resume_soon(std::error_code e) noexcept {
+    pending_ = false;
+    unwatch();
+    ec_ = e;
+    if (co_context* ctx = existing_context(*loop_)) ctx->schedule(node_);
+}
+
+void operation::unschedule() noexcept {
+    // Queued means the context still exists: ~co_context takes every node out first.
+    existing_context(*loop_)->unschedule(node_);
 }
 
 namespace {

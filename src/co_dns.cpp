@@ -18,10 +18,7 @@ bool resolve_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
 }
 
 std::vector<endpoint> resolve_awaiter::await_resume() {
-    if (ec_out_)
-        *ec_out_ = ec_;
-    else if (ec_)
-        throw std::system_error(ec_, "uvkit::async_resolve");
+    deliver("uvkit::async_resolve");
     return std::move(result_);
 }
 

@@ -13,11 +13,6 @@ namespace {
 // reading pauses until a read takes them.
 constexpr std::size_t backlog_limit = 64 * 1024;
 
-bool scheduling_possible(co_context* ctx, uvkit::loop* l) noexcept {
-    // While the loop is being destroyed its coroutine context is already gone.
-    return ctx && l->extension().get() == ctx;
-}
-
 void on_co_read(stream_state* st, std::error_code ec, std::string_view data) noexcept;
 
 // A waiting read's buffer smaller than this is filled from the loop's buffer
@@ -96,11 +91,8 @@ void on_co_read(stream_state* st, std::error_code ec, std::string_view data) noe
 }  // namespace
 
 void read_waiter::abandon() noexcept {
-    if (pending_) {
-        if (st_->waiter == this) st_->waiter = nullptr;
-        unwatch();
-    }
-    if (node_.queued) ctx_->unschedule(node_);
+    if (st_->waiter == this) st_->waiter = nullptr;
+    forget();
 }
 
 std::size_t read_waiter::take(const char* p, std::size_t n) {
@@ -144,7 +136,7 @@ void read_waiter::take_error(std::error_code e) noexcept {
 bool read_waiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     // The steady state of a reading loop: nothing kept from before, the stream
     // already reading, no cancellation requested. Everything else takes start_checked().
-    stream_state* st = co_access::usable_state(stream_);
+    stream_state* st = co_access::usable_state(*stream_);
     if ((scope && scope->requested()) || !st || st->waiter || !st->co_reading || !st->backlog.empty() ||
         st->backlog_error || kind_ == kind::until || (kind_ != kind::chunk && dst_.empty())) [[unlikely]]
         return start_checked(h, scope);
@@ -154,11 +146,8 @@ bool read_waiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
 }
 
 bool read_waiter::start_checked(std::coroutine_handle<> h, cancel_scope* scope) {
-    if (scope && scope->requested()) {
-        ec_ = make_error_code(errc::canceled);
-        return false;
-    }
-    st_ = co_access::state(stream_, ec_);
+    if (!admit(scope)) return false;
+    st_ = co_access::state(*stream_, ec_);
     if (!st_) return false;
     if (st_->waiter) {
         ec_ = make_uv_error(UV_EALREADY);
@@ -190,27 +179,19 @@ bool read_waiter::start_checked(std::coroutine_handle<> h, cancel_scope* scope) 
 }
 
 void read_waiter::wait(std::coroutine_handle<> h, cancel_scope* scope) {
-    ctx_ = &co_context::of(*st_->owner);
-    node_.handle = h;
+    suspend(h, scope, *st_->owner);
     st_->waiter = this;
-    pending_ = true;
-    watch(scope);
 }
 
 void read_waiter::complete() noexcept {
     st_->waiter = nullptr;
-    pending_ = false;
-    unwatch();
-    resume(node_.handle);
+    resume_now();
 }
 
 void read_waiter::abort(std::error_code e) noexcept {
     if (!pending_) return;
     st_->waiter = nullptr;
-    pending_ = false;
-    unwatch();
-    ec_ = e;
-    if (scheduling_possible(ctx_, st_->owner)) ctx_->schedule(node_);
+    resume_soon(e);
 }
 
 void read_waiter::cancel() noexcept {
@@ -228,7 +209,7 @@ void request_awaiter::abandon() noexcept {
     // Suspended and destroyed: the request must not call back into this frame,
     // and libuv must not go on reading bytes that may live in it.
     req_->cb = nullptr;
-    unwatch();
+    forget();
     // The request is in flight, so the state block is alive (libuv completes
     // it before the close callback), whatever became of the C++ stream. For a
     // connect the stream is the derived awaiter's member, already closing.
@@ -236,17 +217,12 @@ void request_awaiter::abandon() noexcept {
 }
 
 bool request_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
-    if (scope && scope->requested()) {
-        ec_ = make_error_code(errc::canceled);
-        return false;
-    }
-    h_ = h;
+    if (!admit(scope)) return false;
     st_ = co_access::usable_state(*stream_);
     write_handler done = [this](std::error_code e) {
         req_ = nullptr;
         ec_ = e;
-        unwatch();
-        resume(h_);
+        resume_now();
     };
     switch (kind_) {
         case kind::write:
@@ -256,7 +232,7 @@ bool request_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
         case kind::connect: start_connect(std::move(done)); break;
     }
     if (ec_) return false;
-    watch(scope);
+    suspend(h, scope, *st_->owner);
     return true;
 }
 
@@ -266,7 +242,7 @@ void request_awaiter::cancel() noexcept {
 }
 
 tcp connect_awaiter::await_resume() {
-    deliver(ec_, ec_out_, "uvkit::connect");
+    deliver("uvkit::connect");
     if (ec_) return tcp{};
     return std::move(conn_);
 }
@@ -286,19 +262,14 @@ void on_co_connection(listen_state* l, std::error_code status) noexcept {
 }  // namespace
 
 accept_waiter::~accept_waiter() {
-    if (pending_) {
-        if (st_->listener->acceptor == this) st_->listener->acceptor = nullptr;
-        unwatch();
-    }
-    if (node_.queued) ctx_->unschedule(node_);
+    if (!pending_) return;
+    if (st_->listener->acceptor == this) st_->listener->acceptor = nullptr;
+    forget();
 }
 
 bool accept_waiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
-    if (scope && scope->requested()) {
-        ec_ = make_error_code(errc::canceled);
-        return false;
-    }
-    st_ = co_access::state(server_, ec_);
+    if (!admit(scope)) return false;
+    st_ = co_access::state(*server_, ec_);
     if (!st_) return false;
     // Not listening (yet): the accept waits all the same, until listen() or close().
     listen_state* l = st_->listening();
@@ -319,30 +290,22 @@ bool accept_waiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
         accept_into(*st_->owner);
         return false;
     }
-    ctx_ = &co_context::of(*st_->owner);
-    node_.handle = h;
+    suspend(h, scope, *st_->owner);
     l->acceptor = this;
-    pending_ = true;
-    watch(scope);
     return true;
 }
 
 void accept_waiter::take_connection(std::error_code status) noexcept {
     st_->listener->acceptor = nullptr;
-    pending_ = false;
-    unwatch();
     ec_ = status;
     if (!ec_) accept_into(*st_->owner);
-    resume(node_.handle);
+    resume_now();
 }
 
 void accept_waiter::abort(std::error_code e) noexcept {
     if (!pending_) return;
     st_->listener->acceptor = nullptr;
-    pending_ = false;
-    unwatch();
-    ec_ = e;
-    if (scheduling_possible(ctx_, st_->owner)) ctx_->schedule(node_);
+    resume_soon(e);
 }
 
 void accept_waiter::cancel() noexcept { abort(make_error_code(errc::canceled)); }

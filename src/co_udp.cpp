@@ -7,13 +7,6 @@ namespace uvkit {
 
 namespace detail {
 
-namespace {
-bool scheduling_possible(co_context* ctx, uvkit::loop* l) noexcept {
-    // While the loop is being destroyed its coroutine context is already gone.
-    return ctx && l->extension().get() == ctx;
-}
-}  // namespace
-
 // The udp_state side ----------------------------------------------------------
 
 std::span<char> udp_state::co_buffer(udp_state* s) noexcept {
@@ -48,26 +41,16 @@ void udp_state::on_closing() noexcept {
 // Receive ---------------------------------------------------------------------
 
 udp_recv_awaiter::~udp_recv_awaiter() {
-    if (pending_) {
-        // Destroyed while suspended: nothing may be received into the freed buffer.
-        detach();
-        st_->stop_co_receiving();
-    }
-    if (node_.queued) ctx_->unschedule(node_);
-}
-
-void udp_recv_awaiter::detach() noexcept {
+    if (!pending_) return;
+    // Destroyed while suspended: nothing may be received into the freed buffer.
     if (st_->waiter == this) st_->waiter = nullptr;
-    pending_ = false;
-    unwatch();
+    forget();
+    st_->stop_co_receiving();
 }
 
 bool udp_recv_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
-    if (scope && scope->requested()) {
-        ec_ = make_error_code(errc::canceled);
-        return false;
-    }
-    st_ = udp_.get<udp_state>(ec_);
+    if (!admit(scope)) return false;
+    st_ = udp_->get<udp_state>(ec_);
     if (!st_) return false;
     if (st_->waiter) {
         ec_ = make_uv_error(UV_EALREADY);
@@ -87,11 +70,8 @@ bool udp_recv_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
             return false;
         st_->co_receiving = true;
     }
-    ctx_ = &co_context::of(*st_->owner);
-    node_.handle = h;
+    suspend(h, scope, *st_->owner);
     st_->waiter = this;
-    pending_ = true;
-    watch(scope);
     return true;
 }
 
@@ -112,29 +92,20 @@ void udp_recv_awaiter::complete(ssize_t nread, const uv_buf_t* buf, const sockad
         result_.sender = addr ? endpoint::from(addr) : endpoint{};
         result_.partial = (flags & UV_UDP_PARTIAL) != 0;
     }
-    detach();
-    resume(node_.handle);
+    st_->waiter = nullptr;
+    resume_now();
 }
 
 void udp_recv_awaiter::abort(std::error_code e) noexcept {
     if (!pending_) return;
-    detach();
-    ec_ = e;
-    if (scheduling_possible(ctx_, st_->owner)) ctx_->schedule(node_);
+    st_->waiter = nullptr;
+    resume_soon(e);
 }
 
 void udp_recv_awaiter::cancel() noexcept {
     if (!pending_) return;
     // stop_co_receiving() aborts us: resumed from the loop, with errc::canceled.
     st_->stop_co_receiving();
-}
-
-udp_datagram udp_recv_awaiter::await_resume() {
-    if (ec_out_)
-        *ec_out_ = ec_;
-    else if (ec_)
-        throw std::system_error(ec_, "uvkit::udp::async_recv");
-    return result_;
 }
 
 // Send ------------------------------------------------------------------------
@@ -144,29 +115,24 @@ udp_send_awaiter::~udp_send_awaiter() {
     // Suspended and destroyed: the request must not call back into this
     // frame, and libuv must not go on reading bytes that may live in it.
     req_->cb = nullptr;
-    unwatch();
+    forget();
     // Through the state block, not the udp object: that may have been moved.
     // The request is pending, so its state block is alive.
     req_->st->close();
 }
 
 bool udp_send_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
-    if (scope && scope->requested()) {
-        ec_ = make_error_code(errc::canceled);
-        return false;
-    }
-    h_ = h;
+    if (!admit(scope)) return false;
     udp_send_handler done = [this](std::error_code e) {
         req_ = nullptr;
         // Cancelled: the datagram may have left before the close, but the
         // caller asked to give up, and the udp is closed now.
         ec_ = cancelled_ ? make_error_code(errc::canceled) : e;
-        unwatch();
-        resume(h_);
+        resume_now();
     };
     udp_->send_fn(data_, nullptr, has_to_ ? &to_ : nullptr, std::move(done), ec_, &req_);
     if (ec_) return false;
-    watch(scope);
+    suspend(h, scope, *req_->st->owner);
     return true;
 }
 
@@ -176,13 +142,6 @@ void udp_send_awaiter::cancel() noexcept {
     if (!req_) return;
     cancelled_ = true;
     req_->st->close();
-}
-
-void udp_send_awaiter::await_resume() {
-    if (ec_out_)
-        *ec_out_ = ec_;
-    else if (ec_)
-        throw std::system_error(ec_, "uvkit::udp::async_send");
 }
 
 }  // namespace detail

@@ -23,27 +23,15 @@ void process_state::on_closing() noexcept {
     if (waiter) waiter->abort(make_error_code(errc::canceled));
 }
 
-namespace {
-bool scheduling_possible(co_context* ctx, uvkit::loop* l) noexcept {
-    // While the loop is being destroyed its coroutine context is already gone.
-    return ctx && l->extension().get() == ctx;
-}
-}  // namespace
-
 exit_waiter::~exit_waiter() {
-    if (pending_) {
-        if (st_->waiter == this) st_->waiter = nullptr;
-        unwatch();
-    }
-    if (node_.queued) ctx_->unschedule(node_);
+    if (!pending_) return;
+    if (st_->waiter == this) st_->waiter = nullptr;
+    forget();
 }
 
 bool exit_waiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
-    if (scope && scope->requested()) {
-        ec_ = make_error_code(errc::canceled);
-        return false;
-    }
-    st_ = proc_.get<process_state>(ec_);
+    if (!admit(scope)) return false;
+    st_ = proc_->get<process_state>(ec_);
     if (!st_) return false;
     if (st_->result) {
         result_ = *st_->result;
@@ -53,29 +41,21 @@ bool exit_waiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
         ec_ = make_uv_error(UV_EALREADY);
         return false;
     }
-    ctx_ = &co_context::of(*st_->owner);
-    node_.handle = h;
+    suspend(h, scope, *st_->owner);
     st_->waiter = this;
-    pending_ = true;
-    watch(scope);
     return true;
 }
 
 void exit_waiter::complete(process_exit r) noexcept {
     st_->waiter = nullptr;
-    pending_ = false;
-    unwatch();
     result_ = r;
-    resume(node_.handle);
+    resume_now();
 }
 
 void exit_waiter::abort(std::error_code e) noexcept {
     if (!pending_) return;
     st_->waiter = nullptr;
-    pending_ = false;
-    unwatch();
-    ec_ = e;
-    if (scheduling_possible(ctx_, st_->owner)) ctx_->schedule(node_);
+    resume_soon(e);
 }
 
 void exit_waiter::cancel() noexcept { abort(make_error_code(errc::canceled)); }

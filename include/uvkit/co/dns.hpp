@@ -33,9 +33,9 @@ class UVKIT_API resolve_awaiter final : pool_awaiter {
 public:
     resolve_awaiter(uvkit::loop& l, std::string_view host, std::string_view service,
                     const resolve_hints& hints, std::error_code* ec_out)
-        : pool_awaiter(ec_out), loop_(&l), host_(host), service_(service), hints_(hints) {}
+        : pool_awaiter(ec_out, &l), host_(host), service_(service), hints_(hints) {}
 
-    bool await_ready() const noexcept { return false; }
+    using pool_awaiter::await_ready;
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
         return start(h, scope_of(h));
@@ -45,7 +45,6 @@ public:
 private:
     bool start(std::coroutine_handle<> h, cancel_scope* scope);
 
-    uvkit::loop* loop_;
     std::string host_;
     std::string service_;
     resolve_hints hints_;

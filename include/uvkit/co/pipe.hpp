@@ -25,15 +25,15 @@ namespace detail {
 class UVKIT_API pipe_connect_awaiter final : request_awaiter {
 public:
     pipe_connect_awaiter(uvkit::loop& l, std::string name, bool ipc, std::error_code* ec_out) noexcept
-        : request_awaiter(conn_, kind::connect, ec_out), loop_(&l), name_(std::move(name)), ipc_(ipc) {}
-    bool await_ready() const noexcept { return false; }
+        : request_awaiter(conn_, kind::connect, ec_out, &l), name_(std::move(name)), ipc_(ipc) {}
+    using request_awaiter::await_ready;
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
         conn_ = pipe{*loop_, ipc_};
         return start(h, scope_of(h));
     }
     pipe await_resume() {
-        deliver(ec_, ec_out_, "uvkit::connect_pipe");
+        deliver("uvkit::connect_pipe");
         if (ec_) return pipe{};
         return std::move(conn_);
     }
@@ -42,7 +42,6 @@ private:
     void start_connect(write_handler&& done) noexcept override {
         conn_.connect_fn(name_, std::move(done), ec_, &req_);
     }
-    uvkit::loop* loop_;
     std::string name_;
     bool ipc_;
     pipe conn_;

@@ -17,20 +17,17 @@ namespace uvkit {
 
 namespace detail {
 
-class UVKIT_API exit_waiter final : cancellable {
+class UVKIT_API exit_waiter final : public operation {
 public:
-    exit_waiter(process& p, std::error_code* ec_out) noexcept : proc_(p), ec_out_(ec_out) {}
-    exit_waiter(const exit_waiter&) = delete;
-    exit_waiter& operator=(const exit_waiter&) = delete;
-    ~exit_waiter();
+    exit_waiter(process& p, std::error_code* ec_out) noexcept : operation(ec_out), proc_(&p) {}
+    ~exit_waiter() override;
 
-    bool await_ready() const noexcept { return false; }
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
         return start(h, scope_of(h));
     }
     process_exit await_resume() {
-        deliver(ec_, ec_out_, "uvkit::process::async_exit");
+        deliver("uvkit::process::async_exit");
         return result_;
     }
 
@@ -43,14 +40,9 @@ private:
     bool start(std::coroutine_handle<> h, cancel_scope* scope);
     void cancel() noexcept override;
 
-    process& proc_;
-    std::error_code* ec_out_;
-    std::error_code ec_ = no_error();
+    process* proc_;  // only until start(): the operation holds the state block
     process_exit result_;
     process_state* st_ = nullptr;
-    co_context* ctx_ = nullptr;
-    ready_node node_;
-    bool pending_ = false;
 };
 
 }  // namespace detail

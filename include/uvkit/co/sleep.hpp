@@ -12,40 +12,32 @@
 #include <chrono>
 #include <system_error>
 
-#include "uvkit/co/context.hpp"
+#include "uvkit/co/operation.hpp"
 
 namespace uvkit {
 
 namespace detail {
 
-class UVKIT_API sleep_awaiter final : cancellable {
+class UVKIT_API sleep_awaiter final : public operation {
 public:
     sleep_awaiter(uvkit::loop& l, std::chrono::milliseconds d, std::error_code* ec) noexcept
-        : loop_(l), d_(d), ec_out_(ec) {}
-    sleep_awaiter(const sleep_awaiter&) = delete;
-    sleep_awaiter& operator=(const sleep_awaiter&) = delete;
-    ~sleep_awaiter();
+        : operation(ec, &l), d_(d) {}
+    ~sleep_awaiter() override;
 
-    bool await_ready() const noexcept { return false; }
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
         return start(h, scope_of(h));
     }
-    void await_resume();
+    void await_resume() { deliver("uvkit::sleep"); }
 
 private:
     bool start(std::coroutine_handle<> h, cancel_scope* scope);
     void cancel() noexcept override;
     void finish() noexcept;
 
-    uvkit::loop& loop_;
     co_context* ctx_ = nullptr;
     std::chrono::milliseconds d_;
-    std::error_code* ec_out_;
-    std::error_code ec_ = no_error();
     uvkit::timer timer_;
-    ready_node node_;
-    bool pending_ = false;
 };
 
 }  // namespace detail

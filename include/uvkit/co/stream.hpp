@@ -33,7 +33,7 @@
 #include <string_view>
 #include <system_error>
 
-#include "uvkit/co/context.hpp"
+#include "uvkit/co/operation.hpp"
 #include "uvkit/endpoint.hpp"
 #include "uvkit/stream.hpp"
 
@@ -72,25 +72,14 @@ struct UVKIT_API co_access {
     }
 };
 
-/// Delivers the result of an awaited operation: stores it in the caller's
-/// error_code, or throws it.
-inline void deliver(const std::error_code& ec, std::error_code* out, const char* what) {
-    if (out)
-        *out = ec;
-    else if (ec)
-        throw std::system_error(ec, what);
-}
-
 /// A coroutine waiting to read from a stream; see read_awaiter.
-struct UVKIT_API read_waiter : cancellable {
+struct UVKIT_API read_waiter : operation {
     enum class kind { chunk, some, exactly, until };
 
     read_waiter(stream& s, kind k, std::error_code* ec_out) noexcept
-        : stream_(s), kind_(k), ec_out_(ec_out) {}
-    read_waiter(const read_waiter&) = delete;
-    read_waiter& operator=(const read_waiter&) = delete;
-    ~read_waiter() {
-        if (pending_ || node_.queued) [[unlikely]]
+        : operation(ec_out), stream_(&s), kind_(k) {}
+    ~read_waiter() override {
+        if (pending_) [[unlikely]]
             abandon();
     }
 
@@ -108,13 +97,11 @@ struct UVKIT_API read_waiter : cancellable {
     void complete() noexcept;                // resumes now (from a libuv callback)
     void abort(std::error_code e) noexcept;  // resumes soon, from the loop
     void cancel() noexcept override;
-    /// Destroyed while waiting or queued to resume: unhooks this from the stream and the loop.
+    /// Destroyed while waiting: unhooks this from the stream.
     void abandon() noexcept;
 
-    stream& stream_;
+    stream* stream_;  // only until start(): the operation holds the state block
     kind kind_;
-    std::error_code* ec_out_;
-    std::error_code ec_ = no_error();
     std::span<char> dst_;
     std::size_t filled_ = 0;
     std::string* out_ = nullptr;
@@ -123,9 +110,6 @@ struct UVKIT_API read_waiter : cancellable {
     std::size_t result_ = 0;
     bool done_ = false;
     stream_state* st_ = nullptr;
-    co_context* ctx_ = nullptr;
-    ready_node node_;
-    bool pending_ = false;
 };
 
 template <class R>
@@ -144,14 +128,14 @@ public:
         max_ = max;
     }
 
-    bool await_ready() const noexcept { return false; }
+    using read_waiter::await_ready;
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
         if constexpr (std::is_same_v<R, std::string>) out_ = &str_;
         return start(h, scope_of(h));
     }
     R await_resume() {
-        deliver(ec_, ec_out_, "uvkit::async_read");
+        deliver("uvkit::async_read");
         if constexpr (std::is_same_v<R, std::string>)
             return std::move(str_);
         else
@@ -165,16 +149,14 @@ private:
 };
 
 /// A write, shutdown or connect: one libuv request whose handler resumes us.
-class UVKIT_API request_awaiter : cancellable {
+class UVKIT_API request_awaiter : public operation {
 public:
     enum class kind { write, shutdown, connect };
-    request_awaiter(const request_awaiter&) = delete;
-    request_awaiter& operator=(const request_awaiter&) = delete;
 
 protected:
-    request_awaiter(stream& s, kind k, std::error_code* ec_out) noexcept
-        : stream_(&s), kind_(k), ec_out_(ec_out) {}
-    ~request_awaiter() {
+    request_awaiter(stream& s, kind k, std::error_code* ec_out, uvkit::loop* l = nullptr) noexcept
+        : operation(ec_out, l), stream_(&s), kind_(k) {}
+    ~request_awaiter() override {
         if (req_) [[unlikely]]
             abandon();
     }
@@ -192,13 +174,10 @@ protected:
     stream* stream_;  // only until start(): the operation holds the state block
     stream_state* st_ = nullptr;
     kind kind_;
-    std::error_code* ec_out_;
-    std::error_code ec_ = no_error();
     std::string_view data_;
     std::string owned_;
     bool has_owned_ = false;
     request_base* req_ = nullptr;
-    std::coroutine_handle<> h_;
 };
 
 class write_awaiter final : request_awaiter {
@@ -212,53 +191,45 @@ public:
         owned_ = std::move(data);
         has_owned_ = true;
     }
-    bool await_ready() const noexcept { return false; }
+    using request_awaiter::await_ready;
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
         return start(h, scope_of(h));
     }
-    void await_resume() { deliver(ec_, ec_out_, "uvkit::async_write"); }
+    void await_resume() { deliver("uvkit::async_write"); }
 };
 
 class shutdown_awaiter final : request_awaiter {
 public:
     shutdown_awaiter(stream& s, std::error_code* ec_out) noexcept
         : request_awaiter(s, kind::shutdown, ec_out) {}
-    bool await_ready() const noexcept { return false; }
+    using request_awaiter::await_ready;
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
         return start(h, scope_of(h));
     }
-    void await_resume() { deliver(ec_, ec_out_, "uvkit::async_shutdown"); }
+    void await_resume() { deliver("uvkit::async_shutdown"); }
 };
 
 /// A coroutine waiting for a connection on a listening stream (tcp, pipe):
 /// the part that does not depend on the stream's type.
-class UVKIT_API accept_waiter : cancellable {
+class UVKIT_API accept_waiter : public operation {
 public:
-    accept_waiter(const accept_waiter&) = delete;
-    accept_waiter& operator=(const accept_waiter&) = delete;
-
     /// A connection is pending: accepts it (from the listen callback).
     void take_connection(std::error_code status) noexcept;
     void abort(std::error_code e) noexcept;
 
 protected:
-    accept_waiter(stream& server, std::error_code* ec_out) noexcept : server_(server), ec_out_(ec_out) {}
-    ~accept_waiter();
+    accept_waiter(stream& server, std::error_code* ec_out) noexcept : operation(ec_out), server_(&server) {}
+    ~accept_waiter() override;
 
     bool start(std::coroutine_handle<> h, cancel_scope* scope);
     void cancel() noexcept override;
     /// Creates a new stream of the server's kind on `l` and accepts into it; sets ec_.
     virtual void accept_into(uvkit::loop& l) noexcept = 0;
 
-    stream& server_;
-    std::error_code* ec_out_;
-    std::error_code ec_ = no_error();
+    stream* server_;  // only until start(): the operation holds the state block
     stream_state* st_ = nullptr;
-    co_context* ctx_ = nullptr;
-    ready_node node_;
-    bool pending_ = false;
 };
 
 /// `co_await server.async_accept()`: the accepted connection, of the server's type S.
@@ -267,13 +238,13 @@ class accept_awaiter final : accept_waiter {
 public:
     accept_awaiter(S& server, std::error_code* ec_out) noexcept : accept_waiter(server, ec_out) {}
 
-    bool await_ready() const noexcept { return false; }
+    using accept_waiter::await_ready;
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
         return start(h, scope_of(h));
     }
     S await_resume() {
-        deliver(ec_, ec_out_, "uvkit::async_accept");
+        deliver("uvkit::async_accept");
         if (ec_) return S{};
         return std::move(client_);
     }

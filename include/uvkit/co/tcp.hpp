@@ -25,8 +25,8 @@ namespace detail {
 class UVKIT_API connect_awaiter final : request_awaiter {
 public:
     connect_awaiter(uvkit::loop& l, const endpoint& ep, std::error_code* ec_out) noexcept
-        : request_awaiter(conn_, kind::connect, ec_out), loop_(&l), ep_(ep) {}
-    bool await_ready() const noexcept { return false; }
+        : request_awaiter(conn_, kind::connect, ec_out, &l), ep_(ep) {}
+    using request_awaiter::await_ready;
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
         conn_ = tcp{*loop_};
@@ -38,7 +38,6 @@ private:
     void start_connect(write_handler&& done) noexcept override {
         co_access::connect(conn_, ep_, std::move(done), ec_, &req_);
     }
-    uvkit::loop* loop_;
     endpoint ep_;
     tcp conn_;
 };

@@ -36,7 +36,7 @@
 #include <string_view>
 #include <system_error>
 
-#include "uvkit/co/context.hpp"
+#include "uvkit/co/operation.hpp"
 #include "uvkit/endpoint.hpp"
 #include "uvkit/udp.hpp"
 
@@ -45,20 +45,20 @@ namespace uvkit {
 namespace detail {
 
 /// A coroutine waiting for a datagram on a udp.
-class UVKIT_API udp_recv_awaiter final : cancellable {
+class UVKIT_API udp_recv_awaiter final : public operation {
 public:
     udp_recv_awaiter(udp& u, std::span<char> buf, std::error_code* ec_out) noexcept
-        : udp_(u), dst_(buf), ec_out_(ec_out) {}
-    udp_recv_awaiter(const udp_recv_awaiter&) = delete;
-    udp_recv_awaiter& operator=(const udp_recv_awaiter&) = delete;
-    ~udp_recv_awaiter();
+        : operation(ec_out), udp_(&u), dst_(buf) {}
+    ~udp_recv_awaiter() override;
 
-    bool await_ready() const noexcept { return false; }
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
         return start(h, scope_of(h));
     }
-    udp_datagram await_resume();
+    udp_datagram await_resume() {
+        deliver("uvkit::udp::async_recv");
+        return result_;
+    }
 
 private:
     friend struct udp_state;
@@ -68,52 +68,39 @@ private:
     void complete(ssize_t nread, const uv_buf_t* buf, const sockaddr* addr, unsigned flags) noexcept;
     /// Resumes soon, from the loop, with `e`.
     void abort(std::error_code e) noexcept;
-    void detach() noexcept;
 
-    udp& udp_;
+    udp* udp_;  // only until start(): the operation holds the state block
     std::span<char> dst_;
-    std::error_code* ec_out_;
-    std::error_code ec_ = no_error();
     udp_datagram result_;
     udp_state* st_ = nullptr;
-    co_context* ctx_ = nullptr;
-    ready_node node_;
-    bool pending_ = false;
 };
 
-/// A coroutine waiting for a send to complete.
-class UVKIT_API udp_send_awaiter final : cancellable {
+class UVKIT_API udp_send_awaiter final : public operation {
 public:
     udp_send_awaiter(udp& u, std::string_view data, const endpoint* to, std::error_code* ec_out) noexcept
-        : udp_(&u), data_(data), ec_out_(ec_out) {
+        : operation(ec_out), udp_(&u), data_(data) {
         if (to) {
             to_ = *to;
             has_to_ = true;
         }
     }
-    udp_send_awaiter(const udp_send_awaiter&) = delete;
-    udp_send_awaiter& operator=(const udp_send_awaiter&) = delete;
-    ~udp_send_awaiter();
+    ~udp_send_awaiter() override;
 
-    bool await_ready() const noexcept { return false; }
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
         return start(h, scope_of(h));
     }
-    void await_resume();
+    void await_resume() { deliver("uvkit::udp::async_send"); }
 
 private:
     bool start(std::coroutine_handle<> h, cancel_scope* scope);
     void cancel() noexcept override;
 
-    udp* udp_;
+    udp* udp_;  // only until start(): the operation holds the request (and so the state block)
     std::string_view data_;
     endpoint to_;
     bool has_to_ = false;
-    std::error_code* ec_out_;
-    std::error_code ec_ = no_error();
     udp_send_req* req_ = nullptr;
-    std::coroutine_handle<> h_;
     bool cancelled_ = false;
 };
 

@@ -33,8 +33,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "uvkit/co/cancel.hpp"
-#include "uvkit/co/task.hpp"
+#include "uvkit/co/operation.hpp"
 #include "uvkit/work.hpp"
 
 namespace uvkit {
@@ -42,27 +41,19 @@ namespace uvkit {
 namespace detail {
 
 /// An await of a thread-pool request (work, getaddrinfo).
-class UVKIT_API pool_awaiter : cancellable {
-public:
-    pool_awaiter(const pool_awaiter&) = delete;
-    pool_awaiter& operator=(const pool_awaiter&) = delete;
-
+class UVKIT_API pool_awaiter : public operation {
 protected:
-    explicit pool_awaiter(std::error_code* ec_out) noexcept : ec_out_(ec_out) {}
-    ~pool_awaiter();
+    explicit pool_awaiter(std::error_code* ec_out, uvkit::loop* l = nullptr) noexcept
+        : operation(ec_out, l) {}
+    ~pool_awaiter() override;
 
-    /// False, with errc::canceled, if `scope` was already cancelled: then do not start.
-    bool admit(cancel_scope* scope) noexcept;
     /// Adopts the started request (from `r`) and registers with the scope.
-    void suspend(pool_request& r, std::coroutine_handle<> h, cancel_scope* scope) noexcept;
+    void suspend(pool_request& r, std::coroutine_handle<> h, cancel_scope* scope);
     /// Called by the request's handler, on the loop thread: resumes the coroutine.
-    void finish() noexcept;
+    void finish() noexcept { resume_now(); }
     void cancel() noexcept override;
 
     pool_op* op_ = nullptr;
-    std::coroutine_handle<> h_;
-    std::error_code ec_ = no_error();
-    std::error_code* ec_out_;
 };
 
 template <class F>
@@ -72,9 +63,9 @@ public:
 
     template <class FF>
     work_awaiter(uvkit::loop& l, FF&& fn, std::error_code* ec_out)
-        : pool_awaiter(ec_out), loop_(&l), fn_(std::forward<FF>(fn)) {}
+        : pool_awaiter(ec_out, &l), fn_(std::forward<FF>(fn)) {}
 
-    bool await_ready() const noexcept { return false; }
+    using pool_awaiter::await_ready;
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
         cancel_scope* scope = scope_of(h);
@@ -108,7 +99,6 @@ private:
         }
     };
 
-    uvkit::loop* loop_;
     F fn_;
     work_result<value_type> result_;
 };
