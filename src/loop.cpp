@@ -78,6 +78,7 @@ void loop::init_internal() {
     async_.data = this;
     uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
     ++internal_open_;
+    detail::log_follow_global_level();
     sigpipe_acquire();
     std::lock_guard<std::mutex> lock(loops_mutex());
     next_loop_ = loops_head;

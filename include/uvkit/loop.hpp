@@ -27,9 +27,12 @@
 //   registered, because ~loop asks the loop (uv_walk) when those closes finished.
 // - Raw code may uv_close a uvkit handle (a uv_walk that closes everything):
 //   uvkit then neither closes it again nor leaks it; the C++ object reads as
-//   closed (closing() is true, operations fail with UV_EINVAL) and its block
-//   is freed once libuv let go of it (seen by uv_walk, at run(), ~loop or
-//   close_handles()). is_uvkit_handle() tells uvkit's handles apart.
+//   closed (closing() is true, operations fail with UV_EINVAL). uvkit notices
+//   the raw close when the object is closed or destroyed, at close_handles()
+//   or at ~loop, and finishes the handle (on_closed, handle_count(), freeing)
+//   once uv_walk no longer lists it: checked then, after run() and in ~loop.
+//   The raw close callback must leave uvkit handles' `data` alone;
+//   is_uvkit_handle() tells uvkit's handles apart.
 // - A handler that throws under the C code's own uv_run stops the loop; the
 //   exception waits for rethrow_pending() (or the next run()).
 //

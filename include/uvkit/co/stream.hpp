@@ -89,10 +89,16 @@ struct UVKIT_API read_waiter : cancellable {
         : stream_(s), kind_(k), ec_out_(ec_out) {}
     read_waiter(const read_waiter&) = delete;
     read_waiter& operator=(const read_waiter&) = delete;
+
+protected:
+    // Destroyed only as the base of read_awaiter, never through a pointer to
+    // it: protected and not virtual (-Wnon-virtual-dtor in users' builds).
     ~read_waiter() {
         if (pending_ || node_.queued) [[unlikely]]
             abandon();
     }
+
+public:
 
     /// Takes bytes from [p, p+n): returns how many were used; sets done_.
     std::size_t take(const char* p, std::size_t n);
