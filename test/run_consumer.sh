@@ -64,7 +64,7 @@ if bad:
 pkgconfig() {
     local build=$TMP/uvkit-build prefix=$TMP/prefix
     say "+ meson setup + install uvkit into $prefix"
-    meson setup "$build" "$ROOT" --prefix="$prefix" --wrap-mode=nodownload -Dtests=disabled -Dexamples=false
+    meson setup "$build" "$ROOT" --prefix="$prefix" --wrap-mode=nodownload -Dtests=disabled -Dexamples=false -Dbench=false
     meson install -C "$build"
 
     export PKG_CONFIG_PATH=$prefix/lib/x86_64-linux-gnu/pkgconfig:$prefix/lib/pkgconfig
