@@ -52,7 +52,8 @@ std::shared_ptr<spdlog::logger> logger() {
         // registered, so that the program can still register that name.
         l = spdlog::get("uvkit");
         if (!l) {
-            l = std::make_shared<spdlog::logger>("uvkit", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+            l = std::make_shared<spdlog::logger>("uvkit",
+                                                 std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
             l->set_level(as_spdlog(log_threshold.load()));
         }
     }

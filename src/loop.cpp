@@ -114,7 +114,10 @@ void loop::reap_foreign_closes() noexcept {
     std::vector<const uv_handle_t*> live;
     try {
         uv_walk(
-            raw_, [](uv_handle_t* h, void* arg) { static_cast<std::vector<const uv_handle_t*>*>(arg)->push_back(h); },
+            raw_,
+            [](uv_handle_t* h, void* arg) {
+                static_cast<std::vector<const uv_handle_t*>*>(arg)->push_back(h);
+            },
             &live);
     } catch (const std::bad_alloc&) {
         return;  // try again later

@@ -5,9 +5,9 @@
 
 #include <doctest/doctest.h>
 
+#include <sys/wait.h>
 #include <cstdlib>
 #include <string>
-#include <sys/wait.h>
 
 #ifdef UVKIT_HAVE_SPDLOG
 #include <spdlog/sinks/ostream_sink.h>
@@ -34,7 +34,8 @@ TEST_CASE("log: set_logger() takes a user's logger at any time, at its level") {
         uvkit::timer t{l};  // uvkit logs "open timer" through its own logger first
     }
     std::ostringstream out;
-    auto mine = std::make_shared<spdlog::logger>("mine", std::make_shared<spdlog::sinks::ostream_sink_st>(out));
+    auto mine =
+        std::make_shared<spdlog::logger>("mine", std::make_shared<spdlog::sinks::ostream_sink_st>(out));
     mine->set_level(spdlog::level::debug);
     REQUIRE(uvkit::set_logger(mine));
     CHECK(uvkit::get_log_level() == uvkit::log_level::debug);
@@ -64,7 +65,8 @@ TEST_CASE("log: registering a logger named \"uvkit\" after uvkit's first line do
         uvkit::timer t{l};  // a first line: uvkit's logger exists now
     }
     std::ostringstream out;
-    auto named = std::make_shared<spdlog::logger>("uvkit", std::make_shared<spdlog::sinks::ostream_sink_st>(out));
+    auto named =
+        std::make_shared<spdlog::logger>("uvkit", std::make_shared<spdlog::sinks::ostream_sink_st>(out));
     CHECK_NOTHROW(spdlog::register_logger(named));
     spdlog::drop("uvkit");
 }

@@ -6,10 +6,10 @@
 
 #include <doctest/doctest.h>
 
+#include <sys/wait.h>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
-#include <sys/wait.h>
 
 using namespace std::chrono_literals;
 
@@ -85,7 +85,8 @@ TEST_CASE("migration: uv_walk closing every handle, uvkit's included, neither ab
         CHECK(kept.closing());
         CHECK(t.closing());
         std::error_code ec;
-        kept.start(1ms, [] {}, ec);
+        kept.start(
+            1ms, [] {}, ec);
         CHECK(ec == std::errc::invalid_argument);
         t.close();  // no second uv_close: that would abort in libuv
         uv_run(&raw, UV_RUN_DEFAULT);
@@ -143,8 +144,9 @@ TEST_CASE("migration: is_uvkit_handle tells uvkit's handles apart in uv_walk") {
     CHECK(uv_loop_close(&raw) == 0);
 }
 
-TEST_CASE("migration: close_handles() then the C code's uv_run: uv_loop_close works while the wrapper lives, "
-          "~loop runs no iteration") {
+TEST_CASE(
+    "migration: close_handles() then the C code's uv_run: uv_loop_close works while the wrapper lives, "
+    "~loop runs no iteration") {
     uv_loop_t raw;
     REQUIRE(uv_loop_init(&raw) == 0);
     c_timer ct{&raw};
@@ -214,8 +216,12 @@ int probe(const char* mode) {
 TEST_CASE("migration: SIGPIPE, default: ignored while loops exist, default again after the last one") {
     CHECK(probe("sigpipe-default") == 0);
 }
-TEST_CASE("migration: SIGPIPE already ignored by the program stays ignored") { CHECK(probe("sigpipe-ignored") == 0); }
-TEST_CASE("migration: SIGPIPE handler of the program is never replaced") { CHECK(probe("sigpipe-handler") == 0); }
+TEST_CASE("migration: SIGPIPE already ignored by the program stays ignored") {
+    CHECK(probe("sigpipe-ignored") == 0);
+}
+TEST_CASE("migration: SIGPIPE handler of the program is never replaced") {
+    CHECK(probe("sigpipe-handler") == 0);
+}
 TEST_CASE("migration: SIGPIPE handler set while a loop exists stays after the last loop") {
     CHECK(probe("sigpipe-changed") == 0);
 }

@@ -72,8 +72,9 @@ struct UVKIT_API handle_state {
     handle_state* next = nullptr;
     unique_function<void()> on_closed;
     bool owner_alive = true;
-    bool closing = false;        // uv_close was called, or raw code's uv_close was seen
-    bool foreign_close = false;  // raw code closed it: the close callback is not ours (loop::reap_foreign_closes)
+    bool closing = false;  // uv_close was called, or raw code's uv_close was seen
+    bool foreign_close =
+        false;  // raw code closed it: the close callback is not ours (loop::reap_foreign_closes)
     bool uv_closed = false;
     bool internal = false;          // uvkit's own (pooled timers, ...): not in loop::handle_count()
     unsigned char block_class = 0;  // size class in the loop's block_pool; 0: plain new/delete
