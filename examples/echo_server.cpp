@@ -199,7 +199,7 @@ int main(int argc, char** argv) {
         }
         // SIGINT/SIGTERM: stop accepting, close the connections, exit 0. (A
         // write to a client that left fails with broken_pipe: uvkit's loop
-        // catches SIGPIPE.)
+        // ignores SIGPIPE.)
         uvkit::signal sigint{loop}, sigterm{loop};
         auto shutdown = [&](int) {
             server.stop();

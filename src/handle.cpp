@@ -32,12 +32,21 @@ void handle_state::close(unique_function<void()>&& cb) noexcept {
 void handle_state::begin_close() noexcept {
     closing = true;
     on_closing();
+    if (uv_is_closing(uvh)) {
+        // Raw code closed it (a uv_walk that closes every handle): a second
+        // uv_close would abort, and libuv calls that code's close callback, not
+        // ours. The loop finishes the block once uv_walk no longer lists it.
+        foreign_close = true;
+        owner->note_foreign_close();
+        return;
+    }
     uv_close(uvh, &close_cb);
 }
 
-void handle_state::close_cb(uv_handle_t* h) noexcept {
-    auto* s = static_cast<handle_state*>(h->data);
-    UVKIT_LOG(debug, "closed {} {}", uv_handle_type_name(h->type), static_cast<void*>(h));
+void handle_state::close_cb(uv_handle_t* h) noexcept { finish_close(static_cast<handle_state*>(h->data)); }
+
+void handle_state::finish_close(handle_state* s) noexcept {
+    UVKIT_LOG(debug, "closed {} {}", uv_handle_type_name(s->uvh->type), static_cast<void*>(s->uvh));
     uvkit::loop& l = *s->owner;
     // Unlink first: the registry only holds handles that still need closing.
     if (s->prev)

@@ -14,12 +14,17 @@ namespace uvkit::detail {
 
 extern std::atomic<int> log_threshold;
 
+/// Takes spdlog's global level as uvkit's, unless a level was chosen already
+/// (called by every loop's constructor; one relaxed load after the first).
+void log_follow_global_level() noexcept;
+
 inline bool log_on(log_level l) noexcept {
     return static_cast<int>(l) >= log_threshold.load(std::memory_order_relaxed);
 }
 
 #ifdef UVKIT_HAVE_SPDLOG
-spdlog::logger& logger();
+/// The logger in use (made on first use; may throw: out of memory).
+std::shared_ptr<spdlog::logger> logger();
 
 // Logging never throws out: it runs in noexcept paths (closing, a handler's
 // exception), and making the logger or formatting a line can fail (out of
@@ -29,7 +34,7 @@ template <class... Args>
 [[gnu::noinline, gnu::cold]] void log_line(spdlog::level::level_enum lvl,
                                            spdlog::format_string_t<Args...> fmt, Args&&... args) noexcept {
     try {
-        logger().log(lvl, fmt, std::forward<Args>(args)...);
+        logger()->log(lvl, fmt, std::forward<Args>(args)...);
     } catch (...) {
     }
 }

@@ -1,5 +1,7 @@
 #include "uvkit/loop.hpp"
 
+#include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
@@ -14,6 +16,47 @@ namespace uvkit {
 namespace {
 // Its address tells threads apart (see loop::running_on_).
 thread_local const char this_thread_token = 0;
+
+// Every live loop, for is_uvkit_handle(); loops come and go rarely.
+std::mutex& loops_mutex() {
+    static std::mutex m;
+    return m;
+}
+loop* loops_head = nullptr;
+
+#ifdef SIGPIPE
+// SIGPIPE is ignored while a loop exists, so that a write to a vanished peer
+// fails with broken_pipe instead of killing the process. std::signal() is the
+// portable way to ask for the disposition (by setting one): a default one is
+// replaced by SIG_IGN and restored by the last loop; anything else the program
+// set (SIG_IGN, a handler) is put back at once and never touched again.
+std::mutex& sigpipe_mutex() {
+    static std::mutex m;
+    return m;
+}
+int sigpipe_users = 0;
+bool sigpipe_restore = false;  // we replaced SIG_DFL by SIG_IGN
+
+void sigpipe_acquire() noexcept {
+    std::lock_guard<std::mutex> lock(sigpipe_mutex());
+    if (sigpipe_users++ > 0) return;
+    auto prev = std::signal(SIGPIPE, SIG_IGN);
+    sigpipe_restore = prev == SIG_DFL;
+    if (prev != SIG_DFL && prev != SIG_IGN && prev != SIG_ERR) std::signal(SIGPIPE, prev);
+}
+
+void sigpipe_release() noexcept {
+    std::lock_guard<std::mutex> lock(sigpipe_mutex());
+    if (--sigpipe_users > 0 || !sigpipe_restore) return;
+    sigpipe_restore = false;
+    auto cur = std::signal(SIGPIPE, SIG_DFL);
+    // The program set a disposition of its own meanwhile: keep it.
+    if (cur != SIG_IGN && cur != SIG_ERR) std::signal(SIGPIPE, cur);
+}
+#else
+void sigpipe_acquire() noexcept {}
+void sigpipe_release() noexcept {}
+#endif
 }  // namespace
 
 loop::loop() : owned_(std::make_unique<uv_loop_t>()) {
@@ -37,15 +80,67 @@ void loop::init_internal() {
     async_.data = this;
     uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
     ++internal_open_;
-#ifdef SIGPIPE
-    if (uv_signal_init(raw_, &sigpipe_) == 0) {
-        sigpipe_.data = this;
-        ++internal_open_;
-        if (uv_signal_start(
-                &sigpipe_, [](uv_signal_t*, int) {}, SIGPIPE) == 0)
-            uv_unref(reinterpret_cast<uv_handle_t*>(&sigpipe_));
+    detail::log_follow_global_level();
+    sigpipe_acquire();
+    std::lock_guard<std::mutex> lock(loops_mutex());
+    next_loop_ = loops_head;
+    if (next_loop_) next_loop_->prev_loop_ = this;
+    loops_head = this;
+}
+
+void loop::close_internal() noexcept {
+    if (async_closed_) return;
+    async_closed_ = true;
+    {
+        std::lock_guard<std::mutex> lock(post_mutex_);
+        post_closed_ = true;
     }
-#endif
+    if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&async_))) {
+        async_foreign_ = true;  // raw code closed it; reap_foreign_closes() sees it go
+        return;
+    }
+    uv_close(reinterpret_cast<uv_handle_t*>(&async_),
+             [](uv_handle_t* h) { --static_cast<loop*>(h->data)->internal_open_; });
+}
+
+void loop::close_handles() noexcept {
+    detail::handle_state::close_all(*this);
+    close_internal();
+    reap_foreign_closes();
+}
+
+void loop::reap_foreign_closes() noexcept {
+    if (foreign_closing_ == 0 && !async_foreign_) return;
+    // A closed handle has left the loop's handle list: what uv_walk no longer
+    // lists, libuv has let go of. A list of the handles uv_walk shows, sorted.
+    std::vector<const uv_handle_t*> live;
+    try {
+        uv_walk(
+            raw_,
+            [](uv_handle_t* h, void* arg) {
+                static_cast<std::vector<const uv_handle_t*>*>(arg)->push_back(h);
+            },
+            &live);
+    } catch (const std::bad_alloc&) {
+        return;  // try again later
+    }
+    std::sort(live.begin(), live.end());
+    auto listed = [&](const void* h) {
+        return std::binary_search(live.begin(), live.end(), static_cast<const uv_handle_t*>(h));
+    };
+    if (async_foreign_ && !listed(&async_)) {
+        async_foreign_ = false;
+        --internal_open_;
+    }
+    for (detail::handle_state* s = handles_; s && foreign_closing_ > 0;) {
+        detail::handle_state* next = s->next;
+        if (s->foreign_close && !listed(s->uvh)) {
+            s->foreign_close = false;
+            --foreign_closing_;
+            detail::handle_state::finish_close(s);  // may free s
+        }
+        s = next;
+    }
 }
 
 loop::~loop() {
@@ -64,15 +159,24 @@ loop::~loop() {
     detail::handle_state::close_all(*this);
     // Thread-pool requests cannot be closed: cancel them and wait for those running.
     detail::pool_op::finish_all(*this);
-    auto internal_closed = [](uv_handle_t* h) { --static_cast<loop*>(h->data)->internal_open_; };
-    uv_close(reinterpret_cast<uv_handle_t*>(&async_), internal_closed);
-    if (sigpipe_.data) uv_close(reinterpret_cast<uv_handle_t*>(&sigpipe_), internal_closed);
+    close_internal();
+    reap_foreign_closes();
     // Close callbacks run in the next iteration; NOWAIT never blocks for I/O.
     // A close callback may open and close further handles, so iterate, bounded.
     for (int i = 0; i < 1000 && (handles_ || internal_open_ > 0); ++i) {
         detail::handle_state::close_all(*this);
         uv_run(raw_, UV_RUN_NOWAIT);
+        reap_foreign_closes();
     }
+    {
+        std::lock_guard<std::mutex> lock(loops_mutex());
+        if (prev_loop_)
+            prev_loop_->next_loop_ = next_loop_;
+        else
+            loops_head = next_loop_;
+        if (next_loop_) next_loop_->prev_loop_ = prev_loop_;
+    }
+    sigpipe_release();
     if (error_)
         UVKIT_LOG(warn, "{} exception(s) thrown by handlers were never rethrown", 1 + more_errors_.size());
     if (handles_ || internal_open_ > 0) UVKIT_LOG(warn, "loop destroyed with handles that did not close");
@@ -97,11 +201,13 @@ loop& loop::default_loop() {
 
 bool loop::run(run_mode mode) {
     if (error_) rethrow_error();  // a further exception left over from the last run()
-    if (has_posted_.load(std::memory_order_acquire)) uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
+    if (!async_closed_ && has_posted_.load(std::memory_order_acquire))
+        uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
     // Restored, not cleared: run() called from a handler returns into the outer run().
     const void* outer = running_on_.exchange(&this_thread_token, std::memory_order_relaxed);
     int r = uv_run(raw_, static_cast<uv_run_mode>(mode));
     running_on_.store(outer, std::memory_order_relaxed);
+    reap_foreign_closes();
     if (error_) rethrow_error();
     return r != 0;
 }
@@ -140,6 +246,7 @@ void loop::post_fn(detail::unique_function<void()>&& f) {
     if (!f) return;
     {
         std::lock_guard<std::mutex> lock(post_mutex_);
+        if (post_closed_) detail::throw_uv_error(UV_EINVAL, "uvkit::loop::post after close_handles()");
         posted_.push_back(std::move(f));
         has_posted_.store(true, std::memory_order_release);
     }
@@ -180,6 +287,18 @@ void loop::drain_posted() {
     draining_.clear();
     std::lock_guard<std::mutex> lock(post_mutex_);
     if (posted_.empty()) uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
+}
+
+bool is_uvkit_handle(const uv_handle_t* h) noexcept {
+    if (!h) return false;
+    std::lock_guard<std::mutex> lock(loops_mutex());
+    for (const loop* l = loops_head; l; l = l->next_loop_) {
+        if (l->raw_ != h->loop) continue;
+        if (h == reinterpret_cast<const uv_handle_t*>(&l->async_)) return true;
+        for (const detail::handle_state* s = l->handles_; s; s = s->next)
+            if (s->uvh == h) return true;
+    }
+    return false;
 }
 
 }  // namespace uvkit

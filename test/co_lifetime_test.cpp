@@ -7,7 +7,9 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <variant>
 
@@ -285,3 +287,55 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a task destroyed while when_any
 }
 
 }  // TEST_SUITE("co: when_all and when_any of operations")
+
+TEST_SUITE("co: lifetime") {
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a udp moved while a receive waits gets the datagram") {
+    uvkit::udp rx{loop};
+    rx.bind(uvkit::endpoint::parse("127.0.0.1:0"));
+    auto ep = rx.local_endpoint();
+    char buf[64];
+    auto t = [](uvkit::udp& u, std::span<char> b) -> uvkit::task<std::size_t> {
+        auto d = co_await u.async_recv(b);
+        co_return d.size;
+    }(rx, buf);
+    start(t);
+    REQUIRE_FALSE(t.done());
+    uvkit::udp moved = std::move(rx);
+    uvkit::udp tx{loop};
+    tx.send(std::string("dgram"), ep);
+    run_until([&] { return t.done(); });
+    CHECK(result_of(t) == 5);
+    CHECK(std::string_view(buf, 5) == "dgram");
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: a udp destroyed under a waiting receive completes it with canceled") {
+    auto rx = std::make_unique<uvkit::udp>(loop);
+    rx->bind(uvkit::endpoint::parse("127.0.0.1:0"));
+    char buf[16];
+    std::error_code ec;
+    auto t = [](uvkit::udp& u, std::span<char> b, std::error_code& out) -> uvkit::task<void> {
+        co_await u.async_recv(b, out);
+    }(*rx, buf, ec);
+    start(t);
+    rx.reset();
+    run_until([&] { return t.done(); });
+    CHECK(ec == uvkit::errc::canceled);
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a task moved, then destroyed, while it sleeps") {
+    // The awaiter lives in the frame: moving the task object moves a pointer, destroying it
+    // stops the timer; nothing fires into freed memory.
+    auto t = [](uvkit::loop& l) -> uvkit::task<void> { co_await uvkit::sleep(l, 1ms); }(loop);
+    start(t);
+    uvkit::task<void> moved = std::move(t);
+    CHECK_FALSE(moved.done());
+    moved = {};
+    uvkit::timer later{loop};
+    bool fired = false;
+    later.start(5ms, [&] { fired = true; });
+    run_until([&] { return fired; });
+}
+
+}  // TEST_SUITE("co: lifetime")

@@ -83,7 +83,7 @@ struct loop_fixture {
                 &open);
             FAIL_CHECK("handles left open: ", loop.handle_count(), ": ", open);
         }
-        // Only uvkit's own handles (the loop's post() and SIGPIPE handles, whose
+        // Only uvkit's own handles (the loop's post() handle, whose
         // data is the loop; the coroutine layer's pooled timers and scheduler)
         // may remain on the raw loop.
         struct walk_state {

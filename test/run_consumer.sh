@@ -8,6 +8,10 @@
 #   test/run_consumer.sh pkgconfig    `meson install` uvkit into a temporary prefix and compile
 #                                     test/consumer/main.cpp with `pkg-config --cflags --libs uvkit`.
 #
+#   test/run_consumer.sh strict       a user's stricter flags (STRICT_FLAGS below) over every public
+#                                     header, each included alone and all together, with g++ and
+#                                     clang++: no warning may come from uvkit's headers.
+#
 # Both build offline (--wrap-mode=nodownload), run the program and print its line last.
 # Called by `./dev test`; set KEEP_TMP=1 to keep the temporary directory.
 set -euo pipefail
@@ -60,7 +64,7 @@ if bad:
 pkgconfig() {
     local build=$TMP/uvkit-build prefix=$TMP/prefix
     say "+ meson setup + install uvkit into $prefix"
-    meson setup "$build" "$ROOT" --prefix="$prefix" --wrap-mode=nodownload -Dtests=disabled -Dexamples=false
+    meson setup "$build" "$ROOT" --prefix="$prefix" --wrap-mode=nodownload -Dtests=disabled -Dexamples=false -Dbench=false
     meson install -C "$build"
 
     export PKG_CONFIG_PATH=$prefix/lib/x86_64-linux-gnu/pkgconfig:$prefix/lib/pkgconfig
@@ -80,8 +84,36 @@ pkgconfig() {
     "$TMP/consumer"
 }
 
+STRICT_FLAGS=(-std=c++20 -Wall -Wextra -Wpedantic -Werror -Wshadow -Wconversion -Wsign-conversion
+    -Wold-style-cast -Wnon-virtual-dtor -Wcast-qual -Woverloaded-virtual)
+
+strict() {
+    local headers=() h
+    mapfile -t headers < <(cd "$ROOT/include" && find uvkit -name '*.hpp' | sort)
+    [ "${#headers[@]}" -gt 0 ] || die "no public headers found"
+    {
+        for h in "${headers[@]}"; do printf '#include <%s>\n' "$h"; done
+        printf 'int main() { uvkit::loop l; uvkit::timer t{l}; t.start(std::chrono::milliseconds(1), [] {}); l.run(); }\n'
+    } >"$TMP/all.cpp"
+    local cxx n=0
+    for cxx in g++ clang++; do
+        command -v "$cxx" >/dev/null 2>&1 || die "$cxx is not installed"
+        say "+ $cxx ${STRICT_FLAGS[*]}: ${#headers[@]} headers alone, then all together"
+        for h in "${headers[@]}"; do
+            printf '#include <%s>\n' "$h" >"$TMP/one.cpp"
+            "$cxx" "${STRICT_FLAGS[@]}" -I"$ROOT/include" -fsyntax-only "$TMP/one.cpp" || die "$cxx: $h warns"
+            n=$((n + 1))
+        done
+        "$cxx" "${STRICT_FLAGS[@]}" -I"$ROOT/include" -c "$TMP/all.cpp" -o "$TMP/all-$cxx.o" ||
+            die "$cxx: the headers together warn"
+        n=$((n + 1))
+    done
+    say "strict flags: $n compilations of ${#headers[@]} public headers, no warning"
+}
+
 case ${1:-} in
     subproject) subproject ;;
     pkgconfig) pkgconfig ;;
-    *) die "usage: $0 subproject|pkgconfig" ;;
+    strict) strict ;;
+    *) die "usage: $0 subproject|pkgconfig|strict" ;;
 esac

@@ -42,8 +42,9 @@ struct UVKIT_API handle_state {
     /// Links the block into its loop's registry; call once uv_*_init succeeded.
     void attach(uv_handle_t* h) noexcept;
 
-    /// True when the handle can take operations: initialised, not closing, not closed.
-    bool usable() const noexcept { return uvh != nullptr && !closing; }
+    /// True when the handle can take operations: initialised, not closing, not
+    /// closed, by uvkit or by raw code (uv_close from a uv_walk).
+    bool usable() const noexcept { return uvh != nullptr && !closing && !uv_is_closing(uvh); }
 
     /// Starts closing (idempotent); `cb` runs once the close callback ran.
     void close(unique_function<void()>&& cb = nullptr) noexcept;
@@ -71,7 +72,9 @@ struct UVKIT_API handle_state {
     handle_state* next = nullptr;
     unique_function<void()> on_closed;
     bool owner_alive = true;
-    bool closing = false;  // uv_close was called (uvkit is the only one to call it)
+    bool closing = false;  // uv_close was called, or raw code's uv_close was seen
+    bool foreign_close =
+        false;  // raw code closed it: the close callback is not ours (loop::reap_foreign_closes)
     bool uv_closed = false;
     bool internal = false;          // uvkit's own (pooled timers, ...): not in loop::handle_count()
     unsigned char block_class = 0;  // size class in the loop's block_pool; 0: plain new/delete
@@ -80,6 +83,8 @@ struct UVKIT_API handle_state {
     void make_internal() noexcept;
 
     static void close_cb(uv_handle_t* h) noexcept;
+    /// What close_cb does for `s`: unlink, on_closed, free or keep for the owner.
+    static void finish_close(handle_state* s) noexcept;
     /// Closes every handle still registered on `l`: used by loop's destructor.
     static void close_all(uvkit::loop& l) noexcept;
     /// Detaches the closed blocks still held by C++ handles from `l` and frees
@@ -128,8 +133,11 @@ public:
     /// True if the handle is active (uv_is_active): a started timer, a reading stream, ...
     bool active() const noexcept { return usable() && uv_is_active(state_->uvh) != 0; }
 
-    /// True if the handle is closing or closed (uv_is_closing); also for an empty handle.
-    bool closing() const noexcept { return !state_ || !state_->uvh || state_->closing; }
+    /// True if the handle is closing or closed (uv_is_closing), also when raw
+    /// code closed it; true for an empty handle.
+    bool closing() const noexcept {
+        return !state_ || !state_->uvh || state_->closing || uv_is_closing(state_->uvh) != 0;
+    }
 
     /// Makes the handle keep the loop alive (uv_ref). No effect on an empty or closed handle.
     void ref() noexcept {

@@ -20,9 +20,34 @@
 // closed and a warning is logged. C++ handle objects that outlive their loop
 // stay valid: every operation on them fails with UV_EINVAL.
 //
-// Signals: while a loop exists, SIGPIPE is caught (where it exists), so that
+// Borrowed loops (moving a C program to uvkit; README "Migrating a C program"):
+// - ~loop runs uv_run(UV_RUN_NOWAIT) iterations, at most 1000, until the close
+//   callbacks of uvkit's handles (its internal post() wake-up included) ran:
+//   at least one iteration, unless close_handles() was called and a later
+//   run of the loop finished those closes. An iteration is a whole libuv
+//   iteration: due timers, idle, prepare and check callbacks and ready I/O of
+//   the C code's handles run inside ~loop too.
+// - uv_loop_close(raw) after ~loop succeeds once the C code closed its own
+//   handles. Before ~loop it returns UV_EBUSY unless close_handles() was
+//   called and the loop was run afterwards; the uv_loop_t must then not be
+//   closed while uvkit handles that raw code closed (uv_walk) are still
+//   registered, because ~loop asks the loop (uv_walk) when those closes finished.
+// - Raw code may uv_close a uvkit handle (a uv_walk that closes everything):
+//   uvkit then neither closes it again nor leaks it; the C++ object reads as
+//   closed (closing() is true, operations fail with UV_EINVAL). uvkit notices
+//   the raw close when the object is closed or destroyed, at close_handles()
+//   or at ~loop, and finishes the handle (on_closed, handle_count(), freeing)
+//   once uv_walk no longer lists it: checked then, after run() and in ~loop.
+//   The raw close callback must leave uvkit handles' `data` alone;
+//   is_uvkit_handle() tells uvkit's handles apart.
+// - A handler that throws under the C code's own uv_run stops the loop; the
+//   exception waits for rethrow_pending() (or the next run()).
+//
+// Signals: while a loop exists, SIGPIPE is ignored (where it exists), so that
 // writing to a peer that went away fails with std::errc::broken_pipe
-// instead of killing the process.
+// instead of killing the process. Only a default disposition is changed (a
+// handler or SIG_IGN set by the program stays), and the last loop to go
+// restores it, unless the program set a disposition of its own meanwhile.
 //
 // Errors: a handler that throws stops the loop; run() rethrows the exception.
 #pragma once
@@ -76,6 +101,14 @@ struct loop_extension {
     virtual ~loop_extension() = default;
 };
 }  // namespace detail
+
+/// True if `h` is a handle that uvkit created (a uvkit handle object's, or one
+/// of uvkit's own internal handles) and that is still open or closing on a
+/// live uvkit::loop. For a uv_walk() over a loop shared with C code: skip
+/// uvkit's handles and close them through their C++ objects (or let ~loop do
+/// it). Never reads a handle's `data`. Call on the thread that runs h's loop;
+/// linear in the number of uvkit handles on that loop.
+UVKIT_API bool is_uvkit_handle(const uv_handle_t* h) noexcept;
 
 class UVKIT_API loop {
 public:
@@ -139,6 +172,28 @@ public:
         post_fn(detail::unique_function<void()>(std::forward<F>(f)));
     }
 
+    /// Rethrows the first handler exception that neither run() nor this
+    /// function rethrew yet; does nothing if there is none. For C code that runs
+    /// the loop with its own uv_run(): a handler that throws stops the loop
+    /// (uv_stop) and its exception waits here. Call it after each uv_run();
+    /// further exceptions come out of further calls, one each.
+    void rethrow_pending() {
+        if (error_) rethrow_error();
+    }
+
+    /// True if a handler's exception waits for rethrow_pending() or run().
+    bool has_pending_exception() const noexcept { return error_ != nullptr; }
+
+    /// Closes every uvkit handle on this loop and uvkit's own internal handle
+    /// (the wake-up behind post()), and returns; pending requests complete with
+    /// errc::canceled as the closes go on. Their close callbacks run in the next
+    /// iteration of the loop, run() or the C code's uv_run(). After that, ~loop
+    /// runs no iteration and uv_loop_close() of a borrowed loop succeeds while
+    /// this object still exists (see the header comment). post() then throws
+    /// std::system_error (UV_EINVAL). Handles created afterwards are closed by
+    /// ~loop as usual. Call on the loop's thread, not from inside run().
+    void close_handles() noexcept;
+
     /// Number of uvkit handles currently open (not yet closed) on this loop,
     /// not counting uvkit's own (the coroutine layer's pooled timers and scheduler).
     std::size_t handle_count() const noexcept { return handle_count_; }
@@ -177,6 +232,12 @@ public:
     detail::pool_op*& pool_ops() noexcept { return pool_ops_; }
     void note_open() noexcept { ++handle_count_; }
     void note_closed() noexcept { --handle_count_; }
+    /// Internal: a uvkit handle was found closed by raw code (uv_close from a
+    /// uv_walk); reap_foreign_closes() frees it once libuv let go of it.
+    void note_foreign_close() noexcept { ++foreign_closing_; }
+    /// Internal: finishes the handles of note_foreign_close() that uv_walk no
+    /// longer lists (their close callback ran).
+    void reap_foreign_closes() noexcept;
 
 private:
     // libuv suggests 64 KiB for every read; one buffer per loop (read_buffer_size)
@@ -197,10 +258,15 @@ private:
     // `draining_` under the lock and run outside it; both vectors keep their
     // capacity, so a warm queue does not allocate.
     uv_async_t async_{};
-    // SIGPIPE is caught while a loop exists (a write to a vanished peer then
-    // fails with broken_pipe instead of killing the process).
-    uv_signal_t sigpipe_{};
-    int internal_open_ = 0;  // uvkit's raw handles above that are not closed yet
+    int internal_open_ = 0;            // uvkit's raw handles above that are not closed yet
+    bool async_closed_ = false;        // close_handles() or ~loop closed async_
+    bool async_foreign_ = false;       // raw code closed async_: wait for uv_walk to drop it
+    bool post_closed_ = false;         // post() refuses (under post_mutex_)
+    std::size_t foreign_closing_ = 0;  // handle blocks closed by raw code, not reaped yet
+    loop* prev_loop_ = nullptr;        // every live loop, for is_uvkit_handle()
+    loop* next_loop_ = nullptr;
+    void close_internal() noexcept;
+    friend bool is_uvkit_handle(const uv_handle_t* h) noexcept;
     std::mutex post_mutex_;
     std::vector<detail::unique_function<void()>> posted_;
     std::vector<detail::unique_function<void()>> draining_;

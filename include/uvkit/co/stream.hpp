@@ -83,6 +83,7 @@ struct UVKIT_API read_waiter : operation {
             abandon();
     }
 
+public:
     /// Takes bytes from [p, p+n): returns how many were used; sets done_.
     std::size_t take(const char* p, std::size_t n);
     /// The end of the stream or an error reached this read.
