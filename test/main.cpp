@@ -1,6 +1,7 @@
 // The one doctest main shared by every test file.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <cstdio>
+#include <cstdlib>
 
 #include "doctest_include.hpp"
 
@@ -8,11 +9,16 @@ namespace {
 
 // Skipped cases are named, with their reason (platform.hpp), so that no skip is silent.
 struct skip_listener : doctest::IReporter {
-    explicit skip_listener(const doctest::ContextOptions&) {}
+    explicit skip_listener(const doctest::ContextOptions&) : trace_(std::getenv("UVKIT_TEST_TRACE") != nullptr) {}
     void report_query(const doctest::QueryData&) override {}
     void test_run_start() override {}
     void test_run_end(const doctest::TestRunStats&) override {}
-    void test_case_start(const doctest::TestCaseData&) override {}
+    // UVKIT_TEST_TRACE=1: every case's name as it starts, to find one that hangs.
+    void test_case_start(const doctest::TestCaseData& tc) override {
+        if (!trace_) return;
+        std::printf("start: %s\n", tc.m_name);
+        std::fflush(stdout);
+    }
     void test_case_reenter(const doctest::TestCaseData&) override {}
     void test_case_end(const doctest::CurrentTestCaseStats&) override {}
     void test_case_exception(const doctest::TestCaseException&) override {}
@@ -25,6 +31,9 @@ struct skip_listener : doctest::IReporter {
         std::printf("skipped: %s: %s\n", tc.m_name, tc.m_description ? tc.m_description : "(no reason given)");
         std::fflush(stdout);
     }
+
+private:
+    bool trace_;
 };
 
 }  // namespace

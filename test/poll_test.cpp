@@ -36,9 +36,11 @@ void check_einval_throw(F&& f) {
 // The foreign sockets are made with the platform's own calls: a SOCKET on Windows.
 #ifdef _WIN32
 constexpr uv_os_sock_t no_socket = INVALID_SOCKET;
+constexpr int shutdown_write = SD_SEND;
 void close_socket(uv_os_sock_t s) { ::closesocket(s); }
 #else
 constexpr uv_os_sock_t no_socket = -1;
+constexpr int shutdown_write = SHUT_WR;
 void close_socket(uv_os_sock_t s) { ::close(s); }
 #endif
 
@@ -135,7 +137,7 @@ TEST_CASE_FIXTURE(loop_fixture, "poll: the peer shutting down is reported as dis
         events_seen |= events;
         p.stop();
     });
-    REQUIRE(::shutdown(sp.fd[1], SHUT_WR) == 0);
+    REQUIRE(::shutdown(sp.fd[1], shutdown_write) == 0);
     run_until([&] { return !p.active(); });
     CHECK((events_seen & uvkit::poll::readable) != 0);  // EOF reads as readable
 #ifdef __linux__
