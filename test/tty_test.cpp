@@ -115,8 +115,8 @@ TEST_CASE_FIXTURE(loop_fixture, "tty: moved-from and closed ttys fail with UV_EI
 #endif
 }
 
+TEST_CASE_FIXTURE(loop_fixture, "tty: modes, window size and the stream interface on a pseudo-terminal" UVKIT_SKIP_ON_WINDOWS("needs a POSIX pseudo-terminal")) {
 #ifndef _WIN32
-TEST_CASE_FIXTURE(loop_fixture, "tty: modes, window size and the stream interface on a pseudo-terminal") {
     pty p;
     if (!p.ok) {
         MESSAGE("skipped: no pseudo-terminal: ", p.why);
@@ -163,5 +163,5 @@ TEST_CASE_FIXTURE(loop_fixture, "tty: modes, window size and the stream interfac
     t.set_mode(uvkit::tty_mode::normal);
     t.close();
     run_all();
-}
 #endif
+}
