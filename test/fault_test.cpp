@@ -284,8 +284,10 @@ private:
 // socket does not stay readable (no busy loop). The connection handler is not
 // called for them.
 #endif
-TEST_CASE_FIXTURE(loop_fixture,
-                  "faults: out of descriptors on accept: the server keeps running, without spinning" UVKIT_SKIP_ON_WINDOWS("lowers RLIMIT_NOFILE, which Windows does not have")) {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "faults: out of descriptors on accept: the server keeps running, without spinning" UVKIT_SKIP_ON_WINDOWS(
+        "lowers RLIMIT_NOFILE, which Windows does not have")) {
 #ifndef _WIN32
     echo_server server{loop};
     descriptor_squeeze squeeze{1};  // the client's socket takes the last one; accept() meets EMFILE

@@ -805,10 +805,11 @@ TEST_CASE_TEMPLATE("matrix D: a handler that destroys its own handle object; no 
 // pending completed the connect with invalid argument, not canceled. It stays visible as a skip.
 #ifdef _WIN32
 #define MATRIX_PENDING_PIPE_CONNECT
-TEST_CASE("matrix P: a pending request whose owner is destroyed from another handler completes "
-          "once<pending_pipe_connect>" UVKIT_SKIP_UNDER_WINE("closing a named pipe client with its connect "
-                                                             "pending completed it with invalid argument, "
-                                                             "not canceled")) {}
+TEST_CASE(
+    "matrix P: a pending request whose owner is destroyed from another handler completes "
+    "once<pending_pipe_connect>" UVKIT_SKIP_UNDER_WINE("closing a named pipe client with its connect "
+                                                       "pending completed it with invalid argument, "
+                                                       "not canceled")) {}
 #else
 #define MATRIX_PENDING_PIPE_CONNECT pending_pipe_connect,
 #endif

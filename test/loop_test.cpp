@@ -86,7 +86,8 @@ TEST_CASE("an empty loop: run() returns at once, the post handle keeps nothing a
 #endif
 }
 
-TEST_CASE("a borrowed loop shares a uv_loop_t with a raw C timer and never closes it" UVKIT_SKIP_ON_WINDOWS("uv_backend_fd is -1 on Windows (an I/O completion port is not a descriptor)")) {
+TEST_CASE("a borrowed loop shares a uv_loop_t with a raw C timer and never closes it" UVKIT_SKIP_ON_WINDOWS(
+    "uv_backend_fd is -1 on Windows (an I/O completion port is not a descriptor)")) {
     uv_loop_t raw;
     REQUIRE(uv_loop_init(&raw) == 0);
     int marker = 0;

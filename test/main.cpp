@@ -9,7 +9,8 @@ namespace {
 
 // Skipped cases are named, with their reason (platform.hpp), so that no skip is silent.
 struct skip_listener : doctest::IReporter {
-    explicit skip_listener(const doctest::ContextOptions&) : trace_(std::getenv("UVKIT_TEST_TRACE") != nullptr) {}
+    explicit skip_listener(const doctest::ContextOptions&)
+        : trace_(std::getenv("UVKIT_TEST_TRACE") != nullptr) {}
     void report_query(const doctest::QueryData&) override {}
     void test_run_start() override {}
     void test_run_end(const doctest::TestRunStats&) override {}
@@ -28,7 +29,8 @@ struct skip_listener : doctest::IReporter {
     void log_message(const doctest::MessageData&) override {}
     void test_case_skipped(const doctest::TestCaseData& tc) override {
         if (!tc.m_skip) return;  // left out by a filter, not skipped
-        std::printf("skipped: %s: %s\n", tc.m_name, tc.m_description ? tc.m_description : "(no reason given)");
+        std::printf("skipped: %s: %s\n", tc.m_name,
+                    tc.m_description ? tc.m_description : "(no reason given)");
         std::fflush(stdout);
     }
 

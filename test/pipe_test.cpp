@@ -45,7 +45,7 @@ struct temp_dir {
 
 /// Runs `l` until `done()` or a time limit, for loops the test owns.
 [[maybe_unused]] bool run_bounded(uvkit::loop& l, const std::function<bool()>& done,
-                 std::chrono::milliseconds limit = std::chrono::seconds(20)) {
+                                  std::chrono::milliseconds limit = std::chrono::seconds(20)) {
     uvkit::timer watchdog{l};
     bool expired = false;
     watchdog.start(limit, [&] {
@@ -129,7 +129,10 @@ TEST_CASE_FIXTURE(loop_fixture, "pipe: connect to a missing path reports through
     CHECK(got == std::errc::no_such_file_or_directory);
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "pipe: closing before connect completed gives canceled, once" UVKIT_SKIP_UNDER_WINE("closing a named pipe client with its connect pending completed the connect with invalid argument, not canceled")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "pipe: closing before connect completed gives canceled, once" UVKIT_SKIP_UNDER_WINE(
+                      "closing a named pipe client with its connect pending completed the connect with "
+                      "invalid argument, not canceled")) {
     temp_dir dir;
     const std::string path = dir.file("s.sock");
     uvkit::pipe server{loop};
@@ -240,7 +243,10 @@ TEST_CASE_FIXTURE(loop_fixture, "pipe: moved-from and closed pipes fail with UV_
     CHECK_FALSE(called);
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "pipe: handle passing needs an IPC pipe and an open handle, and data" UVKIT_SKIP_ON_WINDOWS("IPC handle passing there needs a named pipe that libuv opens for a child process; uv_socketpair gives sockets, which an IPC pipe cannot adopt")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "pipe: handle passing needs an IPC pipe and an open handle, and data" UVKIT_SKIP_ON_WINDOWS(
+                      "IPC handle passing there needs a named pipe that libuv opens for a child process; "
+                      "uv_socketpair gives sockets, which an IPC pipe cannot adopt")) {
 #ifndef _WIN32
     uv_file fds[2];
     REQUIRE(uv_socketpair(SOCK_STREAM, 0, fds, 0, 0) == 0);
@@ -323,8 +329,11 @@ TEST_CASE("pipe: destroying the loop while a pipe reads and a connect is pending
 
 // The base of multi-loop servers: loop A accepts a TCP connection and passes
 // it over an IPC pipe to loop B, running on another thread, which serves it.
-TEST_CASE_FIXTURE(loop_fixture,
-                  "pipe: a TCP connection accepted on one loop is served by a loop on another thread" UVKIT_SKIP_ON_WINDOWS("IPC handle passing there needs a named pipe that libuv opens for a child process; uv_socketpair gives sockets, which an IPC pipe cannot adopt")) {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "pipe: a TCP connection accepted on one loop is served by a loop on another thread" UVKIT_SKIP_ON_WINDOWS(
+        "IPC handle passing there needs a named pipe that libuv opens for a child process; uv_socketpair "
+        "gives sockets, which an IPC pipe cannot adopt")) {
 #ifndef _WIN32
     uv_file fds[2];
     REQUIRE(uv_socketpair(SOCK_STREAM, 0, fds, 0, 0) == 0);
@@ -471,4 +480,3 @@ TEST_CASE_FIXTURE(loop_fixture, "pipe: coroutine connect_pipe and async_accept")
     CHECK_THROWS_AS(uvkit::run(loop, throwing()), std::system_error);
     server.close();
 }
-

@@ -14,14 +14,16 @@
 #include "doctest_include.hpp"
 
 #ifdef _WIN32
-#define UVKIT_SKIP_ON_WINDOWS(reason) *doctest::skip(true) * doctest::description("skipped on Windows: " reason)
+#define UVKIT_SKIP_ON_WINDOWS(reason) \
+    *doctest::skip(true) * doctest::description("skipped on Windows: " reason)
 #else
 #define UVKIT_SKIP_ON_WINDOWS(reason) *doctest::skip(false)
 #endif
 
 // A known wine gap: what a real Windows does but wine 8 does not; the reason says what was observed.
 #ifdef _WIN32
-#define UVKIT_SKIP_UNDER_WINE(reason) *doctest::skip(true) * doctest::description("skipped under wine: " reason)
+#define UVKIT_SKIP_UNDER_WINE(reason) \
+    *doctest::skip(true) * doctest::description("skipped under wine: " reason)
 #else
 #define UVKIT_SKIP_UNDER_WINE(reason) *doctest::skip(false)
 #endif

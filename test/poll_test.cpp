@@ -145,7 +145,9 @@ TEST_CASE_FIXTURE(loop_fixture, "poll: the peer shutting down is reported as dis
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "poll: from_fd watches a file descriptor" UVKIT_SKIP_ON_WINDOWS("uv_poll_init takes a C runtime descriptor there, which a socket is not (poll{loop, socket} is the way)")) {
+TEST_CASE_FIXTURE(loop_fixture, "poll: from_fd watches a file descriptor" UVKIT_SKIP_ON_WINDOWS(
+                                    "uv_poll_init takes a C runtime descriptor there, which a socket is not "
+                                    "(poll{loop, socket} is the way)")) {
 #ifndef _WIN32
     socket_pair sp;
     uvkit::poll p = uvkit::poll::from_fd(loop, sp.fd[1]);
@@ -162,7 +164,11 @@ TEST_CASE_FIXTURE(loop_fixture, "poll: from_fd watches a file descriptor" UVKIT_
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "poll: a socket error reaches the handler as UV_EBADF and stops the handle" UVKIT_SKIP_ON_WINDOWS("an ICMP port unreachable is reported there as a reset on the next receive, not as a socket error that polling sees")) {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "poll: a socket error reaches the handler as UV_EBADF and stops the handle" UVKIT_SKIP_ON_WINDOWS(
+        "an ICMP port unreachable is reported there as a reset on the next receive, not as a socket error "
+        "that polling sees")) {
 #ifndef _WIN32
     // A raw UDP socket connected to a port nobody listens on: the ICMP port
     // unreachable answer to a datagram leaves an error on the socket (POLLERR).

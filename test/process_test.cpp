@@ -42,7 +42,9 @@ using uvkit::process_stdio;
 }  // namespace
 
 #endif
-TEST_CASE_FIXTURE(loop_fixture, "process: /bin/echo with arguments, stdout through a pipe" UVKIT_SKIP_ON_WINDOWS("the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "process: /bin/echo with arguments, stdout through a pipe" UVKIT_SKIP_ON_WINDOWS(
+                      "the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
 #ifndef _WIN32
     uvkit::pipe out{loop};
     uvkit::process_options opts;
@@ -68,7 +70,8 @@ TEST_CASE_FIXTURE(loop_fixture, "process: /bin/echo with arguments, stdout throu
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "process: /bin/cat with piped stdin and stdout" UVKIT_SKIP_ON_WINDOWS("the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
+TEST_CASE_FIXTURE(loop_fixture, "process: /bin/cat with piped stdin and stdout" UVKIT_SKIP_ON_WINDOWS(
+                                    "the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
 #ifndef _WIN32
     uvkit::pipe in{loop};
     uvkit::pipe out{loop};
@@ -101,7 +104,8 @@ TEST_CASE_FIXTURE(loop_fixture, "process: /bin/cat with piped stdin and stdout" 
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "process: a non-zero exit code" UVKIT_SKIP_ON_WINDOWS("the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
+TEST_CASE_FIXTURE(loop_fixture, "process: a non-zero exit code" UVKIT_SKIP_ON_WINDOWS(
+                                    "the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
 #ifndef _WIN32
     uvkit::process_options opts;
     opts.file = "/bin/sh";
@@ -118,7 +122,9 @@ TEST_CASE_FIXTURE(loop_fixture, "process: a non-zero exit code" UVKIT_SKIP_ON_WI
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "process: kill(SIGTERM) ends the child with term_signal 15" UVKIT_SKIP_ON_WINDOWS("the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "process: kill(SIGTERM) ends the child with term_signal 15" UVKIT_SKIP_ON_WINDOWS(
+                      "the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
 #ifndef _WIN32
     uvkit::pipe in{loop};
     uvkit::process_options opts;
@@ -135,8 +141,10 @@ TEST_CASE_FIXTURE(loop_fixture, "process: kill(SIGTERM) ends the child with term
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture,
-                  "process: a missing executable fails synchronously, the exit handler never runs" UVKIT_SKIP_ON_WINDOWS("the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "process: a missing executable fails synchronously, the exit handler never runs" UVKIT_SKIP_ON_WINDOWS(
+        "the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
 #ifndef _WIN32
     uvkit::pipe out{loop};
     uvkit::process_options opts;
@@ -167,7 +175,8 @@ TEST_CASE_FIXTURE(loop_fixture,
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "process: environment and working directory" UVKIT_SKIP_ON_WINDOWS("the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
+TEST_CASE_FIXTURE(loop_fixture, "process: environment and working directory" UVKIT_SKIP_ON_WINDOWS(
+                                    "the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
 #ifndef _WIN32
     auto dir = std::filesystem::canonical(std::filesystem::temp_directory_path());
     uvkit::pipe out{loop};
@@ -186,7 +195,8 @@ TEST_CASE_FIXTURE(loop_fixture, "process: environment and working directory" UVK
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "process: invalid options, moved-from and static kill" UVKIT_SKIP_ON_WINDOWS("the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
+TEST_CASE_FIXTURE(loop_fixture, "process: invalid options, moved-from and static kill" UVKIT_SKIP_ON_WINDOWS(
+                                    "the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
 #ifndef _WIN32
     uvkit::process_options opts;
     std::error_code ec;
@@ -216,7 +226,8 @@ TEST_CASE_FIXTURE(loop_fixture, "process: invalid options, moved-from and static
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "process: destroying the process in its exit handler" UVKIT_SKIP_ON_WINDOWS("the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
+TEST_CASE_FIXTURE(loop_fixture, "process: destroying the process in its exit handler" UVKIT_SKIP_ON_WINDOWS(
+                                    "the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
 #ifndef _WIN32
     uvkit::process_options opts;
     opts.file = "/bin/sh";
@@ -232,7 +243,8 @@ TEST_CASE_FIXTURE(loop_fixture, "process: destroying the process in its exit han
 #endif
 }
 
-TEST_CASE("process: destroying the loop while a child runs" UVKIT_SKIP_ON_WINDOWS("the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
+TEST_CASE("process: destroying the loop while a child runs" UVKIT_SKIP_ON_WINDOWS(
+    "the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
 #ifndef _WIN32
     auto l = std::make_unique<uvkit::loop>();
     uvkit::pipe in{*l};
@@ -289,7 +301,8 @@ uvkit::task<std::error_code> wait_closed(uvkit::loop& l) {
 }  // namespace
 
 #endif
-TEST_CASE_FIXTURE(loop_fixture, "process: co_await async_exit" UVKIT_SKIP_ON_WINDOWS("the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
+TEST_CASE_FIXTURE(loop_fixture, "process: co_await async_exit" UVKIT_SKIP_ON_WINDOWS(
+                                    "the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
 #ifndef _WIN32
     auto e = uvkit::run(loop, run_and_wait(loop, "echo co; exit 5"));
     CHECK(e == uvkit::process_exit{5, 0});
@@ -302,4 +315,3 @@ TEST_CASE_FIXTURE(loop_fixture, "process: co_await async_exit" UVKIT_SKIP_ON_WIN
     CHECK(is_einval(ec));
 #endif
 }
-

@@ -39,7 +39,10 @@ void raise_usr1() { REQUIRE(uv_kill(uv_os_getpid(), test_signum) == 0); }
 
 TEST_SUITE("signal") {
 
-TEST_CASE_FIXTURE(loop_fixture, "SIGUSR1 raised by the test reaches the handler with its number" UVKIT_SKIP_ON_WINDOWS("a process cannot raise a signal to itself: libuv delivers only console events (SIGINT, SIGBREAK, SIGHUP, SIGWINCH)")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "SIGUSR1 raised by the test reaches the handler with its number" UVKIT_SKIP_ON_WINDOWS(
+                      "a process cannot raise a signal to itself: libuv delivers only console events "
+                      "(SIGINT, SIGBREAK, SIGHUP, SIGWINCH)")) {
     uvkit::signal sig{loop};
     CHECK(sig.signum() == 0);
     std::vector<int> got;
@@ -60,7 +63,10 @@ TEST_CASE_FIXTURE(loop_fixture, "SIGUSR1 raised by the test reaches the handler 
     sig.stop();  // twice is harmless
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "start_oneshot fires once and stops; another handle keeps watching" UVKIT_SKIP_ON_WINDOWS("a process cannot raise a signal to itself: libuv delivers only console events (SIGINT, SIGBREAK, SIGHUP, SIGWINCH)")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "start_oneshot fires once and stops; another handle keeps watching" UVKIT_SKIP_ON_WINDOWS(
+                      "a process cannot raise a signal to itself: libuv delivers only console events "
+                      "(SIGINT, SIGBREAK, SIGHUP, SIGWINCH)")) {
     uvkit::signal keeper{loop};  // catches the second test_signum (the default action would end the process)
     uvkit::signal once{loop};
     int keeper_n = 0;
@@ -82,8 +88,11 @@ TEST_CASE_FIXTURE(loop_fixture, "start_oneshot fires once and stops; another han
     keeper.stop();
 }
 
-TEST_CASE_FIXTURE(loop_fixture,
-                  "restarting replaces the handler; two handles on one signal are both called" UVKIT_SKIP_ON_WINDOWS("a process cannot raise a signal to itself: libuv delivers only console events (SIGINT, SIGBREAK, SIGHUP, SIGWINCH)")) {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "restarting replaces the handler; two handles on one signal are both called" UVKIT_SKIP_ON_WINDOWS(
+        "a process cannot raise a signal to itself: libuv delivers only console events (SIGINT, SIGBREAK, "
+        "SIGHUP, SIGWINCH)")) {
     uvkit::signal a{loop};
     uvkit::signal b{loop};
     int first = 0;
@@ -101,7 +110,11 @@ TEST_CASE_FIXTURE(loop_fixture,
     CHECK_FALSE(b.active());
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "invalid signal numbers fail with UV_EINVAL and the handler never runs" UVKIT_SKIP_ON_WINDOWS("a process cannot raise a signal to itself: libuv delivers only console events (SIGINT, SIGBREAK, SIGHUP, SIGWINCH)")) {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "invalid signal numbers fail with UV_EINVAL and the handler never runs" UVKIT_SKIP_ON_WINDOWS(
+        "a process cannot raise a signal to itself: libuv delivers only console events (SIGINT, SIGBREAK, "
+        "SIGHUP, SIGWINCH)")) {
     uvkit::signal sig{loop};
     std::error_code ec;
     int calls = 0;
@@ -139,7 +152,9 @@ TEST_CASE_FIXTURE(loop_fixture, "an unreferenced signal handle does not keep the
     CHECK(sig.active());
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "destroying a signal handle inside its own handler" UVKIT_SKIP_ON_WINDOWS("a process cannot raise a signal to itself: libuv delivers only console events (SIGINT, SIGBREAK, SIGHUP, SIGWINCH)")) {
+TEST_CASE_FIXTURE(loop_fixture, "destroying a signal handle inside its own handler" UVKIT_SKIP_ON_WINDOWS(
+                                    "a process cannot raise a signal to itself: libuv delivers only console "
+                                    "events (SIGINT, SIGBREAK, SIGHUP, SIGWINCH)")) {
     std::optional<uvkit::signal> sig{std::in_place, loop};
     uvkit::signal keeper{loop};  // catches later signals once `sig` is gone
     int n = 0;
@@ -158,7 +173,11 @@ TEST_CASE_FIXTURE(loop_fixture, "destroying a signal handle inside its own handl
     keeper.stop();
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "every operation on a moved-from or default signal fails with UV_EINVAL" UVKIT_SKIP_ON_WINDOWS("a process cannot raise a signal to itself: libuv delivers only console events (SIGINT, SIGBREAK, SIGHUP, SIGWINCH)")) {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "every operation on a moved-from or default signal fails with UV_EINVAL" UVKIT_SKIP_ON_WINDOWS(
+        "a process cannot raise a signal to itself: libuv delivers only console events (SIGINT, SIGBREAK, "
+        "SIGHUP, SIGWINCH)")) {
     uvkit::signal original{loop};
     uvkit::signal moved{std::move(original)};
     uvkit::signal def;
@@ -193,7 +212,10 @@ TEST_CASE_FIXTURE(loop_fixture, "every operation on a moved-from or default sign
     run_all();
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "a signal handler exception stops the loop and leaves run()" UVKIT_SKIP_ON_WINDOWS("a process cannot raise a signal to itself: libuv delivers only console events (SIGINT, SIGBREAK, SIGHUP, SIGWINCH)")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "a signal handler exception stops the loop and leaves run()" UVKIT_SKIP_ON_WINDOWS(
+                      "a process cannot raise a signal to itself: libuv delivers only console events "
+                      "(SIGINT, SIGBREAK, SIGHUP, SIGWINCH)")) {
     uvkit::signal sig{loop};
     sig.start(test_signum, [](int) { throw std::runtime_error("signal boom"); });
     raise_usr1();

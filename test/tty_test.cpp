@@ -64,7 +64,8 @@ struct pty {
 #endif
 }  // namespace
 
-TEST_CASE_FIXTURE(loop_fixture, "tty: a regular file is not a terminal" UVKIT_SKIP_ON_WINDOWS("uv_tty_init accepts a regular file on Windows (no EINVAL)")) {
+TEST_CASE_FIXTURE(loop_fixture, "tty: a regular file is not a terminal" UVKIT_SKIP_ON_WINDOWS(
+                                    "uv_tty_init accepts a regular file on Windows (no EINVAL)")) {
     auto path = std::filesystem::temp_directory_path() / ("uvkit-tty-" + std::to_string(uv_os_getpid()));
     std::FILE* f = std::fopen(path.string().c_str(), "w+");
     REQUIRE(f != nullptr);
@@ -115,7 +116,10 @@ TEST_CASE_FIXTURE(loop_fixture, "tty: moved-from and closed ttys fail with UV_EI
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "tty: modes, window size and the stream interface on a pseudo-terminal" UVKIT_SKIP_ON_WINDOWS("needs a POSIX pseudo-terminal")) {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "tty: modes, window size and the stream interface on a pseudo-terminal" UVKIT_SKIP_ON_WINDOWS(
+        "needs a POSIX pseudo-terminal")) {
 #ifndef _WIN32
     pty p;
     if (!p.ok) {

@@ -202,7 +202,10 @@ TEST_CASE_FIXTURE(loop_fixture, "udp: IPv6 loopback, ipv6only") {
     run_all();
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "udp: a datagram larger than the receive buffer is reported as partial" UVKIT_SKIP_UNDER_WINE("a datagram larger than the receive buffer arrived without UV_UDP_PARTIAL")) {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "udp: a datagram larger than the receive buffer is reported as partial" UVKIT_SKIP_UNDER_WINE(
+        "a datagram larger than the receive buffer arrived without UV_UDP_PARTIAL")) {
     uvkit::udp rx = bound(loop);
     std::array<char, 16> small{};
     std::size_t asked = 0;
@@ -338,8 +341,10 @@ TEST_CASE_FIXTURE(loop_fixture, "udp: connect, send without an endpoint, peer_en
     run_all();
 }
 
-TEST_CASE_FIXTURE(loop_fixture,
-                  "udp: a connected udp gets connection_refused from a closed port; receiving goes on" UVKIT_SKIP_UNDER_WINE("connection refused arrived, but the handle stopped receiving after it")) {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "udp: a connected udp gets connection_refused from a closed port; receiving goes "
+    "on" UVKIT_SKIP_UNDER_WINE("connection refused arrived, but the handle stopped receiving after it")) {
     uvkit::endpoint closed;
     {
         uvkit::udp probe = bound(loop);
@@ -360,7 +365,9 @@ TEST_CASE_FIXTURE(loop_fixture,
     run_all();
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "udp: bind errors, flags and reuseaddr" UVKIT_SKIP_ON_WINDOWS("libuv on Windows does not refuse a second bind of a bound UDP handle with EINVAL")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "udp: bind errors, flags and reuseaddr" UVKIT_SKIP_ON_WINDOWS(
+                      "libuv on Windows does not refuse a second bind of a bound UDP handle with EINVAL")) {
     uvkit::udp a = bound(loop);
     const uvkit::endpoint a_ep = a.local_endpoint();
     std::error_code ec;
@@ -391,8 +398,10 @@ TEST_CASE_FIXTURE(loop_fixture, "udp: bind errors, flags and reuseaddr" UVKIT_SK
     run_all();
 }
 
-TEST_CASE_FIXTURE(loop_fixture,
-                  "udp: a datagram too large is message_size, in the handler or from try_send" UVKIT_SKIP_UNDER_WINE("a datagram over 64 KiB failed in uv_udp_send (message too long) instead of in its handler")) {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "udp: a datagram too large is message_size, in the handler or from try_send" UVKIT_SKIP_UNDER_WINE(
+        "a datagram over 64 KiB failed in uv_udp_send (message too long) instead of in its handler")) {
     uvkit::udp rx = bound(loop);
     uvkit::udp tx = bound(loop);
     const std::string huge(70'000, 'h');
@@ -743,7 +752,10 @@ TEST_CASE_FIXTURE(loop_fixture, "udp co: async_recv and async_send echo with sen
     run_all();
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "udp co: partial, empty datagrams, connected sends, error_code forms" UVKIT_SKIP_UNDER_WINE("a datagram larger than the buffer arrived without UV_UDP_PARTIAL and with the wrong bytes")) {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "udp co: partial, empty datagrams, connected sends, error_code forms" UVKIT_SKIP_UNDER_WINE(
+        "a datagram larger than the buffer arrived without UV_UDP_PARTIAL and with the wrong bytes")) {
     uvkit::udp rx = bound(loop);
     uvkit::udp tx = bound(loop);
     tx.connect(rx.local_endpoint());

@@ -13,10 +13,11 @@ using namespace std::chrono_literals;
 using uvkit_conf::loop_fixture;
 using uvkit_conf::uv_code;
 
-
 TEST_SUITE("conformance") {
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: pipe_bind_error_addrinuse (test-pipe-bind-error.c)" UVKIT_SKIP_ON_WINDOWS("named pipes are not files: no path to bind twice, remove or chmod")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: pipe_bind_error_addrinuse (test-pipe-bind-error.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "named pipes are not files: no path to bind twice, remove or chmod")) {
 #ifndef _WIN32
     std::string path = uvkit_conf::temp_socket_path("inuse");
     uvkit::pipe p1{loop};
@@ -30,7 +31,9 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: pipe_bind_error_addrinuse (test-pi
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: pipe_bind_error_addrnotavail (test-pipe-bind-error.c)" UVKIT_SKIP_ON_WINDOWS("named pipes are not files: no path to bind twice, remove or chmod")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: pipe_bind_error_addrnotavail (test-pipe-bind-error.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "named pipes are not files: no path to bind twice, remove or chmod")) {
 #ifndef _WIN32
     // A name in a directory that does not exist cannot be bound.
     uvkit::pipe p{loop};
@@ -40,7 +43,9 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: pipe_bind_error_addrnotavail (test
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: pipe_bind_error_inval (test-pipe-bind-error.c)" UVKIT_SKIP_ON_WINDOWS("named pipes are not files: no path to bind twice, remove or chmod")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: pipe_bind_error_inval (test-pipe-bind-error.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "named pipes are not files: no path to bind twice, remove or chmod")) {
 #ifndef _WIN32
     std::string p1 = uvkit_conf::temp_socket_path("inval1");
     std::string p2 = uvkit_conf::temp_socket_path("inval2");
@@ -53,7 +58,9 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: pipe_bind_error_inval (test-pipe-b
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: pipe_listen_without_bind (test-pipe-bind-error.c)" UVKIT_SKIP_ON_WINDOWS("named pipes are not files: no path to bind twice, remove or chmod")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: pipe_listen_without_bind (test-pipe-bind-error.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "named pipes are not files: no path to bind twice, remove or chmod")) {
 #ifndef _WIN32
     // Unlike TCP, a pipe has no address to pick: listening unbound is UV_EINVAL.
     uvkit::pipe p{loop};
@@ -62,7 +69,9 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: pipe_listen_without_bind (test-pip
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: pipe_connect_to_file (test-pipe-connect-error.c)" UVKIT_SKIP_ON_WINDOWS("named pipes are not files: no path to bind twice, remove or chmod")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: pipe_connect_to_file (test-pipe-connect-error.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "named pipes are not files: no path to bind twice, remove or chmod")) {
 #ifndef _WIN32
     // A regular file is not a socket: the connect fails through its handler, once.
     std::string path = uvkit_conf::temp_socket_path("file");
@@ -87,7 +96,9 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: pipe_connect_to_file (test-pipe-co
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: pipe_getsockname (test-pipe-getsockname.c)" UVKIT_SKIP_ON_WINDOWS("named pipes are not files: no path to bind twice, remove or chmod")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: pipe_getsockname (test-pipe-getsockname.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "named pipes are not files: no path to bind twice, remove or chmod")) {
 #ifndef _WIN32
     std::string path = uvkit_conf::temp_socket_path("name");
     uvkit::pipe fresh{loop};
@@ -117,7 +128,9 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: pipe_getsockname (test-pipe-getsoc
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: pipe_server_close (test-pipe-server-close.c)" UVKIT_SKIP_ON_WINDOWS("named pipes are not files: no path to bind twice, remove or chmod")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: pipe_server_close (test-pipe-server-close.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "named pipes are not files: no path to bind twice, remove or chmod")) {
 #ifndef _WIN32
     std::string path = uvkit_conf::temp_socket_path("srvclose");
     uvkit::pipe server{loop};
@@ -147,7 +160,9 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: pipe_server_close (test-pipe-serve
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: pipe_connect_multiple (test-pipe-connect-multiple.c)" UVKIT_SKIP_ON_WINDOWS("named pipes are not files: no path to bind twice, remove or chmod")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: pipe_connect_multiple (test-pipe-connect-multiple.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "named pipes are not files: no path to bind twice, remove or chmod")) {
 #ifndef _WIN32
     std::string path = uvkit_conf::temp_socket_path("multi");
     uvkit::pipe server{loop};
@@ -175,7 +190,9 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: pipe_connect_multiple (test-pipe-c
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: pipe_connect_on_prepare (test-pipe-connect-prepare.c)" UVKIT_SKIP_ON_WINDOWS("named pipes are not files: no path to bind twice, remove or chmod")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: pipe_connect_on_prepare (test-pipe-connect-prepare.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "named pipes are not files: no path to bind twice, remove or chmod")) {
 #ifndef _WIN32
     // Starting a connect from a prepare handler (just before the loop polls)
     // to a name that does not exist: its handler runs once, with the error.
@@ -198,7 +215,8 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: pipe_connect_on_prepare (test-pipe
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: pipe_set_chmod (test-pipe-set-fchmod.c)" UVKIT_SKIP_ON_WINDOWS("named pipes are not files: no path to bind twice, remove or chmod")) {
+TEST_CASE_FIXTURE(loop_fixture, "conformance: pipe_set_chmod (test-pipe-set-fchmod.c)" UVKIT_SKIP_ON_WINDOWS(
+                                    "named pipes are not files: no path to bind twice, remove or chmod")) {
 #ifndef _WIN32
     std::string path = uvkit_conf::temp_socket_path("chmod");
     uvkit::pipe p{loop};
@@ -226,4 +244,3 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: pipe_set_chmod (test-pipe-set-fchm
 }
 
 }  // TEST_SUITE("conformance")
-

@@ -19,7 +19,10 @@ void raise_signal(int sig) { uvkit::process::kill(uv_os_getpid(), sig); }
 #endif
 TEST_SUITE("conformance") {
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: we_get_signals_mixed (test-signal.c)" UVKIT_SKIP_ON_WINDOWS("SIGUSR1 and SIGUSR2 do not exist there, and a process cannot raise a signal to itself")) {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "conformance: we_get_signals_mixed (test-signal.c)" UVKIT_SKIP_ON_WINDOWS(
+        "SIGUSR1 and SIGUSR2 do not exist there, and a process cannot raise a signal to itself")) {
 #ifndef _WIN32
     uvkit::signal regular{loop};
     uvkit::signal oneshot{loop};
@@ -49,7 +52,10 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: we_get_signals_mixed (test-signal.
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: kill_invalid_signum (test-signal.c)" UVKIT_SKIP_ON_WINDOWS("SIGUSR1 and SIGUSR2 do not exist there, and a process cannot raise a signal to itself")) {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "conformance: kill_invalid_signum (test-signal.c)" UVKIT_SKIP_ON_WINDOWS(
+        "SIGUSR1 and SIGUSR2 do not exist there, and a process cannot raise a signal to itself")) {
 #ifndef _WIN32
     std::error_code ec;
     uvkit::process::kill(uv_os_getpid(), -1, ec);
@@ -65,7 +71,8 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: kill_invalid_signum (test-signal.c
 #endif
 }
 
-TEST_CASE("conformance: signal_multiple_loops (test-signal-multiple-loops.c)" UVKIT_SKIP_ON_WINDOWS("SIGUSR1 and SIGUSR2 do not exist there, and a process cannot raise a signal to itself")) {
+TEST_CASE("conformance: signal_multiple_loops (test-signal-multiple-loops.c)" UVKIT_SKIP_ON_WINDOWS(
+    "SIGUSR1 and SIGUSR2 do not exist there, and a process cannot raise a signal to itself")) {
 #ifndef _WIN32
     // Two loops (here on one thread, run in turn) watching the same signal:
     // one delivery reaches the handles of both.
@@ -94,7 +101,10 @@ TEST_CASE("conformance: signal_multiple_loops (test-signal-multiple-loops.c)" UV
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: signal_pending_on_close (test-signal-pending-on-close.c)" UVKIT_SKIP_ON_WINDOWS("SIGUSR1 and SIGUSR2 do not exist there, and a process cannot raise a signal to itself")) {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "conformance: signal_pending_on_close (test-signal-pending-on-close.c)" UVKIT_SKIP_ON_WINDOWS(
+        "SIGUSR1 and SIGUSR2 do not exist there, and a process cannot raise a signal to itself")) {
 #ifndef _WIN32
     // A signal that arrived but was not yet dispatched when the handle is
     // closed is dropped: the handler never runs, nothing is left open.
@@ -112,7 +122,10 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: signal_pending_on_close (test-sign
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: signal_close_loop_alive (test-signal.c)" UVKIT_SKIP_ON_WINDOWS("SIGUSR1 and SIGUSR2 do not exist there, and a process cannot raise a signal to itself")) {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "conformance: signal_close_loop_alive (test-signal.c)" UVKIT_SKIP_ON_WINDOWS(
+        "SIGUSR1 and SIGUSR2 do not exist there, and a process cannot raise a signal to itself")) {
 #ifndef _WIN32
     uvkit_conf::watchdog wd{loop};
     uvkit::signal s{loop};
@@ -130,4 +143,3 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: signal_close_loop_alive (test-sign
 }
 
 }  // TEST_SUITE("conformance")
-

@@ -47,7 +47,9 @@ uvkit::process_options sh(const std::string& script) {
 #endif
 TEST_SUITE("conformance") {
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_empty_env (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS("the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: spawn_empty_env (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
 #ifndef _WIN32
     uvkit::pipe out{loop};
     uvkit::process_options o;
@@ -68,7 +70,9 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_empty_env (test-spawn.c)" UV
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_preserve_env (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS("the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: spawn_preserve_env (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
 #ifndef _WIN32
     REQUIRE(uv_os_setenv("UVKIT_CONFORMANCE_VAR", "preserved") == 0);
     uvkit::pipe out{loop};
@@ -89,7 +93,9 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_preserve_env (test-spawn.c)"
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_stdio_greater_than_3 (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS("the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: spawn_stdio_greater_than_3 (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
 #ifndef _WIN32
     uvkit::pipe fd3{loop};
     auto o = sh("printf 'fourth stdio!' >&3");
@@ -108,7 +114,9 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_stdio_greater_than_3 (test-s
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_and_kill_with_std (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS("the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: spawn_and_kill_with_std (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
 #ifndef _WIN32
     uvkit::pipe in{loop};
     uvkit::pipe out{loop};
@@ -136,7 +144,9 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_and_kill_with_std (test-spaw
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_detached (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS("the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: spawn_detached (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
 #ifndef _WIN32
     uvkit_conf::watchdog wd{loop};
     uvkit::process_options o;
@@ -160,7 +170,9 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_detached (test-spawn.c)" UVK
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_exercise_sigchld_issue (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS("the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: spawn_exercise_sigchld_issue (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
 #ifndef _WIN32
     // Several children exiting at about the same time: each exit reaches the
     // handler of its own process, once.
@@ -182,7 +194,9 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_exercise_sigchld_issue (test
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_auto_unref, kill after exit (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS("the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: spawn_auto_unref, kill after exit (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
 #ifndef _WIN32
     uvkit_conf::watchdog wd{loop};
     int exits = 0;
@@ -201,7 +215,9 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_auto_unref, kill after exit 
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_reads_child_path (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS("the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: spawn_reads_child_path (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
 #ifndef _WIN32
     // A program name without a slash is looked up in PATH.
     uvkit::process_options o;
@@ -214,7 +230,9 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_reads_child_path (test-spawn
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_closed_process_io (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS("the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: spawn_closed_process_io (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
 #ifndef _WIN32
     // The parent closes the child's stdin pipe at once: the child reads EOF
     // and exits normally.
@@ -235,7 +253,9 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_closed_process_io (test-spaw
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_stdout_to_file (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS("the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: spawn_stdout_to_file (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
 #ifndef _WIN32
     std::string path = uvkit_conf::temp_socket_path("out.txt");
     uv_fs_t req;
@@ -266,4 +286,3 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_stdout_to_file (test-spawn.c
 }
 
 }  // TEST_SUITE("conformance")
-
