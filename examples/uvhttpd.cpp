@@ -651,8 +651,13 @@ void serve_threads(uvkit::loop& loop, const config& cfg, const options& opt, uvk
 
     for (unsigned i = 0; i < opt.threads; ++i) {
         uv_file fds[2];
+#ifdef _WIN32  // a pipe cannot adopt a SOCKET there: a named pipe pair instead
+        if (int err = uv_pipe(fds, UV_NONBLOCK_PIPE, UV_NONBLOCK_PIPE); err < 0)
+            throw std::system_error(uvkit::make_uv_error(err), "uv_pipe");
+#else
         if (int err = uv_socketpair(SOCK_STREAM, 0, fds, 0, 0); err < 0)
             throw std::system_error(uvkit::make_uv_error(err), "uv_socketpair");
+#endif
         worker& w = workers.emplace_back();
         w.ipc = uvkit::pipe{loop, true};
         w.ipc.open(fds[0]);

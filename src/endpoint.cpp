@@ -19,13 +19,16 @@ bool build(endpoint& out, std::string_view host, std::uint16_t port, bool v6_onl
     if (host.empty() || host.size() >= sizeof buf) return false;
     std::memcpy(buf, host.data(), host.size());
     buf[host.size()] = '\0';
+    // Room for either family: from() reads as many bytes as the family says, and GCC (mingw-w64)
+    // cannot see that a sockaddr_in never says AF_INET6.
     sockaddr_in6 storage{};
     if (!v6_only) {
-        sockaddr_in v4{};
-        if (host.find(':') == std::string_view::npos && uv_ip4_addr(buf, port, &v4) == 0) {
-            out = endpoint::from(reinterpret_cast<const sockaddr*>(&v4));
+        auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
+        if (host.find(':') == std::string_view::npos && uv_ip4_addr(buf, port, v4) == 0) {
+            out = endpoint::from(reinterpret_cast<const sockaddr*>(&storage));
             return true;
         }
+        storage = sockaddr_in6{};
     }
     if (uv_ip6_addr(buf, port, &storage) == 0) {
         out = endpoint::from(reinterpret_cast<const sockaddr*>(&storage));

@@ -32,10 +32,12 @@ bool valid_name(const std::string& name, std::error_code& ec) noexcept {
     }
 #ifndef _WIN32
     if (name.size() >= sizeof(sockaddr_un{}.sun_path)) {
+#else
+    if (name.size() > 256) {  // the longest name a Windows named pipe may have
+#endif
         ec = make_uv_error(UV_ENAMETOOLONG);
         return false;
     }
-#endif
     return true;
 }
 

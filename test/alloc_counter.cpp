@@ -33,7 +33,12 @@ void* counted_aligned(std::size_t n, std::align_val_t a) {
     ++count;
     std::size_t al = static_cast<std::size_t>(a);
     std::size_t size = (n + al - 1) / al * al;
+#ifdef _WIN32
+    // No aligned_alloc in Microsoft's C runtime; the matching delete calls _aligned_free.
+    if (void* p = _aligned_malloc(size ? size : al, al)) return p;
+#else
     if (void* p = std::aligned_alloc(al, size ? size : al)) return p;
+#endif
     throw std::bad_alloc();
 }
 }  // namespace
@@ -72,7 +77,12 @@ void operator delete(void* p) noexcept { std::free(p); }
 void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+#ifdef _WIN32
+#define UVKIT_TEST_ALIGNED_FREE _aligned_free
+#else
+#define UVKIT_TEST_ALIGNED_FREE std::free
+#endif
+void operator delete(void* p, std::align_val_t) noexcept { UVKIT_TEST_ALIGNED_FREE(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { UVKIT_TEST_ALIGNED_FREE(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { UVKIT_TEST_ALIGNED_FREE(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { UVKIT_TEST_ALIGNED_FREE(p); }

@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "fixture.hpp"
+#include "platform.hpp"
 
 using namespace std::chrono_literals;
 using uvkit_test::loop_fixture;
@@ -69,7 +70,9 @@ TEST_CASE_FIXTURE(loop_fixture, "check: stopping and restarting from inside the 
     CHECK_FALSE(p.active());
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "check: prepare, then the iteration's I/O, then check") {
+TEST_CASE_FIXTURE(loop_fixture, "check: prepare, then the iteration's I/O, then check" UVKIT_SKIP_ON_WINDOWS(
+                                    "libuv on Windows runs the I/O callbacks that completed before idle and "
+                                    "prepare, so the trace reads RIPCIPC")) {
     // A datagram already waiting in the kernel is received during the poll
     // phase of the next iteration: between prepare and check.
     uvkit::udp rx{loop};

@@ -2,6 +2,7 @@
 // DNS is reachable here: every lookup is answered by /etc/hosts, is numeric,
 // or fails before any query is sent.
 #include "fixture.hpp"
+#include "platform.hpp"
 
 #include <uvkit/uvkit.hpp>
 
@@ -78,7 +79,9 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "dns: numeric host and service") {
     CHECK(v6.eps[0].to_string() == "[::1]:8080");
 }
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "dns: socket_type::any lists an address once per type") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "dns: socket_type::any lists an address once per type" UVKIT_SKIP_UNDER_WINE(
+                      "getaddrinfo with no socket type returned one address instead of one per type")) {
     lookup any, dgram;
     uvkit::resolve_hints h;
     h.family = AF_INET;

@@ -1,7 +1,9 @@
 // uvkit::endpoint: parsing, formatting and comparing IPv4/IPv6 endpoints.
 #include <uvkit/uvkit.hpp>
 
+#ifndef _WIN32
 #include <sys/un.h>
+#endif
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -151,8 +153,13 @@ TEST_CASE("from(sockaddr*)") {
     CHECK(e.to_string() == "1.2.3.4:99");
 
     CHECK_FALSE(static_cast<bool>(uvkit::endpoint::from(nullptr)));
+#ifdef _WIN32
+    sockaddr_storage un{};  // any family but AF_INET[6]
+    un.ss_family = AF_UNIX;
+#else
     sockaddr_un un{};
     un.sun_family = AF_UNIX;
+#endif
     auto u = uvkit::endpoint::from(reinterpret_cast<const sockaddr*>(&un));
     CHECK(u.family() == AF_UNSPEC);
     CHECK(u.size() == 0);

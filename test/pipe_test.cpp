@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "fixture.hpp"
+#include "platform.hpp"
 
 using namespace std::chrono_literals;
 using uvkit_test::loop_fixture;
@@ -19,7 +20,8 @@ namespace {
 
 bool is_einval(const std::error_code& ec) { return ec == uvkit::make_uv_error(UV_EINVAL); }
 
-/// A fresh directory for socket files, removed with its content at scope exit.
+/// A fresh directory for socket files, removed with its content at scope exit. On Windows the
+/// names are named pipes (\\.\pipe\...), unique the same way.
 struct temp_dir {
     std::filesystem::path path;
     temp_dir() {
@@ -32,12 +34,18 @@ struct temp_dir {
         std::error_code ec;
         std::filesystem::remove_all(path, ec);
     }
+#ifdef _WIN32
+    std::string file(const char* name) const {
+        return "\\\\.\\pipe\\" + path.filename().string() + "-" + name;
+    }
+#else
     std::string file(const char* name) const { return (path / name).string(); }
+#endif
 };
 
 /// Runs `l` until `done()` or a time limit, for loops the test owns.
-bool run_bounded(uvkit::loop& l, const std::function<bool()>& done,
-                 std::chrono::milliseconds limit = std::chrono::seconds(20)) {
+[[maybe_unused]] bool run_bounded(uvkit::loop& l, const std::function<bool()>& done,
+                                  std::chrono::milliseconds limit = std::chrono::seconds(20)) {
     uvkit::timer watchdog{l};
     bool expired = false;
     watchdog.start(limit, [&] {
@@ -51,8 +59,6 @@ bool run_bounded(uvkit::loop& l, const std::function<bool()>& done,
 }
 
 }  // namespace
-
-#ifndef _WIN32
 
 TEST_CASE_FIXTURE(loop_fixture, "pipe: echo over a Unix socket (bind, listen, accept, connect, names)") {
     temp_dir dir;
@@ -123,7 +129,10 @@ TEST_CASE_FIXTURE(loop_fixture, "pipe: connect to a missing path reports through
     CHECK(got == std::errc::no_such_file_or_directory);
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "pipe: closing before connect completed gives canceled, once") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "pipe: closing before connect completed gives canceled, once" UVKIT_SKIP_UNDER_WINE(
+                      "closing a named pipe client with its connect pending completed the connect with "
+                      "invalid argument, not canceled")) {
     temp_dir dir;
     const std::string path = dir.file("s.sock");
     uvkit::pipe server{loop};
@@ -158,8 +167,6 @@ TEST_CASE_FIXTURE(loop_fixture, "pipe: invalid names fail synchronously and are 
     run_all();
     CHECK_FALSE(called);
 }
-
-#endif  // !_WIN32
 
 TEST_CASE_FIXTURE(loop_fixture, "pipe: open() adopts both ends of uv_pipe()") {
     uv_file fds[2];
@@ -236,7 +243,11 @@ TEST_CASE_FIXTURE(loop_fixture, "pipe: moved-from and closed pipes fail with UV_
     CHECK_FALSE(called);
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "pipe: handle passing needs an IPC pipe and an open handle, and data") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "pipe: handle passing needs an IPC pipe and an open handle, and data" UVKIT_SKIP_ON_WINDOWS(
+                      "IPC handle passing there needs a named pipe that libuv opens for a child process; "
+                      "uv_socketpair gives sockets, which an IPC pipe cannot adopt")) {
+#ifndef _WIN32
     uv_file fds[2];
     REQUIRE(uv_socketpair(SOCK_STREAM, 0, fds, 0, 0) == 0);
     uvkit::pipe plain{loop};
@@ -263,6 +274,7 @@ TEST_CASE_FIXTURE(loop_fixture, "pipe: handle passing needs an IPC pipe and an o
     t.close();
     run_all();
     CHECK_FALSE(called);
+#endif
 }
 
 TEST_CASE_FIXTURE(loop_fixture, "pipe: destroying a pipe inside its read handler") {
@@ -296,20 +308,16 @@ TEST_CASE("pipe: destroying the loop while a pipe reads and a connect is pending
     reader.read_start([&](std::error_code, std::string_view) { ++reads; });
     int connects = 0;
     std::error_code connect_ec;
-#ifndef _WIN32
     temp_dir dir;
     uvkit::pipe client{*l};
     client.connect(dir.file("missing.sock"), [&](std::error_code ec) {
         ++connects;
         connect_ec = ec;
     });
-#endif
     l->run(uvkit::run_mode::nowait);
     l.reset();  // closes every pipe; the pending connect completes
-#ifndef _WIN32
     CHECK(connects == 1);
     CHECK(connect_ec);
-#endif
     std::error_code ec;
     reader.read_start([](std::error_code, std::string_view) {}, ec);
     CHECK(is_einval(ec));
@@ -321,8 +329,12 @@ TEST_CASE("pipe: destroying the loop while a pipe reads and a connect is pending
 
 // The base of multi-loop servers: loop A accepts a TCP connection and passes
 // it over an IPC pipe to loop B, running on another thread, which serves it.
-TEST_CASE_FIXTURE(loop_fixture,
-                  "pipe: a TCP connection accepted on one loop is served by a loop on another thread") {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "pipe: a TCP connection accepted on one loop is served by a loop on another thread" UVKIT_SKIP_ON_WINDOWS(
+        "IPC handle passing there needs a named pipe that libuv opens for a child process; uv_socketpair "
+        "gives sockets, which an IPC pipe cannot adopt")) {
+#ifndef _WIN32
     uv_file fds[2];
     REQUIRE(uv_socketpair(SOCK_STREAM, 0, fds, 0, 0) == 0);
 
@@ -416,9 +428,8 @@ TEST_CASE_FIXTURE(loop_fixture,
     CHECK(b_ok);
     CHECK(b_peer == client_local);
     CHECK(b_thread_seen != std::this_thread::get_id());
+#endif
 }
-
-#ifndef _WIN32
 
 namespace {
 uvkit::task<std::string> pipe_echo_once(uvkit::loop& l, std::string path) {
@@ -469,5 +480,3 @@ TEST_CASE_FIXTURE(loop_fixture, "pipe: coroutine connect_pipe and async_accept")
     CHECK_THROWS_AS(uvkit::run(loop, throwing()), std::system_error);
     server.close();
 }
-
-#endif  // !_WIN32

@@ -2,8 +2,10 @@
 // a raw UDP socket), and its error and lifetime rules.
 #include <uvkit/uvkit.hpp>
 
+#ifndef _WIN32
 #include <sys/socket.h>
 #include <unistd.h>
+#endif
 
 #include <cstdio>
 #include <memory>
@@ -13,6 +15,7 @@
 #include <system_error>
 
 #include "fixture.hpp"
+#include "platform.hpp"
 
 using uvkit_test::loop_fixture;
 
@@ -30,22 +33,39 @@ void check_einval_throw(F&& f) {
     }
 }
 
+// The foreign sockets are made with the platform's own calls: a SOCKET on Windows.
+#ifdef _WIN32
+constexpr uv_os_sock_t no_socket = INVALID_SOCKET;
+constexpr int shutdown_write = SD_SEND;
+void close_socket(uv_os_sock_t s) { ::closesocket(s); }
+#else
+constexpr uv_os_sock_t no_socket = -1;
+constexpr int shutdown_write = SHUT_WR;
+void close_socket(uv_os_sock_t s) { ::close(s); }
+#endif
+
 /// Two connected stream sockets, closed at scope exit.
 struct socket_pair {
-    uv_os_sock_t fd[2]{};
+    uv_os_sock_t fd[2]{no_socket, no_socket};
     socket_pair() { REQUIRE(uv_socketpair(SOCK_STREAM, 0, fd, 0, 0) == 0); }
     ~socket_pair() {
         for (uv_os_sock_t s : fd)
-            if (s >= 0) ::close(s);
+            if (s != no_socket) close_socket(s);
     }
     socket_pair(const socket_pair&) = delete;
     socket_pair& operator=(const socket_pair&) = delete;
     void put(uv_os_sock_t s, std::string_view data) const {
-        REQUIRE(::send(s, data.data(), data.size(), 0) == static_cast<ssize_t>(data.size()));
+        REQUIRE(::send(s, data.data(), static_cast<int>(data.size()), 0) == static_cast<int>(data.size()));
     }
     std::string take(uv_os_sock_t s) const {
         char buf[256];
-        ssize_t n = ::recv(s, buf, sizeof buf, MSG_DONTWAIT);
+#ifdef _WIN32
+        u_long nonblocking = 1;
+        REQUIRE(::ioctlsocket(s, FIONBIO, &nonblocking) == 0);
+        int n = ::recv(s, buf, sizeof buf, 0);
+#else
+        auto n = ::recv(s, buf, sizeof buf, MSG_DONTWAIT);
+#endif
         return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string{};
     }
 };
@@ -117,7 +137,7 @@ TEST_CASE_FIXTURE(loop_fixture, "poll: the peer shutting down is reported as dis
         events_seen |= events;
         p.stop();
     });
-    REQUIRE(::shutdown(sp.fd[1], SHUT_WR) == 0);
+    REQUIRE(::shutdown(sp.fd[1], shutdown_write) == 0);
     run_until([&] { return !p.active(); });
     CHECK((events_seen & uvkit::poll::readable) != 0);  // EOF reads as readable
 #ifdef __linux__
@@ -125,7 +145,10 @@ TEST_CASE_FIXTURE(loop_fixture, "poll: the peer shutting down is reported as dis
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "poll: from_fd watches a file descriptor") {
+TEST_CASE_FIXTURE(loop_fixture, "poll: from_fd watches a file descriptor" UVKIT_SKIP_ON_WINDOWS(
+                                    "uv_poll_init takes a C runtime descriptor there, which a socket is not "
+                                    "(poll{loop, socket} is the way)")) {
+#ifndef _WIN32
     socket_pair sp;
     uvkit::poll p = uvkit::poll::from_fd(loop, sp.fd[1]);
     int n = 0;
@@ -138,9 +161,15 @@ TEST_CASE_FIXTURE(loop_fixture, "poll: from_fd watches a file descriptor") {
     run_until([&] { return n == 1; });
     run_all();
     CHECK(n == 1);
+#endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "poll: a socket error reaches the handler as UV_EBADF and stops the handle") {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "poll: a socket error reaches the handler as UV_EBADF and stops the handle" UVKIT_SKIP_ON_WINDOWS(
+        "an ICMP port unreachable is reported there as a reset on the next receive, not as a socket error "
+        "that polling sees")) {
+#ifndef _WIN32
     // A raw UDP socket connected to a port nobody listens on: the ICMP port
     // unreachable answer to a datagram leaves an error on the socket (POLLERR).
     uvkit::endpoint closed;
@@ -170,6 +199,7 @@ TEST_CASE_FIXTURE(loop_fixture, "poll: a socket error reaches the handler as UV_
     p.close();
     run_all();
     ::close(s);
+#endif
 }
 
 TEST_CASE_FIXTURE(loop_fixture, "poll: errors creating and starting") {
@@ -195,14 +225,17 @@ TEST_CASE_FIXTURE(loop_fixture, "poll: errors creating and starting") {
     CHECK(ec == einval);
     check_einval_throw([&] { p.start(uvkit::poll::all_events + 1, [](std::error_code, int) {}); });
     CHECK_FALSE(p.active());
-    // A second poll handle for a descriptor that one already watches.
+    // A second poll handle for a descriptor that one already watches (libuv on Windows does not
+    // refuse it: README, Platforms).
     p.start(uvkit::poll::readable, [](std::error_code, int) {});
+#ifndef _WIN32
     try {
         uvkit::poll second{loop, sp.fd[0]};
         FAIL("expected std::system_error(UV_EEXIST)");
     } catch (const std::system_error& e) {
         CHECK(e.code() == uvkit::make_uv_error(UV_EEXIST));
     }
+#endif
     p.close();
     check_einval_throw([&] { p.start(uvkit::poll::readable, [](std::error_code, int) {}); });
     run_all();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "fixture.hpp"
+#include "platform.hpp"
 
 using uvkit_test::loop_fixture;
 
@@ -41,7 +42,11 @@ using uvkit::process_stdio;
 
 }  // namespace
 
-TEST_CASE_FIXTURE(loop_fixture, "process: /bin/echo with arguments, stdout through a pipe") {
+#endif
+TEST_CASE_FIXTURE(loop_fixture,
+                  "process: /bin/echo with arguments, stdout through a pipe" UVKIT_SKIP_ON_WINDOWS(
+                      "the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
+#ifndef _WIN32
     uvkit::pipe out{loop};
     uvkit::process_options opts;
     opts.file = "/bin/echo";
@@ -63,9 +68,12 @@ TEST_CASE_FIXTURE(loop_fixture, "process: /bin/echo with arguments, stdout throu
     CHECK(*exit == uvkit::process_exit{0, 0});
     CHECK(child.exit_result() == exit);
     CHECK_FALSE(child.active());
+#endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "process: /bin/cat with piped stdin and stdout") {
+TEST_CASE_FIXTURE(loop_fixture, "process: /bin/cat with piped stdin and stdout" UVKIT_SKIP_ON_WINDOWS(
+                                    "the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
+#ifndef _WIN32
     uvkit::pipe in{loop};
     uvkit::pipe out{loop};
     uvkit::process_options opts;
@@ -94,9 +102,12 @@ TEST_CASE_FIXTURE(loop_fixture, "process: /bin/cat with piped stdin and stdout")
     CHECK(c.data.size() == payload.size());
     CHECK(c.data == payload);
     CHECK(status == 0);
+#endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "process: a non-zero exit code") {
+TEST_CASE_FIXTURE(loop_fixture, "process: a non-zero exit code" UVKIT_SKIP_ON_WINDOWS(
+                                    "the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
+#ifndef _WIN32
     uvkit::process_options opts;
     opts.file = "/bin/sh";
     opts.args = {"sh", "-c", "exit 3"};
@@ -109,9 +120,13 @@ TEST_CASE_FIXTURE(loop_fixture, "process: a non-zero exit code") {
     std::error_code ec;
     child.kill(SIGTERM, ec);
     CHECK(ec == std::errc::no_such_process);
+#endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "process: kill(SIGTERM) ends the child with term_signal 15") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "process: kill(SIGTERM) ends the child with term_signal 15" UVKIT_SKIP_ON_WINDOWS(
+                      "the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
+#ifndef _WIN32
     uvkit::pipe in{loop};
     uvkit::process_options opts;
     opts.file = "/bin/cat";  // waits on stdin, which stays open
@@ -124,10 +139,14 @@ TEST_CASE_FIXTURE(loop_fixture, "process: kill(SIGTERM) ends the child with term
     CHECK(exit->term_signal == SIGTERM);
     CHECK(exit->term_signal == 15);
     in.close();
+#endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture,
-                  "process: a missing executable fails synchronously, the exit handler never runs") {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "process: a missing executable fails synchronously, the exit handler never runs" UVKIT_SKIP_ON_WINDOWS(
+        "the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
+#ifndef _WIN32
     uvkit::pipe out{loop};
     uvkit::process_options opts;
     opts.file = "/nonexistent/uvkit-no-such-program";
@@ -154,9 +173,12 @@ TEST_CASE_FIXTURE(loop_fixture,
     out2.close();
     run_all();
     CHECK(calls == 0);
+#endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "process: environment and working directory") {
+TEST_CASE_FIXTURE(loop_fixture, "process: environment and working directory" UVKIT_SKIP_ON_WINDOWS(
+                                    "the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
+#ifndef _WIN32
     auto dir = std::filesystem::canonical(std::filesystem::temp_directory_path());
     uvkit::pipe out{loop};
     uvkit::process_options opts;
@@ -171,9 +193,12 @@ TEST_CASE_FIXTURE(loop_fixture, "process: environment and working directory") {
     c.attach(out);
     run_until([&] { return c.eof && exited; });
     CHECK(c.data == "bar baz\n" + dir.string() + "\nunset\n");
+#endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "process: invalid options, moved-from and static kill") {
+TEST_CASE_FIXTURE(loop_fixture, "process: invalid options, moved-from and static kill" UVKIT_SKIP_ON_WINDOWS(
+                                    "the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
+#ifndef _WIN32
     uvkit::process_options opts;
     std::error_code ec;
     auto p = uvkit::process::spawn(loop, opts, nullptr, ec);  // no file
@@ -199,10 +224,12 @@ TEST_CASE_FIXTURE(loop_fixture, "process: invalid options, moved-from and static
     uvkit::process::kill(b.pid(), 0, ec);     // not reaped yet, or gone: never crashes
     run_until([&] { return b.exit_result().has_value(); });
     CHECK(b.exit_result()->exit_status == 0);
+#endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture,
-                  "process: an open pipe, or one pipe twice, is refused before any child runs") {
+TEST_CASE_FIXTURE(loop_fixture, "process: an open pipe, or one pipe twice, is refused before any child runs"
+                                UVKIT_SKIP_ON_WINDOWS("the child is a POSIX tool (/bin/sh), the pipes come from uv_socketpair")) {
+#ifndef _WIN32
     // A child that ran would write "ran" into `witness` (its stderr); the
     // witness reaches EOF once every writer is gone: ours, and the child's
     // if there was one. So "no child" is seen, not hoped for.
@@ -263,9 +290,12 @@ TEST_CASE_FIXTURE(loop_fixture,
     peer.close();
     elsewhere.close();
     other.run();
+#endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "process: destroying the process in its exit handler") {
+TEST_CASE_FIXTURE(loop_fixture, "process: destroying the process in its exit handler" UVKIT_SKIP_ON_WINDOWS(
+                                    "the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
+#ifndef _WIN32
     uvkit::process_options opts;
     opts.file = "/bin/sh";
     opts.args = {"sh", "-c", "exit 7"};
@@ -277,9 +307,12 @@ TEST_CASE_FIXTURE(loop_fixture, "process: destroying the process in its exit han
     });
     run_until([&] { return child == nullptr; });
     CHECK(status == 7);
+#endif
 }
 
-TEST_CASE("process: destroying the loop while a child runs") {
+TEST_CASE("process: destroying the loop while a child runs" UVKIT_SKIP_ON_WINDOWS(
+    "the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
+#ifndef _WIN32
     auto l = std::make_unique<uvkit::loop>();
     uvkit::pipe in{*l};
     uvkit::process_options opts;
@@ -295,7 +328,9 @@ TEST_CASE("process: destroying the loop while a child runs") {
     child.kill(SIGTERM, ec);
     CHECK(is_einval(ec));
     CHECK(child.pid() == pid);
+#endif
 }
+#ifndef _WIN32
 
 namespace {
 uvkit::task<uvkit::process_exit> run_and_wait(uvkit::loop& l, std::string script) {
@@ -332,7 +367,10 @@ uvkit::task<std::error_code> wait_closed(uvkit::loop& l) {
 }
 }  // namespace
 
-TEST_CASE_FIXTURE(loop_fixture, "process: co_await async_exit") {
+#endif
+TEST_CASE_FIXTURE(loop_fixture, "process: co_await async_exit" UVKIT_SKIP_ON_WINDOWS(
+                                    "the children are POSIX tools (/bin/echo, /bin/cat, /bin/sh)")) {
+#ifndef _WIN32
     auto e = uvkit::run(loop, run_and_wait(loop, "echo co; exit 5"));
     CHECK(e == uvkit::process_exit{5, 0});
     // Closing the process completes a waiting async_exit with canceled (cat then ends on EOF).
@@ -342,6 +380,5 @@ TEST_CASE_FIXTURE(loop_fixture, "process: co_await async_exit") {
     auto wait_empty = [&]() -> uvkit::task<void> { co_await empty.async_exit(ec); };
     uvkit::run(loop, wait_empty());
     CHECK(is_einval(ec));
+#endif
 }
-
-#endif  // !_WIN32

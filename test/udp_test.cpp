@@ -13,6 +13,7 @@
 
 #include "alloc_counter.hpp"
 #include "fixture.hpp"
+#include "platform.hpp"
 
 using namespace std::chrono_literals;
 using uvkit_test::alloc_window;
@@ -257,7 +258,10 @@ TEST_CASE_FIXTURE(loop_fixture, "udp: IPv6 loopback, ipv6only") {
     run_all();
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "udp: a datagram larger than the receive buffer is reported as partial") {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "udp: a datagram larger than the receive buffer is reported as partial" UVKIT_SKIP_UNDER_WINE(
+        "a datagram larger than the receive buffer arrived without UV_UDP_PARTIAL")) {
     uvkit::udp rx = bound(loop);
     std::array<char, 16> small{};
     std::size_t asked = 0;
@@ -393,8 +397,10 @@ TEST_CASE_FIXTURE(loop_fixture, "udp: connect, send without an endpoint, peer_en
     run_all();
 }
 
-TEST_CASE_FIXTURE(loop_fixture,
-                  "udp: a connected udp gets connection_refused from a closed port; receiving goes on") {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "udp: a connected udp gets connection_refused from a closed port; receiving goes "
+    "on" UVKIT_SKIP_UNDER_WINE("connection refused arrived, but the handle stopped receiving after it")) {
     uvkit::endpoint closed;
     {
         uvkit::udp probe = bound(loop);
@@ -415,7 +421,9 @@ TEST_CASE_FIXTURE(loop_fixture,
     run_all();
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "udp: bind errors, flags and reuseaddr") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "udp: bind errors, flags and reuseaddr" UVKIT_SKIP_ON_WINDOWS(
+                      "libuv on Windows does not refuse a second bind of a bound UDP handle with EINVAL")) {
     uvkit::udp a = bound(loop);
     const uvkit::endpoint a_ep = a.local_endpoint();
     std::error_code ec;
@@ -446,8 +454,10 @@ TEST_CASE_FIXTURE(loop_fixture, "udp: bind errors, flags and reuseaddr") {
     run_all();
 }
 
-TEST_CASE_FIXTURE(loop_fixture,
-                  "udp: a datagram too large is message_size, in the handler or from try_send") {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "udp: a datagram too large is message_size, in the handler or from try_send" UVKIT_SKIP_UNDER_WINE(
+        "a datagram over 64 KiB failed in uv_udp_send (message too long) instead of in its handler")) {
     uvkit::udp rx = bound(loop);
     uvkit::udp tx = bound(loop);
     const std::string huge(70'000, 'h');
@@ -798,7 +808,10 @@ TEST_CASE_FIXTURE(loop_fixture, "udp co: async_recv and async_send echo with sen
     run_all();
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "udp co: partial, empty datagrams, connected sends, error_code forms") {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "udp co: partial, empty datagrams, connected sends, error_code forms" UVKIT_SKIP_UNDER_WINE(
+        "a datagram larger than the buffer arrived without UV_UDP_PARTIAL and with the wrong bytes")) {
     uvkit::udp rx = bound(loop);
     uvkit::udp tx = bound(loop);
     tx.connect(rx.local_endpoint());

@@ -11,6 +11,7 @@
 
 #include "../co_util.hpp"
 #include "../fixture.hpp"
+#include "../platform.hpp"
 
 namespace uvkit_conf {
 

@@ -44,9 +44,13 @@ uvkit::process_options sh(const std::string& script) {
 
 }  // namespace
 
+#endif
 TEST_SUITE("conformance") {
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_empty_env (test-spawn.c)") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: spawn_empty_env (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
+#ifndef _WIN32
     uvkit::pipe out{loop};
     uvkit::process_options o;
     o.file = "/usr/bin/env";
@@ -63,9 +67,13 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_empty_env (test-spawn.c)") {
     CHECK(result->exit_status == 0);
     CHECK(c.data.empty());
     CHECK(c.end == uvkit::errc::eof);
+#endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_preserve_env (test-spawn.c)") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: spawn_preserve_env (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
+#ifndef _WIN32
     REQUIRE(uv_os_setenv("UVKIT_CONFORMANCE_VAR", "preserved") == 0);
     uvkit::pipe out{loop};
     auto o = sh("printf %s \"$UVKIT_CONFORMANCE_VAR\"");
@@ -82,9 +90,13 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_preserve_env (test-spawn.c)"
     run_until([&] { return exits == 1 && c.done; });
     uv_os_unsetenv("UVKIT_CONFORMANCE_VAR");
     CHECK(c.data == "preserved");
+#endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_stdio_greater_than_3 (test-spawn.c)") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: spawn_stdio_greater_than_3 (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
+#ifndef _WIN32
     uvkit::pipe fd3{loop};
     auto o = sh("printf 'fourth stdio!' >&3");
     // The child's descriptor 3 is a pipe to us.
@@ -99,9 +111,13 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_stdio_greater_than_3 (test-s
     c.start(fd3);
     run_until([&] { return exits == 1 && c.done; });
     CHECK(c.data == "fourth stdio!");
+#endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_and_kill_with_std (test-spawn.c)") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: spawn_and_kill_with_std (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
+#ifndef _WIN32
     uvkit::pipe in{loop};
     uvkit::pipe out{loop};
     uvkit::pipe err{loop};
@@ -125,9 +141,13 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_and_kill_with_std (test-spaw
     CHECK(c_out.end == uvkit::errc::eof);
     CHECK(c_err.end == uvkit::errc::eof);
     in.close();
+#endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_detached (test-spawn.c)") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: spawn_detached (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
+#ifndef _WIN32
     uvkit_conf::watchdog wd{loop};
     uvkit::process_options o;
     o.file = "/bin/sleep";
@@ -147,9 +167,13 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_detached (test-spawn.c)") {
     child.ref();
     run_until([&] { return result.has_value(); });
     CHECK(result->term_signal == SIGKILL);
+#endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_exercise_sigchld_issue (test-spawn.c)") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: spawn_exercise_sigchld_issue (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
+#ifndef _WIN32
     // Several children exiting at about the same time: each exit reaches the
     // handler of its own process, once.
     constexpr int n = 6;
@@ -167,9 +191,13 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_exercise_sigchld_issue (test
         CHECK(calls[static_cast<std::size_t>(i)] == 1);
         CHECK(status[static_cast<std::size_t>(i)] == i + 1);
     }
+#endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_auto_unref, kill after exit (test-spawn.c)") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: spawn_auto_unref, kill after exit (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
+#ifndef _WIN32
     uvkit_conf::watchdog wd{loop};
     int exits = 0;
     uvkit::process child{loop, sh("exit 0"), [&](std::int64_t, int) { ++exits; }};
@@ -184,9 +212,13 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_auto_unref, kill after exit 
     std::error_code ec;
     child.kill(SIGTERM, ec);
     CHECK(ec == uv_code(UV_ESRCH));
+#endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_reads_child_path (test-spawn.c)") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: spawn_reads_child_path (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
+#ifndef _WIN32
     // A program name without a slash is looked up in PATH.
     uvkit::process_options o;
     o.file = "sh";
@@ -195,9 +227,13 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_reads_child_path (test-spawn
     uvkit::process child{loop, o, [&](std::int64_t s, int) { status = s; }};
     run_all();
     CHECK(status == 3);
+#endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_closed_process_io (test-spawn.c)") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: spawn_closed_process_io (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
+#ifndef _WIN32
     // The parent closes the child's stdin pipe at once: the child reads EOF
     // and exits normally.
     uvkit::pipe in{loop};
@@ -214,9 +250,13 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_closed_process_io (test-spaw
     REQUIRE(result);
     CHECK(result->exit_status == 0);
     CHECK(result->term_signal == 0);
+#endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_stdout_to_file (test-spawn.c)") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: spawn_stdout_to_file (test-spawn.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "the children are POSIX tools (/bin/sh, /bin/cat, /bin/sleep, /usr/bin/env)")) {
+#ifndef _WIN32
     std::string path = uvkit_conf::temp_socket_path("out.txt");
     uv_fs_t req;
     int fd =
@@ -242,8 +282,7 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: spawn_stdout_to_file (test-spawn.c
     uv_fs_req_cleanup(&req);
     uvkit_conf::remove_path(path);
     CHECK(std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0) == "hello world\n");
+#endif
 }
 
 }  // TEST_SUITE("conformance")
-
-#endif

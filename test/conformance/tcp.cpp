@@ -153,7 +153,10 @@ TEST_CASE_FIXTURE(loop_fixture,
     CHECK(got == uvkit::errc::canceled);
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: tcp_write_after_connect (test-tcp-write-after-connect.c)") {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "conformance: tcp_write_after_connect (test-tcp-write-after-connect.c)" UVKIT_SKIP_UNDER_WINE(
+        "a write queued right after connect failed with broken pipe")) {
     // A write queued right after connect() to a port where nothing listens:
     // the connect fails with connection_refused and the write completes once,
     // with canceled.
@@ -248,8 +251,9 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: tcp_read_stop, tcp_read_stop_start
     CHECK(got == "onetwo");
 }
 
+TEST_CASE_FIXTURE(loop_fixture, "conformance: tcp_open_twice (test-tcp-open.c)" UVKIT_SKIP_ON_WINDOWS(
+                                    "opens sockets made with the POSIX socket() call")) {
 #ifndef _WIN32
-TEST_CASE_FIXTURE(loop_fixture, "conformance: tcp_open_twice (test-tcp-open.c)") {
     int s1 = ::socket(AF_INET, SOCK_STREAM, 0);
     int s2 = ::socket(AF_INET, SOCK_STREAM, 0);
     REQUIRE(s1 >= 0);
@@ -261,10 +265,11 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: tcp_open_twice (test-tcp-open.c)")
     t.open(s2, ec);
     CHECK(ec == uv_code(UV_EBUSY));
     ::close(s2);
-}
 #endif
+}
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: tcp_flags (test-tcp-flags.c)") {
+TEST_CASE_FIXTURE(loop_fixture, "conformance: tcp_flags (test-tcp-flags.c)" UVKIT_SKIP_UNDER_WINE(
+                                    "binding an opened socket failed with an unknown error")) {
     uvkit::tcp t{loop};
     // Options set before the socket exists are remembered, not errors.
     t.set_nodelay(true);
@@ -304,7 +309,9 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: tcp_unexpected_read (test-tcp-unex
     CHECK(n <= 20);
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: tcp_try_write_error (test-tcp-try-write-error.c)") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: tcp_try_write_error (test-tcp-try-write-error.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "libuv on Windows reports a write to a closed peer as EPIPE, not EBADF")) {
     // try_write on a stream that has no connection fails; nothing is queued.
     uvkit::tcp t{loop};
     std::error_code ec;

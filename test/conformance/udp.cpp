@@ -40,7 +40,9 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: udp_send_immediate (test-udp-send-
     CHECK(got == std::vector<std::string>{"PING", "PING"});
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: udp_create_early (test-udp-create-socket-early.c)") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: udp_create_early (test-udp-create-socket-early.c)" UVKIT_SKIP_UNDER_WINE(
+                      "getsockname on a socket created early but not bound failed with invalid argument")) {
     uvkit::udp u{loop, AF_INET};
     // The socket exists before bind: it has an (unbound) IPv4 address.
     auto before = u.local_endpoint();
