@@ -227,8 +227,10 @@ TEST_CASE_FIXTURE(loop_fixture, "process: invalid options, moved-from and static
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "process: an open pipe, or one pipe twice, is refused before any child runs"
-                                UVKIT_SKIP_ON_WINDOWS("the child is a POSIX tool (/bin/sh), the pipes come from uv_socketpair")) {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "process: an open pipe, or one pipe twice, is refused before any child runs" UVKIT_SKIP_ON_WINDOWS(
+        "the child is a POSIX tool (/bin/sh), the pipes come from uv_socketpair")) {
 #ifndef _WIN32
     // A child that ran would write "ran" into `witness` (its stderr); the
     // witness reaches EOF once every writer is gone: ours, and the child's
