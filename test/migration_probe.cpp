@@ -38,7 +38,7 @@ int check_sigpipe(handler_t before, handler_t during) {
 #endif
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, [[maybe_unused]] char** argv) {
     if (argc != 2) return 64;
 #ifdef SIGPIPE
     if (std::strcmp(argv[1], "sigpipe-default") == 0) return check_sigpipe(SIG_DFL, SIG_IGN);
