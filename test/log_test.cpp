@@ -5,7 +5,9 @@
 
 #include <doctest/doctest.h>
 
-#include <sys/wait.h>
+#ifndef _WIN32
+#include <sys/wait.h>  // the probe process's exit status (spdlog builds are POSIX here)
+#endif
 #include <cstdlib>
 #include <string>
 
