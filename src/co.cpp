@@ -47,7 +47,7 @@ namespace {
 constexpr std::size_t timer_pool_limit = 256;
 }  // namespace
 
-co_context::co_context(uvkit::loop& l) : loop_(l), resumer_(l) { co_access::internal(resumer_); }
+co_context::co_context(uvkit::loop& l) : loop_(l), resumer_(l) { handle_access::internal(resumer_); }
 
 co_context::~co_context() {
     // Frames first: their awaiters hand timers back and unschedule themselves.
@@ -103,7 +103,7 @@ void co_context::run_ready() noexcept {
 uvkit::timer co_context::acquire_timer() {
     if (timers_.empty()) {
         uvkit::timer t{loop_};
-        co_access::internal(t);
+        handle_access::internal(t);
         return t;
     }
     uvkit::timer t = std::move(timers_.back());

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "handle_impl.hpp"
 #include "uvkit/co/tcp.hpp"
 
 namespace uvkit {
@@ -13,60 +14,47 @@ namespace {
 // reading pauses until a read takes them.
 constexpr std::size_t backlog_limit = 64 * 1024;
 
-void on_co_read(stream_state* st, std::error_code ec, std::string_view data) noexcept;
-
 // A waiting read's buffer smaller than this is filled from the loop's buffer
 // instead of in place: libuv reads again after filling a buffer completely,
 // and one copy of a few bytes is cheaper than that extra read(2).
 constexpr std::size_t in_place_min = 1024;
 
-// start_co_reading made the loop's buffer, so this never throws.
-std::span<char> co_buffer(stream_state* st, std::size_t) noexcept {
-    if (read_waiter* w = st->waiter; w && w->reads_in_place() && w->room().size() >= in_place_min)
-        return w->room();
-    return {st->owner->ready_read_buffer(), uvkit::loop::read_buffer_size};
+void on_co_read(co_stream_state* cs, std::error_code ec, std::string_view data) noexcept;
+
+co_stream_state* co_of(uv_handle_t* h) noexcept {
+    return static_cast<co_stream_state*>(static_cast<stream_state*>(h->data)->consumer);
 }
 
 // libuv's callbacks while coroutines read: straight to the waiting read, no
-// type-erased handlers in between (on_co_read never throws).
-void co_alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept {
-    std::span<char> span = co_buffer(static_cast<stream_state*>(h->data), suggested);
+// type-erased handlers in between (on_co_read never throws). start_reading
+// made the loop's buffer.
+void co_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {
+    co_stream_state* cs = co_of(h);
+    std::span<char> span{cs->st->owner->ready_read_buffer(), uvkit::loop::read_buffer_size};
+    if (read_waiter* w = cs->waiter; w && w->reads_in_place() && w->room().size() >= in_place_min)
+        span = w->room();
     buf->base = span.data();
     buf->len = static_cast<decltype(buf->len)>(span.size());
 }
 
 void co_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
-    auto* st = static_cast<stream_state*>(s->data);
+    co_stream_state* cs = co_of(reinterpret_cast<uv_handle_t*>(s));
     if (nread > 0)
-        on_co_read(st, no_error(), std::string_view(buf->base, static_cast<std::size_t>(nread)));
+        on_co_read(cs, no_error(), std::string_view(buf->base, static_cast<std::size_t>(nread)));
     else if (nread < 0)
-        on_co_read(st, make_uv_error(static_cast<int>(nread)), std::string_view{});
+        on_co_read(cs, make_uv_error(static_cast<int>(nread)), std::string_view{});
     // 0 is EAGAIN: the buffer goes back unused.
 }
 
-void start_co_reading(stream_state* st, std::error_code& ec) noexcept {
-    if (!st->owner->prepare_read_buffer()) {
-        ec = make_uv_error(UV_ENOMEM);
-        return;
-    }
-    // Also installed as the stream's handlers, for a read_start() with uvkit's
-    // own callbacks that would follow.
-    st->provider = [st](std::size_t suggested) { return co_buffer(st, suggested); };
-    st->on_read.set([st](std::error_code e, std::string_view data) { on_co_read(st, e, data); });
-    int rc = uv_read_start(st->stream(), &co_alloc_cb, &co_read_cb);
-    if (rc == UV_EALREADY) rc = 0;
-    if (!set_error(ec, rc)) st->co_reading = true;
-}
-
-void on_co_read(stream_state* st, std::error_code ec, std::string_view data) noexcept {
-    read_waiter* w = st->waiter;
+void on_co_read(co_stream_state* cs, std::error_code ec, std::string_view data) noexcept {
+    read_waiter* w = cs->waiter;
     if (ec) {
         // libuv stopped reading; the error or EOF goes to the reader, now or later.
-        st->co_reading = false;
+        cs->reading = false;
         if (w)
             w->take_error(ec);
         else
-            st->backlog_error = ec;
+            cs->backlog_error = ec;
     } else if (w) {
         std::size_t used = 0;
         if (w->reads_in_place() && !w->room().empty() && data.data() == w->room().data()) {
@@ -77,21 +65,60 @@ void on_co_read(stream_state* st, std::error_code ec, std::string_view data) noe
         } else {
             used = w->take(data.data(), data.size());
         }
-        if (used < data.size()) st->backlog.append(data.substr(used));
+        if (used < data.size()) cs->backlog.append(data.substr(used));
     } else {
-        st->backlog.append(data);
+        cs->backlog.append(data);
     }
-    if (!w && st->backlog.size() >= backlog_limit && st->co_reading) {
-        uv_read_stop(st->stream());
-        st->co_reading = false;
-    }
+    if (!w && cs->backlog.size() >= backlog_limit) cs->stop_reading();
     if (w && w->done_) w->complete();
 }
 
 }  // namespace
 
+co_stream_state* co_stream_state::make(stream_state* s) noexcept {
+    auto* cs = pool_new<co_stream_state>(*s->owner, s);
+    s->consumer = cs;
+    return cs;
+}
+
+void co_stream_state::release() noexcept {
+    // The state block goes away: its loop (if alive) is still its owner.
+    pool_delete(st->owner, this);
+}
+
+void co_stream_state::start_reading(std::error_code& ec) noexcept {
+    if (!st->owner->prepare_read_buffer()) {
+        ec = make_uv_error(UV_ENOMEM);
+        return;
+    }
+    // UV_EALREADY: a read_start() handler reads the stream; it has to read_stop() first.
+    if (!set_error(ec, uv_read_start(st->stream(), &co_alloc_cb, &co_read_cb))) reading = true;
+}
+
+void co_stream_state::stop_reading() noexcept {
+    if (!reading) return;
+    reading = false;
+    if (st->usable()) uv_read_stop(st->stream());
+}
+
+void co_stream_state::stop() noexcept {
+    stop_reading();
+    if (waiter) waiter->abort(make_error_code(errc::canceled));
+    if (acceptor) acceptor->abort(make_error_code(errc::canceled));
+}
+
+bool co_stream_state::yield() noexcept {
+    if (waiter || !backlog.empty() || backlog_error) return false;
+    stop_reading();
+    return true;
+}
+
+void co_stream_state::ready(int status) noexcept {
+    if (acceptor) acceptor->take_connection(status_code(status));
+}
+
 void read_waiter::abandon() noexcept {
-    if (st_->waiter == this) st_->waiter = nullptr;
+    if (cs_->waiter == this) cs_->waiter = nullptr;
     forget();
 }
 
@@ -136,20 +163,26 @@ void read_waiter::take_error(std::error_code e) noexcept {
 bool read_waiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     // The steady state of a reading loop: nothing kept from before, the stream
     // already reading, no cancellation requested. Everything else takes start_checked().
-    stream_state* st = co_access::usable_state(*stream_);
-    if ((scope && scope->requested()) || !st || st->waiter || !st->co_reading || !st->backlog.empty() ||
-        st->backlog_error || kind_ == kind::until || (kind_ != kind::chunk && dst_.empty())) [[unlikely]]
+    stream_state* st = handle_access::usable_state(*stream_);
+    auto* cs = st ? static_cast<co_stream_state*>(st->consumer) : nullptr;
+    if ((scope && scope->requested()) || !cs || cs->waiter || !cs->reading || !cs->backlog.empty() ||
+        cs->backlog_error || kind_ == kind::until || (kind_ != kind::chunk && dst_.empty())) [[unlikely]]
         return start_checked(h, scope);
-    st_ = st;
+    cs_ = cs;
     wait(h, scope);
     return true;
 }
 
 bool read_waiter::start_checked(std::coroutine_handle<> h, cancel_scope* scope) {
     if (!admit(scope)) return false;
-    st_ = co_access::state(*stream_, ec_);
-    if (!st_) return false;
-    if (st_->waiter) {
+    stream_state* st = handle_access::state(*stream_, ec_);
+    if (!st) return false;
+    cs_ = co_stream_state::of(st);
+    if (!cs_) {
+        ec_ = make_uv_error(UV_ENOMEM);
+        return false;
+    }
+    if (cs_->waiter) {
         ec_ = make_uv_error(UV_EALREADY);
         return false;
     }
@@ -161,17 +194,17 @@ bool read_waiter::start_checked(std::coroutine_handle<> h, cancel_scope* scope) 
             return false;
         }
     }
-    if (!st_->backlog.empty()) {
-        std::size_t used = take(st_->backlog.data(), st_->backlog.size());
-        st_->backlog.erase(0, used);
+    if (!cs_->backlog.empty()) {
+        std::size_t used = take(cs_->backlog.data(), cs_->backlog.size());
+        cs_->backlog.erase(0, used);
         if (done_) return false;
     }
-    if (st_->backlog_error) {
-        take_error(std::exchange(st_->backlog_error, {}));
+    if (cs_->backlog_error) {
+        take_error(std::exchange(cs_->backlog_error, {}));
         return false;
     }
-    if (!st_->co_reading) {
-        start_co_reading(st_, ec_);
+    if (!cs_->reading) {
+        cs_->start_reading(ec_);
         if (ec_) return false;
     }
     wait(h, scope);
@@ -179,27 +212,24 @@ bool read_waiter::start_checked(std::coroutine_handle<> h, cancel_scope* scope) 
 }
 
 void read_waiter::wait(std::coroutine_handle<> h, cancel_scope* scope) {
-    suspend(h, scope, *st_->owner);
-    st_->waiter = this;
+    suspend(h, scope, *cs_->st->owner);
+    cs_->waiter = this;
 }
 
 void read_waiter::complete() noexcept {
-    st_->waiter = nullptr;
+    cs_->waiter = nullptr;
     resume_now();
 }
 
 void read_waiter::abort(std::error_code e) noexcept {
     if (!pending_) return;
-    st_->waiter = nullptr;
+    cs_->waiter = nullptr;
     resume_soon(e);
 }
 
 void read_waiter::cancel() noexcept {
     if (!pending_) return;
-    if (st_->co_reading) {
-        uv_read_stop(st_->stream());
-        st_->co_reading = false;
-    }
+    cs_->stop_reading();
     abort(make_error_code(errc::canceled));
 }
 
@@ -218,7 +248,7 @@ void request_awaiter::abandon() noexcept {
 
 bool request_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     if (!admit(scope)) return false;
-    st_ = co_access::usable_state(*stream_);
+    st_ = handle_access::usable_state(*stream_);
     write_handler done = [this](std::error_code e) {
         req_ = nullptr;
         ec_ = e;
@@ -226,9 +256,9 @@ bool request_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     };
     switch (kind_) {
         case kind::write:
-            co_access::write(*stream_, data_, has_owned_ ? &owned_ : nullptr, std::move(done), ec_, &req_);
+            handle_access::write(*stream_, data_, has_owned_ ? &owned_ : nullptr, std::move(done), ec_, &req_);
             break;
-        case kind::shutdown: co_access::shutdown(*stream_, std::move(done), ec_, &req_); break;
+        case kind::shutdown: handle_access::shutdown(*stream_, std::move(done), ec_, &req_); break;
         case kind::connect: start_connect(std::move(done)); break;
     }
     if (ec_) return false;
@@ -249,35 +279,24 @@ tcp connect_awaiter::await_resume() {
 
 // Accept ---------------------------------------------------------------------
 
-namespace {
-void on_co_connection(listen_state* l, std::error_code status) noexcept {
-    if (accept_waiter* w = l->acceptor) {
-        w->take_connection(status);
-    } else if (status) {
-        l->accept_error = status;
-    } else {
-        ++l->pending_connections;
-    }
-}
-}  // namespace
-
 accept_waiter::~accept_waiter() {
     if (!pending_) return;
-    if (st_->listener->acceptor == this) st_->listener->acceptor = nullptr;
+    if (cs_->acceptor == this) cs_->acceptor = nullptr;
     forget();
 }
 
 bool accept_waiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     if (!admit(scope)) return false;
-    st_ = co_access::state(*server_, ec_);
+    st_ = handle_access::state(*server_, ec_);
     if (!st_) return false;
     // Not listening (yet): the accept waits all the same, until listen() or close().
     listen_state* l = st_->listening();
-    if (!l) {
+    cs_ = co_stream_state::of(st_);
+    if (!l || !cs_) {
         ec_ = make_uv_error(UV_ENOMEM);
         return false;
     }
-    if (l->acceptor) {
+    if (cs_->acceptor) {
         ec_ = make_uv_error(UV_EALREADY);
         return false;
     }
@@ -286,48 +305,31 @@ bool accept_waiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
         return false;
     }
     if (l->pending_connections > 0) {
-        --l->pending_connections;
         accept_into(*st_->owner);
         return false;
     }
     suspend(h, scope, *st_->owner);
-    l->acceptor = this;
+    cs_->acceptor = this;
     return true;
 }
 
 void accept_waiter::take_connection(std::error_code status) noexcept {
-    st_->listener->acceptor = nullptr;
-    ec_ = status;
-    if (!ec_) accept_into(*st_->owner);
+    cs_->acceptor = nullptr;
+    if (status)
+        ec_ = std::exchange(st_->listener->accept_error, {});
+    else
+        accept_into(*st_->owner);
     resume_now();
 }
 
 void accept_waiter::abort(std::error_code e) noexcept {
     if (!pending_) return;
-    st_->listener->acceptor = nullptr;
+    cs_->acceptor = nullptr;
     resume_soon(e);
 }
 
 void accept_waiter::cancel() noexcept { abort(make_error_code(errc::canceled)); }
 
-void stream_state::on_closing() noexcept {
-    if (waiter) waiter->abort(make_error_code(errc::canceled));
-    if (listener && listener->acceptor) listener->acceptor->abort(make_error_code(errc::canceled));
-}
-
 }  // namespace detail
-
-void stream::listen(int backlog, std::error_code& ec) noexcept {
-    auto* s = detail::co_access::state(*this, ec);
-    if (!s) return;
-    stream::listen(
-        backlog, [s](std::error_code status) { detail::on_co_connection(s->listener.get(), status); }, ec);
-}
-
-void stream::listen(int backlog) {
-    std::error_code ec;
-    listen(backlog, ec);
-    if (ec) throw std::system_error(ec, "uv_listen");
-}
 
 }  // namespace uvkit

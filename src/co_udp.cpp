@@ -1,58 +1,85 @@
 #include <algorithm>
 #include <cstring>
 
+#include "handle_impl.hpp"
 #include "uvkit/co/udp.hpp"
 
 namespace uvkit {
 
 namespace detail {
 
-// The udp_state side ----------------------------------------------------------
+// The udp handle's consumer -----------------------------------------------------
 
-std::span<char> udp_state::co_buffer(udp_state* s) noexcept {
-    if (udp_recv_awaiter* w = s->waiter) return w->dst_;
-    // Receiving with nobody waiting does not last past the callback that
-    // completed the last receive; a datagram read now is dropped. The receive
-    // that started it made the loop's buffer.
-    return {s->owner->ready_read_buffer(), uvkit::loop::read_buffer_size};
+namespace {
+co_udp_state* co_of(uv_handle_t* h) noexcept {
+    return static_cast<co_udp_state*>(static_cast<udp_state*>(h->data)->consumer);
 }
 
-void udp_state::co_recv(udp_state* s, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
-                        unsigned flags) noexcept {
-    if (udp_recv_awaiter* w = s->waiter) w->complete(nread, buf, addr, flags);
+// libuv's callbacks while coroutines receive. Receiving with nobody waiting
+// does not last past the callback that completed the last receive (a datagram
+// read then is dropped): the loop's buffer, that the receive made, takes it.
+void co_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {
+    co_udp_state* cs = co_of(h);
+    std::span<char> span{cs->st->owner->ready_read_buffer(), uvkit::loop::read_buffer_size};
+    if (udp_recv_awaiter* w = cs->waiter) span = w->buffer();
+    buf->base = span.data();
+    buf->len = static_cast<decltype(buf->len)>(span.size());
+}
+
+void co_recv_cb(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr, unsigned flags) noexcept {
+    co_udp_state* cs = co_of(reinterpret_cast<uv_handle_t*>(h));
+    // Nothing (more) to read: the buffer goes back unused. With an address,
+    // nread 0 is an empty datagram and is delivered.
+    if (nread == 0 && addr == nullptr) return;
+    if (udp_recv_awaiter* w = cs->waiter) w->complete(nread, buf, addr, flags);
     // Receive only while a coroutine waits: if the one just resumed did not
     // ask for the next datagram, leave it in the kernel.
-    if (!s->waiter) s->stop_co_receiving();
+    if (!cs->waiter) cs->stop_receiving();
+}
+}  // namespace
+
+void co_udp_state::stop_receiving() noexcept {
+    if (!receiving) return;
+    receiving = false;
+    if (st->usable()) uv_udp_recv_stop(&st->h);
 }
 
-void udp_state::stop_co_receiving() noexcept {
-    if (co_receiving) {
-        co_receiving = false;
-        if (usable()) uv_udp_recv_stop(&h);
-    }
+void co_udp_state::stop() noexcept {
+    stop_receiving();
     if (waiter) waiter->abort(make_error_code(errc::canceled));
 }
 
-void udp_state::on_closing() noexcept {
-    co_receiving = false;
-    if (waiter) waiter->abort(make_error_code(errc::canceled));
+bool co_udp_state::yield() noexcept {
+    if (waiter) return false;
+    stop_receiving();
+    return true;
 }
+
+void co_udp_state::release() noexcept { pool_delete(st->owner, this); }
 
 // Receive ---------------------------------------------------------------------
 
 udp_recv_awaiter::~udp_recv_awaiter() {
     if (!pending_) return;
     // Destroyed while suspended: nothing may be received into the freed buffer.
-    if (st_->waiter == this) st_->waiter = nullptr;
+    if (cs_->waiter == this) cs_->waiter = nullptr;
     forget();
-    st_->stop_co_receiving();
+    cs_->stop_receiving();
 }
 
 bool udp_recv_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     if (!admit(scope)) return false;
-    st_ = udp_->get<udp_state>(ec_);
-    if (!st_) return false;
-    if (st_->waiter) {
+    udp_state* st = udp_->get<udp_state>(ec_);
+    if (!st) return false;
+    if (!st->consumer) {
+        st->consumer = pool_new<co_udp_state>(*st->owner, st);
+        if (!st->consumer) {
+            ec_ = make_uv_error(UV_ENOMEM);
+            return false;
+        }
+    }
+    cs_ = static_cast<co_udp_state*>(st->consumer);
+    if (cs_->waiter) {
         ec_ = make_uv_error(UV_EALREADY);
         return false;
     }
@@ -60,18 +87,17 @@ bool udp_recv_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
         ec_ = make_uv_error(UV_ENOBUFS);
         return false;
     }
-    if (!st_->co_receiving) {
-        if (!st_->owner->prepare_read_buffer()) {
+    if (!cs_->receiving) {
+        if (!st->owner->prepare_read_buffer()) {
             ec_ = make_uv_error(UV_ENOMEM);
             return false;
         }
         // UV_EALREADY when recv_start() is receiving: one reader at a time.
-        if (set_error(ec_, uv_udp_recv_start(&st_->h, &udp_state::alloc_cb, &udp_state::recv_cb)))
-            return false;
-        st_->co_receiving = true;
+        if (set_error(ec_, uv_udp_recv_start(&st->h, &co_alloc_cb, &co_recv_cb))) return false;
+        cs_->receiving = true;
     }
-    suspend(h, scope, *st_->owner);
-    st_->waiter = this;
+    suspend(h, scope, *st->owner);
+    cs_->waiter = this;
     return true;
 }
 
@@ -92,20 +118,20 @@ void udp_recv_awaiter::complete(ssize_t nread, const uv_buf_t* buf, const sockad
         result_.sender = addr ? endpoint::from(addr) : endpoint{};
         result_.partial = (flags & UV_UDP_PARTIAL) != 0;
     }
-    st_->waiter = nullptr;
+    cs_->waiter = nullptr;
     resume_now();
 }
 
 void udp_recv_awaiter::abort(std::error_code e) noexcept {
     if (!pending_) return;
-    st_->waiter = nullptr;
+    cs_->waiter = nullptr;
     resume_soon(e);
 }
 
 void udp_recv_awaiter::cancel() noexcept {
     if (!pending_) return;
-    // stop_co_receiving() aborts us: resumed from the loop, with errc::canceled.
-    st_->stop_co_receiving();
+    // stop() aborts us: resumed from the loop, with errc::canceled.
+    cs_->stop();
 }
 
 // Send ------------------------------------------------------------------------

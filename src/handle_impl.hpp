@@ -66,6 +66,50 @@ inline void give_block(block_pool* p, void* mem, unsigned cls) noexcept {
     ::operator delete(mem);
 }
 
+/// The block_pool size class of any T (0: too big or too aligned to pool).
+template <class T>
+constexpr unsigned char pool_class_of() noexcept {
+#ifdef UVKIT_NO_BLOCK_POOL
+    return 0;
+#else
+    constexpr std::size_t cls = (sizeof(T) + block_pool::granule - 1) / block_pool::granule;
+    if constexpr (cls > block_pool::classes || alignof(T) > __STDCPP_DEFAULT_NEW_ALIGNMENT__)
+        return 0;
+    else
+        return static_cast<unsigned char>(cls);
+#endif
+}
+
+/// A T made in `l`'s block pool (what uvkit keeps per handle or per request
+/// besides state blocks): recycled memory in steady state. nullptr if out of memory.
+template <class T, class... Args>
+T* pool_new(uvkit::loop& l, Args&&... args) noexcept {
+    static_assert(std::is_nothrow_constructible_v<T, Args&&...>);
+    constexpr unsigned char cls = pool_class_of<T>();
+    void* mem;
+    if constexpr (cls == 0)
+        mem = ::operator new(sizeof(T), std::nothrow);
+    else
+        try {
+            mem = take_block(l.blocks(), cls);
+        } catch (...) {
+            mem = nullptr;
+        }
+    return mem ? ::new (mem) T(std::forward<Args>(args)...) : nullptr;
+}
+
+/// Destroys a T of pool_new() and gives its memory back to `l`'s pool (to the
+/// heap if `l` is null: the loop is gone).
+template <class T>
+void pool_delete(uvkit::loop* l, T* p) noexcept {
+    constexpr unsigned char cls = pool_class_of<T>();
+    p->~T();
+    if constexpr (cls == 0)
+        ::operator delete(p);
+    else
+        give_block(l ? &l->blocks() : nullptr, p, cls);
+}
+
 /// Allocates a state block, initialises its libuv handle with `init(loop, &s->h, args...)`
 /// and registers it with the loop. Throws std::system_error naming `what`.
 template <class State, class Init, class... Args>

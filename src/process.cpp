@@ -15,50 +15,9 @@ void process_state::exit_cb(uv_process_t* p, std::int64_t exit_status, int term_
     auto* s = state_of<process_state>(p);
     s->result = process_exit{exit_status, term_signal};
     guarded(s, [&] { s->on_exit(exit_status, term_signal); });
-    // The handler may have closed the process (which aborted the waiter).
-    if (s->waiter) s->waiter->complete(*s->result);
+    // A waiting coroutine (unless the handler closed the process, which stopped it).
+    if (s->consumer) s->consumer->ready(0);
 }
-
-void process_state::on_closing() noexcept {
-    if (waiter) waiter->abort(make_error_code(errc::canceled));
-}
-
-exit_waiter::~exit_waiter() {
-    if (!pending_) return;
-    if (st_->waiter == this) st_->waiter = nullptr;
-    forget();
-}
-
-bool exit_waiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
-    if (!admit(scope)) return false;
-    st_ = proc_->get<process_state>(ec_);
-    if (!st_) return false;
-    if (st_->result) {
-        result_ = *st_->result;
-        return false;
-    }
-    if (st_->waiter) {
-        ec_ = make_uv_error(UV_EALREADY);
-        return false;
-    }
-    suspend(h, scope, *st_->owner);
-    st_->waiter = this;
-    return true;
-}
-
-void exit_waiter::complete(process_exit r) noexcept {
-    st_->waiter = nullptr;
-    result_ = r;
-    resume_now();
-}
-
-void exit_waiter::abort(std::error_code e) noexcept {
-    if (!pending_) return;
-    st_->waiter = nullptr;
-    resume_soon(e);
-}
-
-void exit_waiter::cancel() noexcept { abort(make_error_code(errc::canceled)); }
 
 }  // namespace detail
 

@@ -117,7 +117,17 @@ void stream_state::read_cb(uv_stream_t* st, ssize_t nread, const uv_buf_t* buf) 
 
 void stream_state::connection_cb(uv_stream_t* st, int status) noexcept {
     auto* s = static_cast<stream_state*>(st->data);
-    guarded(s, [&] { s->listener->on_connection(status_code(status)); });
+    listen_state* l = s->listener.get();
+    if (l->on_connection) {
+        guarded(s, [&] { l->on_connection(status_code(status)); });
+        return;
+    }
+    // listen(backlog) without a handler: the connection waits to be taken.
+    if (status < 0)
+        l->accept_error = make_uv_error(status);
+    else
+        ++l->pending_connections;
+    if (s->consumer) s->consumer->ready(status);
 }
 
 }  // namespace detail
@@ -142,12 +152,17 @@ void stream::listen_fn(int backlog, detail::unique_function<void(std::error_code
     detail::throwing("uv_listen", [&](std::error_code& ec) { listen_fn(backlog, std::move(h), ec); });
 }
 
+void stream::listen(int backlog, std::error_code& ec) noexcept { listen_fn(backlog, nullptr, ec); }
+
+void stream::listen(int backlog) { listen_fn(backlog, nullptr); }
+
 void stream::accept(stream& client, std::error_code& ec) noexcept {
     auto* s = get<stream_state>(ec);
     if (!s) return;
     auto* c = client.get<stream_state>(ec);
     if (!c) return;
-    detail::set_error(ec, uv_accept(s->stream(), c->stream()));
+    if (detail::set_error(ec, uv_accept(s->stream(), c->stream()))) return;
+    if (s->listener && s->listener->pending_connections > 0) --s->listener->pending_connections;
 }
 
 void stream::accept(stream& client) {
@@ -158,6 +173,11 @@ void stream::read_start_fn(detail::unique_function<void(std::error_code, std::st
                            std::error_code& ec) noexcept {
     auto* s = get<stream_state>(ec);
     if (!s) return;
+    // A coroutine layer reading the stream lets go of it first, or refuses.
+    if (s->consumer && !s->consumer->yield()) {
+        ec = make_uv_error(UV_EBUSY);
+        return;
+    }
     if (!s->owner->prepare_read_buffer()) {
         ec = make_uv_error(UV_ENOMEM);
         return;
@@ -174,7 +194,10 @@ void stream::read_start_fn(detail::unique_function<void(std::error_code, std::st
 }
 
 void stream::read_stop() noexcept {
-    if (usable()) uv_read_stop(static_cast<stream_state*>(state_)->stream());
+    if (!usable()) return;
+    auto* s = static_cast<stream_state*>(state_);
+    uv_read_stop(s->stream());
+    if (s->consumer) s->consumer->stop();
 }
 
 void stream::set_provider_fn(detail::unique_function<std::span<char>(std::size_t)>&& f) {

@@ -58,9 +58,7 @@ void udp_state::alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) n
     buf->len = 0;
     try {
         std::span<char> span;
-        if (s->co_receiving) {
-            span = co_buffer(s);
-        } else if (s->provider) {
+        if (s->provider) {
             span = s->provider(suggested);
         } else {
             // recv_start made the loop's buffer before it installed this callback.
@@ -82,10 +80,6 @@ void udp_state::recv_cb(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const s
     // Nothing (more) to read: the buffer goes back unused. With an address,
     // nread 0 is an empty datagram and is delivered.
     if (nread == 0 && addr == nullptr) return;
-    if (s->co_receiving) {
-        co_recv(s, nread, buf, addr, flags);
-        return;
-    }
     guarded(s, [&] {
         if (nread < 0) {
             s->on_recv(make_uv_error(static_cast<int>(nread)), std::string_view{}, endpoint{}, 0u);
@@ -294,13 +288,11 @@ std::size_t udp::try_send(std::string_view data) {
 void udp::recv_start_fn(detail::udp_recv_handler&& h, std::error_code& ec) noexcept {
     auto* s = get<udp_state>(ec);
     if (!s) return;
-    if (s->waiter) {
+    // Receiving for coroutines: the handler takes over unless a receive waits.
+    if (s->consumer && !s->consumer->yield()) {
         ec = make_uv_error(UV_EALREADY);
         return;
     }
-    // Receiving for a coroutine that no longer waits (recv_start() called
-    // from the coroutine just resumed): the handler takes over.
-    if (s->co_receiving) s->stop_co_receiving();
     if (!s->owner->prepare_read_buffer()) {
         ec = make_uv_error(UV_ENOMEM);
         return;
@@ -320,7 +312,7 @@ void udp::recv_stop() noexcept {
     if (!usable()) return;
     auto* s = static_cast<udp_state*>(state_);
     uv_udp_recv_stop(&s->h);
-    s->stop_co_receiving();
+    if (s->consumer) s->consumer->stop();
 }
 
 void udp::set_provider_fn(detail::unique_function<std::span<char>(std::size_t)>&& f) {

@@ -30,12 +30,36 @@ namespace uvkit {
 
 namespace detail {
 
+/// The one hook through which a layer above the callback core (the coroutine
+/// layer) consumes a handle's events itself, with no handler in between: a
+/// waiting operation, or that layer's per-handle state. At most one per handle;
+/// the core knows nothing of what it is, it only tells it these four things.
+struct handle_consumer {
+    /// The handle starts closing, or its events stop (read_stop, recv_stop):
+    /// what waits ends with errc::canceled, and the consumer stops consuming.
+    virtual void stop() noexcept = 0;
+    /// A handler is about to take the handle's events over (read_start,
+    /// recv_start): true once the consumer let go of them; false if it cannot
+    /// without losing something (an operation waits, bytes are kept unread).
+    virtual bool yield() noexcept { return true; }
+    /// What the consumer waits for arrived: a connection on a listening stream
+    /// (the listen callback's `status`), a process's exit (0).
+    virtual void ready(int status) noexcept { (void)status; }
+    /// The state block goes away: the consumer lets go of what it kept for it.
+    virtual void release() noexcept {}
+
+protected:
+    ~handle_consumer() = default;
+};
+
 /// The heap block behind every handle. Derived blocks add the uv_*_t and the
 /// handlers. uv_handle_t::data points here; uvkit sets `data` only on the
 /// handles it creates.
 struct UVKIT_API handle_state {
     explicit handle_state(uvkit::loop& l) noexcept : owner(&l) {}
-    virtual ~handle_state() = default;
+    virtual ~handle_state() {
+        if (consumer) consumer->release();
+    }
     handle_state(const handle_state&) = delete;
     handle_state& operator=(const handle_state&) = delete;
 
@@ -51,9 +75,11 @@ struct UVKIT_API handle_state {
     /// close() without on_closed; the handle is initialised and not closing yet.
     void begin_close() noexcept;
 
-    /// Called once, just before uv_close: completes what libuv would not (a
-    /// coroutine waiting to read or accept) with errc::canceled.
-    virtual void on_closing() noexcept {}
+    /// Called once, just before uv_close: the consumer (if any) stops, so that
+    /// what waits on the handle completes (libuv would not complete it).
+    void on_closing() noexcept {
+        if (consumer) consumer->stop();
+    }
 
     /// Called by the C++ owner when it lets go of the block (destructor or assignment).
     static void release(handle_state* s) noexcept;
@@ -71,6 +97,7 @@ struct UVKIT_API handle_state {
     handle_state* prev = nullptr;
     handle_state* next = nullptr;
     unique_function<void()> on_closed;
+    handle_consumer* consumer = nullptr;  // see handle_consumer; released with the block
     bool owner_alive = true;
     bool closing = false;  // uv_close was called, or raw code's uv_close was seen
     bool foreign_close =
@@ -93,7 +120,7 @@ struct UVKIT_API handle_state {
 };
 
 /// The coroutine layer's door into handles' state blocks.
-struct co_access;
+struct handle_access;
 
 /// Recovers the state block of a uvkit handle from the libuv handle.
 template <class State, class H>
@@ -173,7 +200,7 @@ public:
     explicit operator bool() const noexcept { return state_ != nullptr; }
 
 protected:
-    friend struct detail::co_access;
+    friend struct detail::handle_access;
     handle() noexcept = default;
     explicit handle(detail::handle_state* s) noexcept : state_(s) {}
     handle(handle&& o) noexcept : state_(std::exchange(o.state_, nullptr)) {}

@@ -167,4 +167,3 @@ private:
 
 }  // namespace uvkit
 
-#include "uvkit/co/pipe.hpp"

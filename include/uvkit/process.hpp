@@ -123,8 +123,6 @@ struct UVKIT_API process_state final : handle_state {
     uv_process_t h{};
     handler_slot<void(std::int64_t, int)> on_exit;
     std::optional<process_exit> result;
-    exit_waiter* waiter = nullptr;
-    void on_closing() noexcept override;
     static void exit_cb(uv_process_t* p, std::int64_t exit_status, int term_signal) noexcept;
 };
 }  // namespace detail
@@ -198,4 +196,3 @@ private:
 
 }  // namespace uvkit
 
-#include "uvkit/co/process.hpp"

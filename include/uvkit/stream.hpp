@@ -40,20 +40,21 @@
 namespace uvkit {
 
 namespace detail {
+// The coroutine layer's awaitables, the return types of the async_ members
+// (defined in uvkit/co/stream.hpp and uvkit/co/tcp.hpp).
 template <class R>
 class read_awaiter;
 class write_awaiter;
 class shutdown_awaiter;
-struct read_waiter;
-class accept_waiter;
 template <class S>
 class accept_awaiter;
+
 /// What only a listening stream needs: made by listen() (or a first
 /// async_accept()), so that a connection's state block does not carry it.
 struct listen_state {
     handler_slot<void(std::error_code)> on_connection;
-    // Coroutine accepts: the waiting accept and the connections nobody took yet.
-    accept_waiter* acceptor = nullptr;
+    // listen(backlog) without a handler: the connections (at most one, libuv
+    // accepts no more until it is taken) and the error that nobody took yet.
     int pending_connections = 0;
     std::error_code accept_error = no_error();
 };
@@ -62,17 +63,8 @@ struct UVKIT_API stream_state : handle_state {
     using handle_state::handle_state;
     uv_stream_t* stream() const noexcept { return reinterpret_cast<uv_stream_t*>(uvh); }
 
-    // Coroutine reads (uvkit/co/stream.hpp) are on. First, so that it fits in
-    // handle_state's tail padding.
-    bool co_reading = false;
     handler_slot<void(std::error_code, std::string_view)> on_read;
     unique_function<std::span<char>(std::size_t)> provider;
-
-    // Coroutine reads: the waiting read, and what was read while no coroutine
-    // waited (with the error or EOF that followed it).
-    read_waiter* waiter = nullptr;
-    std::string backlog;
-    std::error_code backlog_error = no_error();
     std::unique_ptr<listen_state> listener;
 
     /// The listening part, made on first use; nullptr if out of memory.
@@ -80,8 +72,6 @@ struct UVKIT_API stream_state : handle_state {
         if (!listener) listener.reset(new (std::nothrow) listen_state);
         return listener.get();
     }
-
-    void on_closing() noexcept override;
 
     static void alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept;
     static void read_cb(uv_stream_t* st, ssize_t nread, const uv_buf_t* buf) noexcept;
@@ -105,8 +95,9 @@ public:
         listen_fn(backlog, detail::unique_function<void(std::error_code)>(std::forward<F>(h)), ec);
     }
 
-    /// Listens for async_accept() (uv_listen): connections are queued until a
-    /// coroutine accepts them (uvkit/co/stream.hpp). Throws std::system_error.
+    /// Listens with no handler (uv_listen): a connection waits until it is
+    /// taken, by accept() or by a coroutine's async_accept() (uvkit/co/tcp.hpp);
+    /// libuv accepts no further connection until then. Throws std::system_error.
     void listen(int backlog = 128);
     void listen(int backlog, std::error_code& ec) noexcept;
 
@@ -116,7 +107,9 @@ public:
     void accept(stream& client, std::error_code& ec) noexcept;
 
     /// Calls `h(std::error_code, std::string_view)` for each chunk read (uv_read_start).
-    /// Replaces any previous read handler. The first read_start() of a loop makes
+    /// Replaces any previous read handler. On a stream that coroutines read,
+    /// UV_EBUSY while a read waits or read bytes wait to be taken; otherwise
+    /// the handler takes the stream over. The first read_start() of a loop makes
     /// the 64 KiB read buffer its streams share: UV_ENOMEM if it cannot.
     template <class F>
     void read_start(F&& h) {
@@ -128,7 +121,8 @@ public:
                       ec);
     }
 
-    /// Stops reading (uv_read_stop). No-op when not reading or empty.
+    /// Stops reading (uv_read_stop); a coroutine's read waiting on the stream
+    /// completes with errc::canceled. No-op when not reading or empty.
     void read_stop() noexcept;
 
     /// Supplies the buffers reads go into: `f(suggested_size)` returns a
@@ -244,7 +238,7 @@ public:
     }
 
 protected:
-    friend struct detail::co_access;
+    friend struct detail::handle_access;
     using handle::handle;
     stream(stream&&) noexcept = default;
     stream& operator=(stream&&) noexcept = default;
@@ -289,4 +283,3 @@ private:
 
 }  // namespace uvkit
 
-#include "uvkit/co/stream.hpp"

@@ -113,7 +113,7 @@ public:
     uv_tcp_t* raw() const noexcept;
 
 private:
-    friend struct detail::co_access;
+    friend struct detail::handle_access;
     template <class>
     friend class detail::accept_awaiter;
     /// A new, unconnected tcp to accept a connection of `server` into (async_accept).
@@ -125,4 +125,3 @@ private:
 
 }  // namespace uvkit
 
-#include "uvkit/co/tcp.hpp"

@@ -111,28 +111,18 @@ struct UVKIT_API udp_state final : handle_state {
     std::size_t pool_size = 0;
     static constexpr std::size_t pool_limit = 1024;
 
-    // Coroutine receives (uvkit/co/udp.hpp): the waiting receive, and whether
-    // receiving was started for it (rather than by recv_start()).
-    udp_recv_awaiter* waiter = nullptr;
-    bool co_receiving = false;
     // The socket's family once uvkit knows it (udp(l, family), bind, connect,
     // open, the first send); AF_UNSPEC before. Sends to another family are
     // refused before they are queued.
     int family = AF_UNSPEC;
 
-    void on_closing() noexcept override;
     udp_send_req* acquire();
     void release(udp_send_req* r) noexcept;
-    void stop_co_receiving() noexcept;
 
     static void alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept;
     static void recv_cb(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
                         unsigned flags) noexcept;
     static void send_cb(uv_udp_send_t* req, int status) noexcept;
-    // The coroutine side (src/co_udp.cpp).
-    static std::span<char> co_buffer(udp_state* s) noexcept;
-    static void co_recv(udp_state* s, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
-                        unsigned flags) noexcept;
 };
 }  // namespace detail
 
@@ -354,4 +344,3 @@ private:
 
 }  // namespace uvkit
 
-#include "uvkit/co/udp.hpp"

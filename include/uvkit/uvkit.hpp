@@ -2,7 +2,6 @@
 #pragma once
 
 #include "uvkit/check.hpp"
-#include "uvkit/co.hpp"
 #include "uvkit/dns.hpp"
 #include "uvkit/endpoint.hpp"
 #include "uvkit/error.hpp"
@@ -22,3 +21,8 @@
 #include "uvkit/udp.hpp"
 #include "uvkit/version.hpp"
 #include "uvkit/work.hpp"
+
+// The coroutine layer, unless uvkit was built without it (-Dcoroutines=false).
+#ifndef UVKIT_NO_COROUTINES
+#include "uvkit/co.hpp"
+#endif

@@ -17,6 +17,10 @@
 // object, so moving or destroying the handle under a pending operation is safe.
 #pragma once
 
+#ifdef UVKIT_NO_COROUTINES
+#error "uvkit was built without its coroutine layer (-Dcoroutines=false); the callback core never includes uvkit/co/"
+#endif
+
 #include <coroutine>
 #include <system_error>
 

@@ -10,14 +10,14 @@
 // throws std::system_error; the form taking std::error_code& stores it.
 #pragma once
 
-#include "uvkit/co/stream.hpp"
+#include "uvkit/co/operation.hpp"
 #include "uvkit/process.hpp"
 
 namespace uvkit {
 
 namespace detail {
 
-class UVKIT_API exit_waiter final : public operation {
+class UVKIT_API exit_waiter final : public operation, handle_consumer {
 public:
     exit_waiter(process& p, std::error_code* ec_out) noexcept : operation(ec_out), proc_(&p) {}
     ~exit_waiter() override;
@@ -31,14 +31,14 @@ public:
         return result_;
     }
 
-    /// The child exited (from the exit callback): resumes now.
-    void complete(process_exit r) noexcept;
-    /// The wait ends with `e` (closed, cancelled): resumes soon, from the loop.
-    void abort(std::error_code e) noexcept;
-
 private:
     bool start(std::coroutine_handle<> h, cancel_scope* scope);
+    /// The wait ends with `e` (closed, cancelled): resumes soon, from the loop.
+    void abort(std::error_code e) noexcept;
     void cancel() noexcept override;
+    // The process's consumer while waiting: its exit, its closing.
+    void ready(int) noexcept override;
+    void stop() noexcept override;
 
     process* proc_;  // only until start(): the operation holds the state block
     process_exit result_;

@@ -14,9 +14,10 @@
 // system calls. Bytes that arrive while no coroutine waits are kept (up to
 // 64 KiB, then reading pauses) and handed to the next read: nothing is lost.
 // async_read(span) reads straight into the caller's buffer when it is waiting
-// (no copy, no allocation). A stream is read either by coroutines or by a
-// read_start() handler, not both. One read may wait on a stream at a time
-// (a second gets UV_EALREADY).
+// (no copy, no allocation). One read may wait on a stream at a time (a second
+// gets UV_EALREADY). A stream read by a read_start() handler gets UV_EALREADY
+// until read_stop(); read_start() on a stream coroutines read takes it over
+// when no read waits and no read bytes wait to be taken (else UV_EBUSY).
 //
 // Cancellation: a cancelled read stops reading and completes with
 // errc::canceled (data not yet read stays in the kernel); a cancelled accept
@@ -42,7 +43,7 @@ namespace uvkit {
 namespace detail {
 
 /// The door through which the coroutine layer reaches into handles.
-struct UVKIT_API co_access {
+struct UVKIT_API handle_access {
     /// Marks a handle as uvkit's own (see handle_state::internal).
     static void internal(handle& h) noexcept {
         if (h.state_) h.state_->make_internal();
@@ -70,6 +71,42 @@ struct UVKIT_API co_access {
                         request_base** req) noexcept {
         t.connect_fn(ep, std::move(h), ec, req);
     }
+};
+
+struct read_waiter;
+class accept_waiter;
+
+/// The coroutine layer's part of one stream, the stream's handle_consumer:
+/// made by its first awaited read or accept, released with its state block.
+/// libuv's read callbacks then go straight to the waiting read (no handler in
+/// between); bytes that arrive while no read waits are kept here.
+struct UVKIT_API co_stream_state final : handle_consumer {
+    explicit co_stream_state(stream_state* s) noexcept : st(s) {}
+
+    /// The stream's co_stream_state, made on first use; nullptr if out of memory.
+    static co_stream_state* of(stream_state* s) noexcept {
+        if (s->consumer) [[likely]]
+            return static_cast<co_stream_state*>(s->consumer);
+        return make(s);
+    }
+    static co_stream_state* make(stream_state* s) noexcept;
+
+    /// Starts libuv reading for coroutines; sets `ec` on failure.
+    void start_reading(std::error_code& ec) noexcept;
+    void stop_reading() noexcept;
+
+    void stop() noexcept override;
+    bool yield() noexcept override;
+    void ready(int status) noexcept override;
+    void release() noexcept override;
+
+    stream_state* st;
+    read_waiter* waiter = nullptr;    // the waiting read
+    accept_waiter* acceptor = nullptr;  // the waiting accept
+    // What was read while no read waited, and the error or EOF that followed it.
+    std::string backlog;
+    std::error_code backlog_error = no_error();
+    bool reading = false;  // libuv reads for coroutines
 };
 
 /// A coroutine waiting to read from a stream; see read_awaiter.
@@ -110,7 +147,7 @@ public:
     std::size_t max_ = 0;
     std::size_t result_ = 0;
     bool done_ = false;
-    stream_state* st_ = nullptr;
+    co_stream_state* cs_ = nullptr;
 };
 
 template <class R>
@@ -231,6 +268,7 @@ protected:
 
     stream* server_;  // only until start(): the operation holds the state block
     stream_state* st_ = nullptr;
+    co_stream_state* cs_ = nullptr;
 };
 
 /// `co_await server.async_accept()`: the accepted connection, of the server's type S.
@@ -261,7 +299,8 @@ private:
             ec_ = make_uv_error(UV_ENOMEM);
             return;
         }
-        set_error(ec_, uv_accept(st_->stream(), client_.raw_stream()));
+        if (!set_error(ec_, uv_accept(st_->stream(), client_.raw_stream())))
+            --st_->listener->pending_connections;
     }
 
     S client_;

@@ -21,6 +21,10 @@
 // run(), or (for spawn) by the loop's run().
 #pragma once
 
+#ifdef UVKIT_NO_COROUTINES
+#error "uvkit was built without its coroutine layer (-Dcoroutines=false); the callback core never includes uvkit/co/"
+#endif
+
 #include <coroutine>
 #include <exception>
 #include <optional>

@@ -36,7 +36,7 @@ public:
 
 private:
     void start_connect(write_handler&& done) noexcept override {
-        co_access::connect(conn_, ep_, std::move(done), ec_, &req_);
+        handle_access::connect(conn_, ep_, std::move(done), ec_, &req_);
     }
     endpoint ep_;
     tcp conn_;

@@ -45,6 +45,23 @@ namespace uvkit {
 namespace detail {
 
 /// A coroutine waiting for a datagram on a udp.
+class udp_recv_awaiter;
+
+/// The coroutine layer's part of one udp handle, its handle_consumer: made by
+/// its first awaited receive, released with its state block. libuv receives
+/// only while a receive waits, into that receive's buffer.
+struct UVKIT_API co_udp_state final : handle_consumer {
+    explicit co_udp_state(udp_state* s) noexcept : st(s) {}
+    void stop() noexcept override;
+    bool yield() noexcept override;
+    void release() noexcept override;
+    void stop_receiving() noexcept;
+
+    udp_state* st;
+    udp_recv_awaiter* waiter = nullptr;
+    bool receiving = false;  // libuv receives for coroutines
+};
+
 class UVKIT_API udp_recv_awaiter final : public operation {
 public:
     udp_recv_awaiter(udp& u, std::span<char> buf, std::error_code* ec_out) noexcept
@@ -60,19 +77,20 @@ public:
         return result_;
     }
 
-private:
-    friend struct udp_state;
-    bool start(std::coroutine_handle<> h, cancel_scope* scope);
-    void cancel() noexcept override;
     /// A datagram or an error arrived: resumes now (from the receive callback).
     void complete(ssize_t nread, const uv_buf_t* buf, const sockaddr* addr, unsigned flags) noexcept;
     /// Resumes soon, from the loop, with `e`.
     void abort(std::error_code e) noexcept;
+    std::span<char> buffer() const noexcept { return dst_; }
+
+private:
+    bool start(std::coroutine_handle<> h, cancel_scope* scope);
+    void cancel() noexcept override;
 
     udp* udp_;  // only until start(): the operation holds the state block
     std::span<char> dst_;
     udp_datagram result_;
-    udp_state* st_ = nullptr;
+    co_udp_state* cs_ = nullptr;
 };
 
 class UVKIT_API udp_send_awaiter final : public operation {
