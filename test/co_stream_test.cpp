@@ -312,6 +312,89 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
     CHECK(uvkit::run(loop, read_chunk(a)) == "after");
 }
 
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: coroutines and a read_start() handler take turns on a stream") {
+    auto ab = connected_pair(loop);
+    auto& a = ab.first;
+    auto& b = ab.second;
+    std::string by_handler;
+    auto handler = [&](std::error_code e, std::string_view data) {
+        if (!e) by_handler += data;
+    };
+    SUBCASE("the handler takes over once no read waits and nothing is kept") {
+        b.write(std::string("one"));
+        CHECK(uvkit::run(loop, read_chunk(a)) == "one");
+        std::error_code ec;
+        a.read_start(handler, ec);
+        CHECK_FALSE(ec);
+        b.write(std::string("two"));
+        run_until([&] { return by_handler == "two"; });
+        // And back: read_stop(), then coroutines read again.
+        a.read_stop();
+        b.write(std::string("three"));
+        CHECK(uvkit::run(loop, read_chunk(a)) == "three");
+    }
+    SUBCASE("read_start() while a read waits: UV_EBUSY, the read still gets the bytes") {
+        std::error_code ec;
+        auto t = [&]() -> uvkit::task<std::string> {
+            auto poke = [&]() -> uvkit::task<void> {
+                a.read_start(handler, ec);
+                co_await b.async_write("mine");
+            };
+            auto [got, done] = co_await uvkit::when_all(read_chunk(a), poke());
+            co_return got;
+        };
+        CHECK(uvkit::run(loop, t()) == "mine");
+        CHECK(ec == uvkit::make_uv_error(UV_EBUSY));
+        CHECK(by_handler.empty());
+    }
+    SUBCASE("read_start() with read bytes kept for coroutines: UV_EBUSY, nothing lost") {
+        // One 2-byte write arrives as one segment on loopback; a 1-byte read keeps the other byte.
+        b.write(std::string("xy"));
+        auto one = [&]() -> uvkit::task<std::string> {
+            char c = 0;
+            std::size_t n = co_await a.async_read(std::span<char>(&c, 1));
+            co_return std::string(&c, n);
+        };
+        CHECK(uvkit::run(loop, one()) == "x");
+        std::error_code ec;
+        a.read_start(handler, ec);
+        CHECK(ec == uvkit::make_uv_error(UV_EBUSY));
+        CHECK(uvkit::run(loop, read_chunk(a)) == "y");
+        CHECK(by_handler.empty());
+    }
+    SUBCASE("read_stop() completes a waiting read with canceled") {
+        std::error_code ec;
+        auto t = [&]() -> uvkit::task<void> {
+            auto reader = [&]() -> uvkit::task<void> {
+                char buf[8];
+                co_await a.async_read(std::span<char>(buf), ec);
+            };
+            auto stopper = [&]() -> uvkit::task<void> {
+                a.read_stop();
+                co_return;
+            };
+            co_await uvkit::when_all(reader(), stopper());
+        };
+        uvkit::run(loop, t());
+        CHECK(ec == uvkit::errc::canceled);
+        CHECK_FALSE(a.active());
+        b.write(std::string("later"));
+        CHECK(uvkit::run(loop, read_chunk(a)) == "later");
+    }
+    SUBCASE("an awaited read on a stream a handler reads: UV_EALREADY") {
+        a.read_start(handler);
+        std::error_code ec;
+        auto t = [&]() -> uvkit::task<void> {
+            char buf[8];
+            co_await a.async_read(std::span<char>(buf), ec);
+        };
+        uvkit::run(loop, t());
+        CHECK(ec == uvkit::make_uv_error(UV_EALREADY));
+        b.write(std::string("h"));
+        run_until([&] { return by_handler == "h"; });
+    }
+}
+
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a deadline fires mid-read on a silent peer") {
     auto ab = connected_pair(loop);
     auto& a = ab.first;

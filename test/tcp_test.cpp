@@ -339,6 +339,33 @@ TEST_CASE_FIXTURE(loop_fixture,
     run_all();
 }
 
+TEST_CASE_FIXTURE(loop_fixture, "tcp: listen() without a handler keeps the connection until accept() takes it") {
+    uvkit::tcp server{loop};
+    server.bind(any_v4);
+    server.listen();
+    uvkit::tcp peer{loop};
+    std::error_code ec = uvkit::make_uv_error(UV_EAGAIN);
+    server.accept(peer, ec);  // nobody connected yet
+    CHECK(ec == uvkit::make_uv_error(UV_EAGAIN));
+    uvkit::tcp client{loop};
+    bool connected = false;
+    client.connect(server.local_endpoint(), [&](std::error_code e) {
+        REQUIRE_FALSE(e);
+        connected = true;
+    });
+    // Each turn of the loop gives libuv a chance to see the connection; accept() takes it once it did.
+    ec = uvkit::make_uv_error(UV_EAGAIN);
+    run_until([&] {
+        if (ec == uvkit::make_uv_error(UV_EAGAIN)) server.accept(peer, ec);
+        return connected && !ec;
+    });
+    CHECK_FALSE(ec);
+    CHECK(peer.peer_endpoint() == client.local_endpoint());
+    uvkit::tcp second{loop};
+    server.accept(second, ec);
+    CHECK(ec == uvkit::make_uv_error(UV_EAGAIN));
+}
+
 TEST_CASE_FIXTURE(loop_fixture, "tcp: connect to a closed port gives connection_refused") {
     uvkit::endpoint closed_ep;
     {

@@ -935,6 +935,57 @@ TEST_CASE_FIXTURE(loop_fixture,
     run_all();
 }
 
+TEST_CASE_FIXTURE(loop_fixture, "udp co: recv_start() takes over from coroutines unless a receive waits") {
+    uvkit::udp rx = bound(loop);
+    uvkit::udp tx = bound(loop);
+    tx.connect(rx.local_endpoint());
+    std::vector<std::string> by_handler;
+    auto handler = [&](std::error_code e, std::string_view data, const uvkit::endpoint&, unsigned) {
+        if (!e) by_handler.emplace_back(data);
+    };
+    std::error_code busy;
+    auto body = [&]() -> uvkit::task<void> {
+        std::array<char, 16> buf{};
+        auto poke = [&]() -> uvkit::task<void> {
+            rx.recv_start(handler, busy);  // a receive waits: refused
+            co_await tx.async_send("first");
+        };
+        auto recv = [&]() -> uvkit::task<std::string> {
+            uvkit::udp_datagram d = co_await rx.async_recv(buf);
+            co_return std::string(buf.data(), d.size);
+        };
+        auto [got, done] = co_await uvkit::when_all(recv(), poke());
+        CHECK(got == "first");
+    };
+    uvkit::run(loop, body());
+    CHECK(busy == uvkit::make_uv_error(UV_EALREADY));
+    CHECK(by_handler.empty());
+    // No receive waits now: the handler takes over.
+    rx.recv_start(handler);
+    tx.send(std::string("second"));
+    run_until([&] { return by_handler.size() == 1; });
+    CHECK(by_handler[0] == "second");
+    // recv_stop() ends a waiting receive with canceled.
+    rx.recv_stop();
+    std::error_code ec;
+    auto stopped = [&]() -> uvkit::task<void> {
+        auto recv = [&]() -> uvkit::task<void> {
+            std::array<char, 16> buf{};
+            co_await rx.async_recv(buf, ec);
+        };
+        auto stop = [&]() -> uvkit::task<void> {
+            rx.recv_stop();
+            co_return;
+        };
+        co_await uvkit::when_all(recv(), stop());
+    };
+    uvkit::run(loop, stopped());
+    CHECK(ec == uvkit::errc::canceled);
+    rx.close();
+    tx.close();
+    run_all();
+}
+
 TEST_CASE("udp co: destroying the loop while tasks are suspended on receive and send") {
     uvkit::udp rx, tx;
     auto lp = std::make_unique<uvkit::loop>();
