@@ -26,7 +26,7 @@ void forget_parked(void* frame) noexcept {
 namespace {
 // The loop's coroutine context, or nullptr while the loop destroys it (or has).
 co_context* existing_context(uvkit::loop& l) noexcept {
-    return static_cast<co_context*>(l.extension().get());
+    return static_cast<co_context*>(l.extension(co_context::slot));
 }
 }  // namespace
 
@@ -47,7 +47,8 @@ namespace {
 constexpr std::size_t timer_pool_limit = 256;
 }  // namespace
 
-co_context::co_context(uvkit::loop& l) : loop_(l), resumer_(l) { handle_access::internal(resumer_); }
+co_context::co_context(uvkit::loop& l)
+    : loop_extension(phase::before_handles), loop_(l), resumer_(l) { handle_access::internal(resumer_); }
 
 co_context::~co_context() {
     // Frames first: their awaiters hand timers back and unschedule themselves.
@@ -56,9 +57,11 @@ co_context::~co_context() {
 }
 
 co_context& co_context::create(uvkit::loop& l) {
-    auto& ext = l.extension();
-    if (!ext) ext = std::make_unique<co_context>(l);
-    return static_cast<co_context&>(*ext);
+    if (loop_extension* e = l.extension(slot)) return static_cast<co_context&>(*e);
+    auto ctx = std::make_unique<co_context>(l);
+    co_context& c = *ctx;
+    l.add_extension(slot, std::move(ctx));
+    return c;
 }
 
 void co_context::schedule(ready_node& n) noexcept {

@@ -111,7 +111,8 @@ resolve_request resolve_fn(uvkit::loop& l, std::string_view host, std::string_vi
         delete op;
         op = nullptr;
     }
-    if (!op) {
+    if (!op || !pool_op::ready(l)) {
+        delete op;
         ec = make_uv_error(UV_ENOMEM);
         return {};
     }
@@ -139,7 +140,8 @@ resolve_request resolve_name_fn(uvkit::loop& l, const endpoint& ep, int flags, n
         return {};
     }
     auto* op = new (std::nothrow) getnameinfo_op(l);
-    if (!op) {
+    if (!op || !pool_op::ready(l)) {
+        delete op;
         ec = make_uv_error(UV_ENOMEM);
         return {};
     }

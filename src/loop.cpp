@@ -8,8 +8,6 @@
 
 #include "log.hpp"
 #include "uvkit/handle.hpp"
-#include "uvkit/work.hpp"
-#include "write_req.hpp"
 
 namespace uvkit {
 
@@ -155,10 +153,10 @@ loop::~loop() {
         std::abort();
     }
     // Suspended coroutines go first: their awaiters still refer to open handles.
-    ext_.reset();
+    destroy_extensions(detail::loop_extension::phase::before_handles);
     detail::handle_state::close_all(*this);
-    // Thread-pool requests cannot be closed: cancel them and wait for those running.
-    detail::pool_op::finish_all(*this);
+    // What cannot be closed (thread-pool requests) is cancelled and waited for.
+    for (detail::loop_extension* e = newest_ext_; e; e = e->older) e->shutdown();
     close_internal();
     reap_foreign_closes();
     // Close callbacks run in the next iteration; NOWAIT never blocks for I/O.
@@ -180,7 +178,7 @@ loop::~loop() {
     if (error_)
         UVKIT_LOG(warn, "{} exception(s) thrown by handlers were never rethrown", 1 + more_errors_.size());
     if (handles_ || internal_open_ > 0) UVKIT_LOG(warn, "loop destroyed with handles that did not close");
-    detail::write_req::drain_pool(*this);
+    destroy_extensions(detail::loop_extension::phase::after_handles);
     detail::handle_state::forget_loop(*this);
     if (owned_) {
         int rc = uv_loop_close(raw_);
@@ -255,6 +253,28 @@ void loop::post_fn(detail::unique_function<void()>&& f) {
         uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
     }
     uv_async_send(&async_);
+}
+
+void loop::add_extension(std::size_t slot, std::unique_ptr<detail::loop_extension> e) noexcept {
+    detail::loop_extension* x = e.release();
+    x->older = newest_ext_;
+    newest_ext_ = x;
+    ext_[slot] = x;
+}
+
+void loop::destroy_extensions(detail::loop_extension::phase p) noexcept {
+    detail::loop_extension** link = &newest_ext_;
+    while (detail::loop_extension* e = *link) {
+        if (e->when != p) {
+            link = &e->older;
+            continue;
+        }
+        *link = e->older;
+        // Out of its slot before it is destroyed: null while it tears down.
+        for (detail::loop_extension*& slot : ext_)
+            if (slot == e) slot = nullptr;
+        delete e;
+    }
 }
 
 void loop::on_async(uv_async_t* a) { static_cast<loop*>(a->data)->drain_posted(); }

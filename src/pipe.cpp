@@ -7,21 +7,13 @@
 #include <sys/un.h>  // only for sizeof(sockaddr_un::sun_path): no calls
 #endif
 
-#include "handle_impl.hpp"
+#include "request.hpp"
 
 namespace uvkit {
 
 using detail::pipe_state;
 
 namespace {
-struct connect_req : detail::request_base {
-    uv_connect_t req{};
-};
-
-void on_connect(uv_connect_t* req, int status) noexcept {
-    std::unique_ptr<connect_req> r(static_cast<connect_req*>(req->data));
-    r->complete(status);
-}
 
 /// libuv 1.44 silently truncates a too long name (and '\0' ends it early):
 /// refuse such names rather than bind or connect to another path.
@@ -85,16 +77,14 @@ void pipe::connect_fn(const std::string& name, detail::write_handler&& h, std::e
                       detail::request_base** started) noexcept {
     auto* s = get<pipe_state>(ec);
     if (!s || !valid_name(name, ec)) return;
-    auto* r = new (std::nothrow) connect_req;
+    auto* r = detail::connect_request::make(*s->owner);
     if (!r) {
         ec = make_uv_error(UV_ENOMEM);
         return;
     }
-    r->req.data = r;
-    r->owner = s->owner;
     r->cb = std::move(h);
-    // uv_pipe_connect cannot fail here: libuv reports every error through on_connect.
-    uv_pipe_connect(&r->req, &s->h, name.c_str(), &on_connect);
+    // uv_pipe_connect cannot fail here: libuv reports every error through the callback.
+    uv_pipe_connect(&r->req, &s->h, name.c_str(), &detail::connect_request::done);
     if (started) *started = r;
 }
 

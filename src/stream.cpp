@@ -3,33 +3,46 @@
 #include <memory>
 #include <vector>
 
-#include "handle_impl.hpp"
+#include "request.hpp"
 #include "write_req.hpp"
 
 namespace uvkit {
 
 namespace detail {
 
-namespace {
 struct write_chunk {
     write_chunk* next = nullptr;
     write_req reqs[write_req::chunk_size];
 };
-}  // namespace
 
-bool write_req::refill(uvkit::loop& l) noexcept {
+write_pool::~write_pool() {
+    while (write_chunk* c = chunks) {
+        chunks = c->next;
+        delete c;
+    }
+}
+
+write_req* write_req::refill(uvkit::loop& l) noexcept {
+    auto* pool = static_cast<write_pool*>(l.extension(write_pool::slot));
+    if (!pool) {
+        std::unique_ptr<write_pool> p(new (std::nothrow) write_pool);
+        if (!p) return nullptr;
+        pool = p.get();
+        l.add_extension(write_pool::slot, std::move(p));
+    }
     auto* c = new (std::nothrow) write_chunk;
-    if (!c) return false;
-    c->next = static_cast<write_chunk*>(l.write_chunks());
-    l.write_chunks() = c;
-    write_req*& head = l.write_pool();
+    if (!c) return nullptr;
+    c->next = pool->chunks;
+    pool->chunks = c;
     for (write_req& r : c->reqs) {
         r.owner = &l;
         r.req.data = &r;  // uv_write leaves `data` alone
-        r.next = head;
-        head = &r;
+        r.next = pool->head;
+        pool->head = &r;
     }
-    return true;
+    write_req* r = pool->head;
+    pool->head = r->next;
+    return r;
 }
 
 void write_req::release(write_req* r) noexcept {
@@ -40,20 +53,9 @@ void write_req::release(write_req* r) noexcept {
         std::string().swap(r->owned);
     else
         r->owned.clear();
-    uvkit::loop& l = *r->owner;
-    r->next = l.write_pool();
-    l.write_pool() = r;
-}
-
-void write_req::drain_pool(uvkit::loop& l) noexcept {
-    l.write_pool() = nullptr;
-    auto* c = static_cast<write_chunk*>(l.write_chunks());
-    while (c) {
-        write_chunk* next = c->next;
-        delete c;
-        c = next;
-    }
-    l.write_chunks() = nullptr;
+    auto* pool = static_cast<write_pool*>(r->owner->extension(write_pool::slot));
+    r->next = pool->head;
+    pool->head = r;
 }
 
 void write_req::on_write(uv_write_t* req, int status) noexcept {
@@ -62,16 +64,6 @@ void write_req::on_write(uv_write_t* req, int status) noexcept {
     release(r);
 }
 
-namespace {
-struct shutdown_req : request_base {
-    uv_shutdown_t req{};
-};
-
-void on_shutdown(uv_shutdown_t* req, int status) noexcept {
-    std::unique_ptr<shutdown_req> r(static_cast<shutdown_req*>(req->data));
-    r->complete(status);
-}
-}  // namespace
 
 namespace {
 // alloc_cb's slow path: a buffer from the stream's provider, which may throw.
@@ -211,7 +203,7 @@ int stream::write_start(const uv_buf_t* bufs, unsigned n, detail::write_handler&
     if (!usable()) return UV_EINVAL;
     auto* s = static_cast<stream_state*>(state_);
     if (n == 0 && !owned) return UV_EINVAL;  // libuv asserts on a write of no buffers
-    write_req* r = write_req::acquire(*s->owner);
+    write_req* r = write_req::take(*s->owner);
     if (!r) return UV_ENOMEM;
     uv_buf_t one;
     if (owned) {
@@ -237,7 +229,7 @@ int stream::write_borrowed(const uv_buf_t* bufs, unsigned n, detail::write_handl
                            detail::request_base** started) noexcept {
     if (!usable() || n == 0) return UV_EINVAL;  // libuv asserts on a write of no buffers
     auto* s = static_cast<stream_state*>(state_);
-    write_req* r = write_req::acquire(*s->owner);
+    write_req* r = write_req::take(*s->owner);
     if (!r) return UV_ENOMEM;
     // The handler goes in first, so that only `r` is needed after the call; on
     // failure release() destroys it without calling it.
@@ -289,16 +281,13 @@ void stream::shutdown_fn(detail::write_handler&& h, std::error_code& ec,
                          detail::request_base** started) noexcept {
     auto* s = get<stream_state>(ec);
     if (!s) return;
-    auto* r = new (std::nothrow) detail::shutdown_req;
+    auto* r = detail::shutdown_request::make(*s->owner);
     if (!r) {
         ec = make_uv_error(UV_ENOMEM);
         return;
     }
-    r->req.data = r;
-    r->owner = s->owner;
-    int rc = uv_shutdown(&r->req, s->stream(), &detail::on_shutdown);
-    if (detail::set_error(ec, rc)) {
-        delete r;
+    if (detail::set_error(ec, uv_shutdown(&r->req, s->stream(), &detail::shutdown_request::done))) {
+        detail::shutdown_request::free(r);
         return;
     }
     r->cb = std::move(h);

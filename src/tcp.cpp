@@ -2,34 +2,13 @@
 
 #include <memory>
 
-#include "handle_impl.hpp"
+#include "request.hpp"
 
 namespace uvkit {
 
 using detail::tcp_state;
 
 namespace {
-struct connect_req : detail::request_base {
-    uv_connect_t req;  // not zeroed: uv_tcp_connect initialises it
-};
-// Connect requests come from the loop's block pool (they never outlive the loop:
-// closing the stream completes them).
-constexpr unsigned connect_class =
-    (sizeof(connect_req) + detail::block_pool::granule - 1) / detail::block_pool::granule;
-static_assert(connect_class <= detail::block_pool::classes);
-
-void free_connect(connect_req* r) noexcept {
-    uvkit::loop* l = r->owner;
-    r->~connect_req();
-    detail::give_block(&l->blocks(), r, connect_class);
-}
-
-void on_connect(uv_connect_t* req, int status) noexcept {
-    auto* r = static_cast<connect_req*>(req->data);
-    r->complete(status);
-    free_connect(r);
-}
-
 using name_fn = int (*)(const uv_tcp_t*, sockaddr*, int*);
 
 endpoint name_of(const tcp_state* s, name_fn fn, std::error_code& ec) noexcept {
@@ -67,17 +46,13 @@ void tcp::connect_fn(const endpoint& ep, detail::write_handler&& h, std::error_c
         ec = make_uv_error(UV_EINVAL);
         return;
     }
-    connect_req* r;
-    try {
-        r = ::new (detail::take_block(s->owner->blocks(), connect_class)) connect_req;
-    } catch (const std::bad_alloc&) {
+    auto* r = detail::connect_request::make(*s->owner);
+    if (!r) {
         ec = make_uv_error(UV_ENOMEM);
         return;
     }
-    r->req.data = r;
-    r->owner = s->owner;
-    if (detail::set_error(ec, uv_tcp_connect(&r->req, &s->h, ep.data(), &on_connect))) {
-        free_connect(r);
+    if (detail::set_error(ec, uv_tcp_connect(&r->req, &s->h, ep.data(), &detail::connect_request::done))) {
+        detail::connect_request::free(r);
         return;
     }
     r->cb = std::move(h);

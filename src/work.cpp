@@ -12,11 +12,36 @@ bool pool_op::cancel() noexcept {
     return canceled;
 }
 
+namespace {
+// The loop's thread-pool requests not yet completed: ~loop cancels them and
+// waits for those already running (they cannot be closed like handles).
+struct pool_registry final : loop_extension {
+    static constexpr std::size_t slot = 1;  // see loop::extension_slots
+    explicit pool_registry(uvkit::loop& l) noexcept : loop_extension(phase::after_handles), owner(l) {}
+    void shutdown() noexcept override { pool_op::finish_all(owner); }
+    uvkit::loop& owner;
+    pool_op* head = nullptr;
+};
+
+pool_op*& pending_ops(uvkit::loop& l) noexcept {
+    return static_cast<pool_registry*>(l.extension(pool_registry::slot))->head;
+}
+}  // namespace
+
+bool pool_op::ready(uvkit::loop& l) noexcept {
+    if (l.extension(pool_registry::slot)) return true;
+    std::unique_ptr<pool_registry> r(new (std::nothrow) pool_registry(l));
+    if (!r) return false;
+    l.add_extension(pool_registry::slot, std::move(r));
+    return true;
+}
+
 void pool_op::started(uv_req_t* r) noexcept {
     req = r;  // r->data was set before libuv got the request: a pool thread may read it now
-    next = owner->pool_ops();
+    pool_op*& head = pending_ops(*owner);
+    next = head;
     if (next) next->prev = this;
-    owner->pool_ops() = this;
+    head = this;
 }
 
 void pool_op::finish(pool_op* op, int status) noexcept {
@@ -24,7 +49,7 @@ void pool_op::finish(pool_op* op, int status) noexcept {
     if (op->prev)
         op->prev->next = op->next;
     else
-        l.pool_ops() = op->next;
+        pending_ops(l) = op->next;
     if (op->next) op->next->prev = op->prev;
     // The request object becomes empty before the handler runs, so that the
     // handler may destroy or reuse it.
@@ -42,11 +67,11 @@ void pool_op::finish(pool_op* op, int status) noexcept {
 
 void pool_op::finish_all(uvkit::loop& l) noexcept {
     // A handler run here may start another request: it is cancelled in the next round.
-    while (l.pool_ops()) {
-        for (pool_op* op = l.pool_ops(); op; op = op->next) op->cancel();
+    while (pending_ops(l)) {
+        for (pool_op* op = pending_ops(l); op; op = op->next) op->cancel();
         // Completions arrive through libuv's internal async handle, which
         // keeps the loop alive while a request is pending.
-        if (uv_run(l.raw(), UV_RUN_ONCE) == 0 && l.pool_ops()) {
+        if (uv_run(l.raw(), UV_RUN_ONCE) == 0 && pending_ops(l)) {
             UVKIT_LOG(warn, "loop destroyed with thread-pool requests that did not complete");
             break;
         }
@@ -62,6 +87,10 @@ void on_after_work(uv_work_t* w, int status) noexcept {
 
 void queue_work(work_op_base* op, std::error_code& ec) noexcept {
     op->work.data = static_cast<pool_op*>(op);
+    if (!pool_op::ready(*op->owner)) {
+        ec = make_uv_error(UV_ENOMEM);
+        return;
+    }
     if (set_error(ec, uv_queue_work(op->owner->raw(), &op->work, &on_work, &on_after_work))) return;
     op->started(reinterpret_cast<uv_req_t*>(&op->work));
 }

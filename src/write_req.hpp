@@ -19,19 +19,34 @@ struct write_req : request_base {
 
     static constexpr std::size_t chunk_size = 32;
 
-    /// A request from `l`'s pool; nullptr if out of memory.
-    static write_req* acquire(uvkit::loop& l) noexcept {
-        write_req*& head = l.write_pool();
-        if (!head && !refill(l)) return nullptr;
-        write_req* r = head;
-        head = r->next;
-        return r;
-    }
-    /// Adds a chunk of requests to `l`'s pool; false if out of memory.
-    static bool refill(uvkit::loop& l) noexcept;
+    /// A request from `l`'s pool (a loop extension); nullptr if out of memory.
+    static write_req* take(uvkit::loop& l) noexcept;
+    /// Adds a chunk of requests to `l`'s pool and takes one; nullptr if out of memory.
+    static write_req* refill(uvkit::loop& l) noexcept;
+    /// Gives a request back to its loop's pool.
     static void release(write_req* r) noexcept;
-    static void drain_pool(uvkit::loop& l) noexcept;
     static void on_write(uv_write_t* req, int status) noexcept;
 };
+
+struct write_chunk;
+
+/// The loop's write requests: a free list, and the chunks they live in (freed
+/// with the loop, after every handle closed).
+struct write_pool final : loop_extension {
+    static constexpr std::size_t slot = 2;  // see loop::extension_slots
+    write_pool() noexcept : loop_extension(phase::after_handles) {}
+    ~write_pool() override;
+    write_req* head = nullptr;
+    write_chunk* chunks = nullptr;
+};
+
+inline write_req* write_req::take(uvkit::loop& l) noexcept {
+    auto* pool = static_cast<write_pool*>(l.extension(write_pool::slot));
+    write_req* r = pool ? pool->head : nullptr;
+    if (!r) [[unlikely]]
+        return refill(l);
+    pool->head = r->next;
+    return r;
+}
 
 }  // namespace uvkit::detail

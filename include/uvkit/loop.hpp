@@ -77,8 +77,6 @@ enum class run_mode {
 
 namespace detail {
 struct handle_state;
-struct write_req;
-struct pool_op;
 
 /// Internal: freed handle state blocks kept for reuse, per loop, in size classes
 /// of `granule` bytes (every block's exact size: no rounding up; at most
@@ -95,10 +93,24 @@ struct block_pool {
     free_block* heads[classes] = {};
     unsigned char counts[classes] = {};
 };
-/// Per-loop state of an optional layer (the coroutine layer's); destroyed first
-/// when the loop is destroyed, while every handle is still open.
+/// Per-loop state of a subsystem (the coroutine layer, thread-pool requests,
+/// request pools): made on its first use on a loop, in a slot of its own
+/// (loop::extension_slots), owned and torn down by ~loop, which knows none of
+/// them: those of phase `before_handles` are destroyed first (suspended
+/// coroutines refer to open handles), then the handles close; then every
+/// other one's shutdown() runs (ending what it has in flight), and they are
+/// destroyed last. Within a phase, the newest goes first.
 struct loop_extension {
+    enum class phase : unsigned char { before_handles, after_handles };
+    explicit loop_extension(phase p) noexcept : when(p) {}
     virtual ~loop_extension() = default;
+    loop_extension(const loop_extension&) = delete;
+    loop_extension& operator=(const loop_extension&) = delete;
+    /// after_handles: called once the handles are closed, before any extension is destroyed.
+    virtual void shutdown() noexcept {}
+
+    const phase when;
+    loop_extension* older = nullptr;  // the loop's extensions, newest first
 };
 }  // namespace detail
 
@@ -222,14 +234,14 @@ public:
     /// Internal: the read buffer prepare_read_buffer() made (never null after it).
     char* ready_read_buffer() const noexcept { return read_buf_.get(); }
     static constexpr std::size_t read_buffer_size = 64 * 1024;
-    /// Internal: the loop's pool of write requests.
-    detail::write_req*& write_pool() noexcept { return write_pool_; }
-    /// Internal: the blocks the write requests were allocated in.
-    void*& write_chunks() noexcept { return write_chunks_; }
-    /// Internal: the coroutine layer's per-loop state, created on first use.
-    std::unique_ptr<detail::loop_extension>& extension() noexcept { return ext_; }
-    /// Internal: thread-pool requests (work, resolve) not yet completed.
-    detail::pool_op*& pool_ops() noexcept { return pool_ops_; }
+    /// Internal: the slots of loop extensions (detail::loop_extension). Taken:
+    /// 0 the coroutine layer, 1 thread-pool requests, 2 request pools.
+    static constexpr std::size_t extension_slots = 8;
+    /// Internal: the extension in `slot`; null before its first use, and while
+    /// (and after) ~loop tears it down.
+    detail::loop_extension* extension(std::size_t slot) const noexcept { return ext_[slot]; }
+    /// Internal: makes `e` the extension in `slot` (empty until now); the loop owns it.
+    void add_extension(std::size_t slot, std::unique_ptr<detail::loop_extension> e) noexcept;
     void note_open() noexcept { ++handle_count_; }
     void note_closed() noexcept { --handle_count_; }
     /// Internal: a uvkit handle was found closed by raw code (uv_close from a
@@ -248,7 +260,6 @@ private:
     detail::handle_state* handles_ = nullptr;
     detail::handle_state* closed_handles_ = nullptr;
     detail::block_pool blocks_;
-    detail::pool_op* pool_ops_ = nullptr;
     std::size_t handle_count_ = 0;
     std::exception_ptr error_;
     std::vector<std::exception_ptr> more_errors_;  // thrown after error_, before run() returned
@@ -276,9 +287,10 @@ private:
     std::atomic<bool> has_posted_{false};  // posted_ is not empty (read without the lock by run())
 
     std::unique_ptr<char[]> read_buf_;
-    detail::write_req* write_pool_ = nullptr;
-    void* write_chunks_ = nullptr;
-    std::unique_ptr<detail::loop_extension> ext_;
+    detail::loop_extension* ext_[extension_slots] = {};
+    detail::loop_extension* newest_ext_ = nullptr;
+    /// Tears down the extensions of phase `p`, newest first.
+    void destroy_extensions(detail::loop_extension::phase p) noexcept;
 };
 
 }  // namespace uvkit

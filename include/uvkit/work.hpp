@@ -75,12 +75,14 @@ struct UVKIT_API pool_op {
     /// uv_cancel; true if libuv took the request back (it completes with UV_ECANCELED).
     bool cancel() noexcept;
 
-    /// Links a started request into its loop's registry.
+    /// Makes `l`'s registry of requests (a loop extension) if it has none; false if out of memory.
+    static bool ready(uvkit::loop& l) noexcept;
+    /// Links a started request into its loop's registry (ready() made it).
     void started(uv_req_t* r) noexcept;
     /// The completion trampoline's body: unlinks, empties the request object,
     /// calls complete() unless silenced, and frees the block.
     static void finish(pool_op* op, int status) noexcept;
-    /// Used by ~loop: cancels every pending request and runs the loop until all completed.
+    /// Used by ~loop (the registry's shutdown): cancels every pending request and runs the loop until all completed.
     static void finish_all(uvkit::loop& l) noexcept;
 
     uvkit::loop* owner;

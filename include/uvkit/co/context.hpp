@@ -64,12 +64,14 @@ struct ready_node {
 
 class UVKIT_API co_context final : public loop_extension {
 public:
+    static constexpr std::size_t slot = 0;  // see loop::extension_slots
+
     explicit co_context(uvkit::loop& l);
     ~co_context() override;
 
     /// The context of `l`, created on first use.
     static co_context& of(uvkit::loop& l) {
-        if (loop_extension* e = l.extension().get()) return static_cast<co_context&>(*e);
+        if (loop_extension* e = l.extension(slot)) return static_cast<co_context&>(*e);
         return create(l);
     }
 
