@@ -47,8 +47,9 @@ namespace {
 constexpr std::size_t timer_pool_limit = 256;
 }  // namespace
 
-co_context::co_context(uvkit::loop& l)
-    : loop_extension(phase::before_handles), loop_(l), resumer_(l) { handle_access::internal(resumer_); }
+co_context::co_context(uvkit::loop& l) : loop_extension(phase::before_handles), loop_(l), resumer_(l) {
+    handle_access::internal(resumer_);
+}
 
 co_context::~co_context() {
     // Frames first: their awaiters hand timers back and unschedule themselves.

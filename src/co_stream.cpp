@@ -256,7 +256,8 @@ bool request_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     };
     switch (kind_) {
         case kind::write:
-            handle_access::write(*stream_, data_, has_owned_ ? &owned_ : nullptr, std::move(done), ec_, &req_);
+            handle_access::write(*stream_, data_, has_owned_ ? &owned_ : nullptr, std::move(done), ec_,
+                                 &req_);
             break;
         case kind::shutdown: handle_access::shutdown(*stream_, std::move(done), ec_, &req_); break;
         case kind::connect: start_connect(std::move(done)); break;

@@ -26,7 +26,8 @@ void co_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {
     buf->len = static_cast<decltype(buf->len)>(span.size());
 }
 
-void co_recv_cb(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr, unsigned flags) noexcept {
+void co_recv_cb(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
+                unsigned flags) noexcept {
     co_udp_state* cs = co_of(reinterpret_cast<uv_handle_t*>(h));
     // Nothing (more) to read: the buffer goes back unused. With an address,
     // nread 0 is an empty datagram and is delivered.

@@ -64,7 +64,6 @@ void write_req::on_write(uv_write_t* req, int status) noexcept {
     release(r);
 }
 
-
 namespace {
 // alloc_cb's slow path: a buffer from the stream's provider, which may throw.
 [[gnu::noinline]] void alloc_from_provider(stream_state* s, std::size_t suggested, uv_buf_t* buf) noexcept {

@@ -312,7 +312,8 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
     CHECK(uvkit::run(loop, read_chunk(a)) == "after");
 }
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: coroutines and a read_start() handler take turns on a stream") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: coroutines and a read_start() handler take turns on a stream") {
     auto ab = connected_pair(loop);
     auto& a = ab.first;
     auto& b = ab.second;

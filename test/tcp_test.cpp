@@ -339,7 +339,8 @@ TEST_CASE_FIXTURE(loop_fixture,
     run_all();
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "tcp: listen() without a handler keeps the connection until accept() takes it") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "tcp: listen() without a handler keeps the connection until accept() takes it") {
     uvkit::tcp server{loop};
     server.bind(any_v4);
     server.listen();

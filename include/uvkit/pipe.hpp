@@ -166,4 +166,3 @@ private:
 };
 
 }  // namespace uvkit
-

@@ -195,4 +195,3 @@ private:
 };
 
 }  // namespace uvkit
-

@@ -343,4 +343,3 @@ private:
 };
 
 }  // namespace uvkit
-

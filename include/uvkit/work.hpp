@@ -82,7 +82,8 @@ struct UVKIT_API pool_op {
     /// The completion trampoline's body: unlinks, empties the request object,
     /// calls complete() unless silenced, and frees the block.
     static void finish(pool_op* op, int status) noexcept;
-    /// Used by ~loop (the registry's shutdown): cancels every pending request and runs the loop until all completed.
+    /// Used by ~loop (the registry's shutdown): cancels every pending request and runs the loop until all
+    /// completed.
     static void finish_all(uvkit::loop& l) noexcept;
 
     uvkit::loop* owner;

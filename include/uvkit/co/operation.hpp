@@ -18,7 +18,8 @@
 #pragma once
 
 #ifdef UVKIT_NO_COROUTINES
-#error "uvkit was built without its coroutine layer (-Dcoroutines=false); the callback core never includes uvkit/co/"
+#error \
+    "uvkit was built without its coroutine layer (-Dcoroutines=false); the callback core never includes uvkit/co/"
 #endif
 
 #include <coroutine>

@@ -101,7 +101,7 @@ struct UVKIT_API co_stream_state final : handle_consumer {
     void release() noexcept override;
 
     stream_state* st;
-    read_waiter* waiter = nullptr;    // the waiting read
+    read_waiter* waiter = nullptr;      // the waiting read
     accept_waiter* acceptor = nullptr;  // the waiting accept
     // What was read while no read waited, and the error or EOF that followed it.
     std::string backlog;
