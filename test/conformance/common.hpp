@@ -9,7 +9,9 @@
 #include <system_error>
 #include <utility>
 
+#ifndef UVKIT_NO_COROUTINES
 #include "../co_util.hpp"
+#endif
 #include "../fixture.hpp"
 #include "../platform.hpp"
 
