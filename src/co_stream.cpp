@@ -238,7 +238,7 @@ void read_waiter::cancel() noexcept {
 void request_awaiter::abandon() noexcept {
     // Suspended and destroyed: the request must not call back into this frame,
     // and libuv must not go on reading bytes that may live in it.
-    req_->cb = nullptr;
+    req_->consumer = nullptr;
     forget();
     // The request is in flight, so the state block is alive (libuv completes
     // it before the close callback), whatever became of the C++ stream. For a
@@ -249,22 +249,24 @@ void request_awaiter::abandon() noexcept {
 bool request_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     if (!admit(scope)) return false;
     st_ = handle_access::usable_state(*stream_);
-    write_handler done = [this](std::error_code e) {
-        req_ = nullptr;
-        ec_ = e;
-        resume_now();
-    };
     switch (kind_) {
         case kind::write:
-            handle_access::write(*stream_, data_, has_owned_ ? &owned_ : nullptr, std::move(done), ec_,
-                                 &req_);
+            handle_access::write(*stream_, data_, has_owned_ ? &owned_ : nullptr, nullptr, ec_, &req_);
             break;
-        case kind::shutdown: handle_access::shutdown(*stream_, std::move(done), ec_, &req_); break;
-        case kind::connect: start_connect(std::move(done)); break;
+        case kind::shutdown: handle_access::shutdown(*stream_, nullptr, ec_, &req_); break;
+        case kind::connect: start_connect(); break;
     }
     if (ec_) return false;
+    // The request completes in a later callback: it reports to us, with no handler.
+    req_->consumer = this;
     suspend(h, scope, *st_->owner);
     return true;
+}
+
+void request_awaiter::request_done(int status) noexcept {
+    req_ = nullptr;
+    ec_ = status_code(status);
+    resume_now();
 }
 
 void request_awaiter::cancel() noexcept {

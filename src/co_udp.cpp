@@ -141,7 +141,7 @@ udp_send_awaiter::~udp_send_awaiter() {
     if (!req_) return;
     // Suspended and destroyed: the request must not call back into this
     // frame, and libuv must not go on reading bytes that may live in it.
-    req_->cb = nullptr;
+    req_->consumer = nullptr;
     forget();
     // Through the state block, not the udp object: that may have been moved.
     // The request is pending, so its state block is alive.
@@ -150,17 +150,19 @@ udp_send_awaiter::~udp_send_awaiter() {
 
 bool udp_send_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     if (!admit(scope)) return false;
-    udp_send_handler done = [this](std::error_code e) {
-        req_ = nullptr;
-        // Cancelled: the datagram may have left before the close, but the
-        // caller asked to give up, and the udp is closed now.
-        ec_ = cancelled_ ? make_error_code(errc::canceled) : e;
-        resume_now();
-    };
-    udp_->send_fn(data_, nullptr, has_to_ ? &to_ : nullptr, std::move(done), ec_, &req_);
+    udp_->send_fn(data_, nullptr, has_to_ ? &to_ : nullptr, nullptr, ec_, &req_);
     if (ec_) return false;
+    req_->consumer = this;  // completes in a later callback
     suspend(h, scope, *req_->st->owner);
     return true;
+}
+
+void udp_send_awaiter::request_done(int status) noexcept {
+    req_ = nullptr;
+    // Cancelled: the datagram may have left before the close, but the
+    // caller asked to give up, and the udp is closed now.
+    ec_ = cancelled_ ? make_error_code(errc::canceled) : status_code(status);
+    resume_now();
 }
 
 void udp_send_awaiter::cancel() noexcept {

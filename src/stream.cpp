@@ -47,6 +47,7 @@ write_req* write_req::refill(uvkit::loop& l) noexcept {
 
 void write_req::release(write_req* r) noexcept {
     r->cb = nullptr;
+    r->consumer = nullptr;
     // A pooled request must not keep an owned string's bytes (clear() would
     // keep the capacity; swapping with an empty string frees it).
     if (r->owned.capacity() > std::string().capacity())

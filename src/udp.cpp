@@ -33,6 +33,7 @@ udp_send_req* udp_state::acquire() {
 
 void udp_state::release(udp_send_req* r) noexcept {
     r->cb = nullptr;
+    r->consumer = nullptr;
     // A pooled request must not keep the bytes: swapping frees them, assigning "" would not.
     std::string().swap(r->owned);
     if (pool_size >= pool_limit) {

@@ -131,15 +131,29 @@ State* state_of(H* h) noexcept {
 /// The completion handler of a request (write, shutdown, connect, udp send).
 using write_handler = unique_function<void(std::error_code)>;
 
+/// A layer above the core (an awaited operation) that takes a request's
+/// completion itself, instead of a handler: no type-erased call in between.
+struct request_consumer {
+    virtual void request_done(int status) noexcept = 0;
+
+protected:
+    ~request_consumer() = default;
+};
+
 /// What every uvkit request (write, shutdown, connect, udp send) has: its completion
-/// handler, called exactly once, and the loop whose run() gets its exceptions.
+/// handler or its consumer, called exactly once, and the loop whose run() gets its exceptions.
 struct request_base {
     write_handler cb;
+    request_consumer* consumer = nullptr;  // set once the request started; replaces cb
     uvkit::loop* owner = nullptr;
 
-    /// Calls the handler (if any) with the request's status; its exception
-    /// goes to the loop's run().
+    /// Calls the consumer or the handler (if any) with the request's status;
+    /// the handler's exception goes to the loop's run().
     void complete(int status) noexcept {
+        if (consumer) {
+            std::exchange(consumer, nullptr)->request_done(status);
+            return;
+        }
         if (!cb) return;
         try {
             cb(status_code(status));

@@ -39,8 +39,8 @@ public:
     }
 
 private:
-    void start_connect(write_handler&& done) noexcept override {
-        conn_.connect_fn(name_, std::move(done), ec_, &req_);
+    void start_connect() noexcept override {
+        conn_.connect_fn(name_, nullptr, ec_, &req_);
     }
     std::string name_;
     bool ipc_;

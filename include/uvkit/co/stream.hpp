@@ -187,7 +187,7 @@ private:
 };
 
 /// A write, shutdown or connect: one libuv request whose handler resumes us.
-class UVKIT_API request_awaiter : public operation {
+class UVKIT_API request_awaiter : public operation, request_consumer {
 public:
     enum class kind { write, shutdown, connect };
 
@@ -203,11 +203,10 @@ protected:
     /// Destroyed while its request is in flight: the request must not resume this frame.
     void abandon() noexcept;
     void cancel() noexcept override;
-    /// kind::connect: starts the connect request (tcp's, pipe's) with `done` as its handler.
-    virtual void start_connect(write_handler&& done) noexcept {
-        (void)done;
-        ec_ = make_uv_error(UV_EINVAL);
-    }
+    /// kind::connect: starts the connect request (tcp's, pipe's) without a handler.
+    virtual void start_connect() noexcept { ec_ = make_uv_error(UV_EINVAL); }
+    /// The request completed (its consumer): resumes now.
+    void request_done(int status) noexcept override;
 
     stream* stream_;  // only until start(): the operation holds the state block
     stream_state* st_ = nullptr;

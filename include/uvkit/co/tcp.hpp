@@ -35,8 +35,8 @@ public:
     tcp await_resume();
 
 private:
-    void start_connect(write_handler&& done) noexcept override {
-        handle_access::connect(conn_, ep_, std::move(done), ec_, &req_);
+    void start_connect() noexcept override {
+        handle_access::connect(conn_, ep_, nullptr, ec_, &req_);
     }
     endpoint ep_;
     tcp conn_;

@@ -93,7 +93,7 @@ private:
     co_udp_state* cs_ = nullptr;
 };
 
-class UVKIT_API udp_send_awaiter final : public operation {
+class UVKIT_API udp_send_awaiter final : public operation, request_consumer {
 public:
     udp_send_awaiter(udp& u, std::string_view data, const endpoint* to, std::error_code* ec_out) noexcept
         : operation(ec_out), udp_(&u), data_(data) {
@@ -113,6 +113,7 @@ public:
 private:
     bool start(std::coroutine_handle<> h, cancel_scope* scope);
     void cancel() noexcept override;
+    void request_done(int status) noexcept override;
 
     udp* udp_;  // only until start(): the operation holds the request (and so the state block)
     std::string_view data_;
