@@ -191,6 +191,132 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
     CHECK(ec == uvkit::errc::canceled);
 }
 
+// The handler matrix of awaited operations: for each operation that waits on a handle, the handle
+// moved (the operation completes with its result), destroyed (it completes with canceled), or the
+// awaiting task destroyed (nothing resumes it, nothing touches its frame: ASan checks).
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: handles moved or destroyed under each pending awaited operation") {
+    SUBCASE("shutdown") {
+        auto ab = connected_pair(loop);
+        std::error_code ec = uvkit::make_uv_error(UV_EINVAL);
+        auto shut = [](uvkit::tcp& c, std::error_code& out) -> uvkit::task<void> {
+            co_await c.async_shutdown(out);
+        };
+        bool peer_eof = false;
+        ab.second.read_start([&](std::error_code e, std::string_view) {
+            if (e) peer_eof = true;
+        });
+        SUBCASE("moved") {
+            auto t = shut(ab.first, ec);
+            start(t);
+            uvkit::tcp moved = std::move(ab.first);
+            run_until([&] { return t.done() && peer_eof; });
+            CHECK_FALSE(ec);
+        }
+        SUBCASE("destroyed") {
+            auto c = std::make_unique<uvkit::tcp>(std::move(ab.first));
+            auto t = shut(*c, ec);
+            start(t);
+            c.reset();
+            run_until([&] { return t.done() && peer_eof; });
+            CHECK(ec == uvkit::errc::canceled);
+        }
+        SUBCASE("task destroyed") {
+            {
+                auto t = shut(ab.first, ec);
+                start(t);
+            }
+            run_until([&] { return peer_eof; });
+            CHECK(ab.first.closing());  // abandoning a request closes its stream
+        }
+    }
+    SUBCASE("udp send") {
+        auto make = [&] {
+            uvkit::udp u{loop};
+            u.bind(uvkit::endpoint::parse("127.0.0.1:0"));
+            return u;
+        };
+        uvkit::udp rx = make();
+        auto tx = std::make_unique<uvkit::udp>(make());
+        std::string got;
+        rx.recv_start([&](std::error_code e, std::string_view d, const uvkit::endpoint&, unsigned) {
+            if (!e) got.assign(d);
+        });
+        std::error_code ec = uvkit::make_uv_error(UV_EINVAL);
+        auto send = [](uvkit::udp& u, uvkit::endpoint to, std::error_code& out) -> uvkit::task<void> {
+            co_await u.async_send("matrix", to, out);
+        };
+        SUBCASE("moved") {
+            auto t = send(*tx, rx.local_endpoint(), ec);
+            start(t);
+            uvkit::udp moved = std::move(*tx);
+            run_until([&] { return t.done() && got == "matrix"; });
+            CHECK_FALSE(ec);
+        }
+        SUBCASE("destroyed") {
+            auto t = send(*tx, rx.local_endpoint(), ec);
+            start(t);
+            REQUIRE_FALSE(t.done());
+            tx.reset();
+            run_until([&] { return t.done(); });
+            // Closing completes the send: canceled, or sent if libuv had already sent it.
+            CHECK((ec == uvkit::errc::canceled || !ec));
+        }
+        SUBCASE("task destroyed") {
+            {
+                auto t = send(*tx, rx.local_endpoint(), ec);
+                start(t);
+            }
+            CHECK(tx->closing());  // abandoning a send closes the udp, so that libuv reads no freed bytes
+            for (int i = 0; i < 10 && loop.handle_count() > 1; ++i) loop.run(uvkit::run_mode::nowait);
+            CHECK(loop.handle_count() == 1);  // rx is left: tx's close completed, with its send
+        }
+        rx.close();
+    }
+#ifndef _WIN32
+    SUBCASE("process exit") {
+        uvkit::pipe in{loop};
+        uvkit::process_options opts;
+        opts.file = "/bin/cat";
+        opts.stdio = {uvkit::process_stdio::create_pipe(in)};
+        auto child = std::make_unique<uvkit::process>(loop, opts);
+        std::error_code ec = uvkit::make_uv_error(UV_EINVAL);
+        auto wait = [](uvkit::process& p, std::error_code& out) -> uvkit::task<uvkit::process_exit> {
+            co_return co_await p.async_exit(out);
+        };
+        SUBCASE("moved") {
+            auto t = wait(*child, ec);
+            start(t);
+            uvkit::process moved = std::move(*child);
+            in.close();  // cat ends on EOF
+            run_until([&] { return t.done(); });
+            CHECK_FALSE(ec);
+            CHECK(result_of(t) == uvkit::process_exit{0, 0});
+        }
+        SUBCASE("destroyed") {
+            auto t = wait(*child, ec);
+            start(t);
+            child.reset();
+            run_until([&] { return t.done(); });
+            CHECK(ec == uvkit::errc::canceled);
+            in.close();
+        }
+        SUBCASE("task destroyed") {
+            {
+                auto t = wait(*child, ec);
+                start(t);
+            }
+            in.close();
+            run_until([&] { return child->exit_result().has_value(); });
+            CHECK(child->exit_result() == uvkit::process_exit{0, 0});
+            // A new wait after the exit completes at once.
+            CHECK(uvkit::run(loop, wait(*child, ec)) == uvkit::process_exit{0, 0});
+        }
+        run_all();
+    }
+#endif
+}
+
 }  // TEST_SUITE("co: lifetime")
 
 TEST_SUITE("co: synchronous completion") {

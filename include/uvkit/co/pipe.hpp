@@ -39,9 +39,7 @@ public:
     }
 
 private:
-    void start_connect() noexcept override {
-        conn_.connect_fn(name_, nullptr, ec_, &req_);
-    }
+    void start_connect() noexcept override { conn_.connect_fn(name_, nullptr, ec_, &req_); }
     std::string name_;
     bool ipc_;
     pipe conn_;

@@ -35,9 +35,7 @@ public:
     tcp await_resume();
 
 private:
-    void start_connect() noexcept override {
-        handle_access::connect(conn_, ep_, nullptr, ec_, &req_);
-    }
+    void start_connect() noexcept override { handle_access::connect(conn_, ep_, nullptr, ec_, &req_); }
     endpoint ep_;
     tcp conn_;
 };
