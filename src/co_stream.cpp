@@ -11,8 +11,9 @@ namespace detail {
 namespace {
 
 // Bytes kept for a stream while no coroutine waits to read them; beyond this
-// reading pauses until a read takes them.
-constexpr std::size_t backlog_limit = 64 * 1024;
+// reading pauses until a read takes them (then libuv reading, and its epoll
+// registration, restart: the limit keeps that rare under a bulk stream).
+constexpr std::size_t backlog_limit = 128 * 1024;
 
 // A waiting read's buffer smaller than this is filled from the loop's buffer
 // instead of in place: libuv reads again after filling a buffer completely,
@@ -31,8 +32,14 @@ co_stream_state* co_of(uv_handle_t* h) noexcept {
 void co_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {
     co_stream_state* cs = co_of(h);
     std::span<char> span{cs->st->owner->ready_read_buffer(), uvkit::loop::read_buffer_size};
-    if (read_waiter* w = cs->waiter; w && w->reads_in_place() && w->room().size() >= in_place_min)
+    // In place, unless the stream is in bulk (the last read filled what it was
+    // given) and the caller's buffer is smaller than the loop's: then one
+    // read(2) fills the loop's buffer and the next reads take the rest from
+    // the backlog, with no system call.
+    if (read_waiter* w = cs->waiter; w && w->reads_in_place() && w->room().size() >= in_place_min &&
+                                     (!cs->bulk || w->room().size() >= span.size()))
         span = w->room();
+    cs->offered = span.size();
     buf->base = span.data();
     buf->len = static_cast<decltype(buf->len)>(span.size());
 }
@@ -55,21 +62,28 @@ void on_co_read(co_stream_state* cs, std::error_code ec, std::string_view data) 
             w->take_error(ec);
         else
             cs->backlog_error = ec;
-    } else if (w) {
+    } else {
+        cs->bulk = data.size() == cs->offered;
         std::size_t used = 0;
-        if (w->reads_in_place() && !w->room().empty() && data.data() == w->room().data()) {
+        if (w && w->reads_in_place() && !w->room().empty() && data.data() == w->room().data()) {
             w->filled_ += data.size();
             w->result_ = w->filled_;
             w->done_ = w->kind_ == read_waiter::kind::some || w->filled_ == w->dst_.size();
             used = data.size();
-        } else {
+        } else if (w) {
             used = w->take(data.data(), data.size());
         }
-        if (used < data.size()) cs->backlog.append(data.substr(used));
-    } else {
-        cs->backlog.append(data);
+        if (used < data.size()) {
+            try {
+                cs->keep(data.substr(used));
+            } catch (...) {
+                // Out of memory: the bytes are lost, so the stream fails rather than skip them.
+                cs->stop_reading();
+                cs->backlog_error = make_uv_error(UV_ENOMEM);
+            }
+        }
+        if (!w && cs->kept().size() >= backlog_limit) cs->stop_reading();
     }
-    if (!w && cs->backlog.size() >= backlog_limit) cs->stop_reading();
     if (w && w->done_) w->complete();
 }
 
@@ -84,6 +98,24 @@ co_stream_state* co_stream_state::make(stream_state* s) noexcept {
 void co_stream_state::release() noexcept {
     // The state block goes away: its loop (if alive) is still its owner.
     pool_delete(st->owner, this);
+}
+
+void co_stream_state::keep(std::string_view data) {
+    // What was taken goes first, once it is at least half of what is kept: no
+    // memmove per read, and the kept bytes never take more than twice their size.
+    if (backlog_pos > 0 && backlog_pos >= backlog.size() / 2) {
+        backlog.erase(0, backlog_pos);
+        backlog_pos = 0;
+    }
+    backlog.append(data);
+}
+
+void co_stream_state::consume(std::size_t n) noexcept {
+    backlog_pos += n;
+    if (backlog_pos == backlog.size()) {
+        backlog.clear();
+        backlog_pos = 0;
+    }
 }
 
 void co_stream_state::start_reading(std::error_code& ec) noexcept {
@@ -108,7 +140,7 @@ void co_stream_state::stop() noexcept {
 }
 
 bool co_stream_state::yield() noexcept {
-    if (waiter || !backlog.empty() || backlog_error) return false;
+    if (waiter || !kept().empty() || backlog_error) return false;
     stop_reading();
     return true;
 }
@@ -165,7 +197,7 @@ bool read_waiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     // already reading, no cancellation requested. Everything else takes start_checked().
     stream_state* st = handle_access::usable_state(*stream_);
     auto* cs = st ? static_cast<co_stream_state*>(st->consumer) : nullptr;
-    if ((scope && scope->requested()) || !cs || cs->waiter || !cs->reading || !cs->backlog.empty() ||
+    if ((scope && scope->requested()) || !cs || cs->waiter || !cs->reading || !cs->kept().empty() ||
         cs->backlog_error || kind_ == kind::until || (kind_ != kind::chunk && dst_.empty())) [[unlikely]]
         return start_checked(h, scope);
     cs_ = cs;
@@ -194,9 +226,8 @@ bool read_waiter::start_checked(std::coroutine_handle<> h, cancel_scope* scope) 
             return false;
         }
     }
-    if (!cs_->backlog.empty()) {
-        std::size_t used = take(cs_->backlog.data(), cs_->backlog.size());
-        cs_->backlog.erase(0, used);
+    if (std::string_view kept = cs_->kept(); !kept.empty()) {
+        cs_->consume(take(kept.data(), kept.size()));
         if (done_) return false;
     }
     if (cs_->backlog_error) {

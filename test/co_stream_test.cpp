@@ -261,6 +261,39 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: bytes that arrive while no coro
     }
 }
 
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a bulk stream read in small buffers, byte for byte") {
+    // Reads of 16 KiB (and of odd sizes) under a 4 MiB stream: the reads that fill their buffer
+    // switch to the loop's 64 KiB buffer and the next ones take the rest from what is kept, with
+    // the kept bytes compacted as they are taken; nothing may be lost, reordered or duplicated.
+    auto ab = connected_pair(loop);
+    auto& a = ab.first;
+    auto& b = ab.second;
+    const std::string big = pattern(4 << 20, 3);
+    for (std::size_t piece : {std::size_t{16 * 1024}, std::size_t{1500}, std::size_t{70 * 1024}}) {
+        CAPTURE(piece);
+        auto writer = [&]() -> uvkit::task<void> { co_await b.async_write(big); };
+        auto reader = [&]() -> uvkit::task<std::string> {
+            std::string all;
+            std::vector<char> buf(piece);
+            while (all.size() < big.size()) {
+                std::size_t n = co_await a.async_read(std::span<char>(buf));
+                if (n == 0) break;
+                all.append(buf.data(), n);
+                // Now and then the reader is busy while bytes arrive: they are kept.
+                if (all.size() % 7 == 0) co_await uvkit::sleep(loop, 1ms);
+            }
+            co_return all;
+        };
+        auto both = [&]() -> uvkit::task<std::string> {
+            auto [w, got] = co_await uvkit::when_all(writer(), reader());
+            co_return got;
+        };
+        std::string got = uvkit::run(loop, both());
+        REQUIRE(got.size() == big.size());
+        CHECK(got == big);
+    }
+}
+
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a second concurrent read on a stream gets UV_EALREADY") {
     auto ab = connected_pair(loop);
     auto& a = ab.first;

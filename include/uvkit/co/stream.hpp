@@ -103,10 +103,23 @@ struct UVKIT_API co_stream_state final : handle_consumer {
     stream_state* st;
     read_waiter* waiter = nullptr;      // the waiting read
     accept_waiter* acceptor = nullptr;  // the waiting accept
-    // What was read while no read waited, and the error or EOF that followed it.
+    /// The bytes read while no read waited, not yet taken.
+    std::string_view kept() const noexcept {
+        return {backlog.data() + backlog_pos, backlog.size() - backlog_pos};
+    }
+    /// Keeps `data` for the next reads (std::bad_alloc if out of memory).
+    void keep(std::string_view data);
+    /// The first `n` kept bytes were taken.
+    void consume(std::size_t n) noexcept;
+
+    // What was read while no read waited (from backlog_pos on), and the error
+    // or EOF that followed it.
     std::string backlog;
+    std::size_t backlog_pos = 0;
     std::error_code backlog_error = no_error();
-    bool reading = false;  // libuv reads for coroutines
+    std::size_t offered = 0;  // the size of the buffer the last read was given
+    bool reading = false;     // libuv reads for coroutines
+    bool bulk = false;        // the last read filled its buffer: more is likely waiting
 };
 
 /// A coroutine waiting to read from a stream; see read_awaiter.
