@@ -6,6 +6,7 @@
 #include <new>
 #include <type_traits>
 
+#include "uvkit/endpoint.hpp"
 #include "uvkit/handle.hpp"
 
 namespace uvkit::detail {
@@ -110,6 +111,15 @@ void pool_delete(uvkit::loop* l, T* p) noexcept {
         give_block(l ? &l->blocks() : nullptr, p, cls);
 }
 
+/// A socket's local or peer address through libuv's `fn` (uv_tcp_getsockname, uv_udp_getpeername, ...).
+template <class H>
+endpoint name_of(const H* h, int (*fn)(const H*, sockaddr*, int*), std::error_code& ec) noexcept {
+    sockaddr_storage ss{};
+    int len = sizeof ss;
+    if (set_error(ec, fn(h, reinterpret_cast<sockaddr*>(&ss), &len))) return {};
+    return endpoint::from(reinterpret_cast<const sockaddr*>(&ss));
+}
+
 /// Allocates a state block, initialises its libuv handle with `init(loop, &s->h, args...)`
 /// and registers it with the loop. Throws std::system_error naming `what`.
 template <class State, class Init, class... Args>
@@ -146,14 +156,6 @@ void guarded(State* s, F&& f) noexcept {
     } catch (...) {
         fail_current(s);
     }
-}
-
-/// The throwing/non-throwing twin pattern: runs `body(ec)` and throws if it failed.
-template <class Body>
-void throwing(const char* what, Body&& body) {
-    std::error_code ec;
-    body(ec);
-    if (ec) throw std::system_error(ec, what);
 }
 
 }  // namespace uvkit::detail

@@ -136,9 +136,8 @@ process_state* process::start(uvkit::loop& l, const process_options& opts,
 
 process::process(uvkit::loop& l, const process_options& opts,
                  detail::unique_function<void(std::int64_t, int)>&& h) {
-    std::error_code ec;
-    state_ = start(l, opts, std::move(h), ec);
-    if (ec) throw std::system_error(ec, "uv_spawn");
+    state_ =
+        detail::throwing("uv_spawn", [&](std::error_code& ec) { return start(l, opts, std::move(h), ec); });
 }
 
 process::process(detail::unique_function<void(std::int64_t, int)>&& h, uvkit::loop& l,

@@ -208,7 +208,7 @@ int stream::write_start(const uv_buf_t* bufs, unsigned n, detail::write_handler&
     uv_buf_t one;
     if (owned) {
         r->owned = std::move(*owned);
-        one = make_buf(r->owned);
+        one = detail::make_buf(r->owned);
         bufs = &one;
         n = 1;
     }
@@ -256,7 +256,7 @@ void stream::write_views(std::span<const std::string_view> views, detail::write_
         }
         bufs = big.get();
     }
-    for (std::size_t i = 0; i < views.size(); ++i) bufs[i] = make_buf(views[i]);
+    for (std::size_t i = 0; i < views.size(); ++i) bufs[i] = detail::make_buf(views[i]);
     // uv_write copies the uv_buf_t array, so it may live on the stack.
     detail::set_error(ec, write_borrowed(bufs, static_cast<unsigned>(views.size()), std::move(h)));
 }
@@ -264,7 +264,7 @@ void stream::write_views(std::span<const std::string_view> views, detail::write_
 std::size_t stream::try_write(std::string_view data, std::error_code& ec) noexcept {
     auto* s = get<stream_state>(ec);
     if (!s) return 0;
-    uv_buf_t b = make_buf(data);
+    uv_buf_t b = detail::make_buf(data);
     int rc = uv_try_write(s->stream(), &b, 1);
     if (rc == UV_EAGAIN) return 0;
     if (detail::set_error(ec, rc)) return 0;

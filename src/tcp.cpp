@@ -8,17 +8,6 @@ namespace uvkit {
 
 using detail::tcp_state;
 
-namespace {
-using name_fn = int (*)(const uv_tcp_t*, sockaddr*, int*);
-
-endpoint name_of(const tcp_state* s, name_fn fn, std::error_code& ec) noexcept {
-    sockaddr_storage ss{};
-    int len = sizeof ss;
-    if (detail::set_error(ec, fn(&s->h, reinterpret_cast<sockaddr*>(&ss), &len))) return {};
-    return endpoint::from(reinterpret_cast<const sockaddr*>(&ss));
-}
-}  // namespace
-
 tcp::tcp(uvkit::loop& l) : stream(detail::create_state<tcp_state>(l, "uv_tcp_init", &uv_tcp_init)) {}
 
 uv_tcp_t* tcp::raw() const noexcept { return state_ ? &static_cast<tcp_state*>(state_)->h : nullptr; }
@@ -101,7 +90,7 @@ void tcp::set_simultaneous_accepts(bool enable) {
 
 endpoint tcp::local_endpoint(std::error_code& ec) const noexcept {
     auto* s = get<tcp_state>(ec);
-    return s ? name_of(s, &uv_tcp_getsockname, ec) : endpoint{};
+    return s ? detail::name_of(&s->h, &uv_tcp_getsockname, ec) : endpoint{};
 }
 
 endpoint tcp::local_endpoint() const {
@@ -112,7 +101,7 @@ endpoint tcp::local_endpoint() const {
 
 endpoint tcp::peer_endpoint(std::error_code& ec) const noexcept {
     auto* s = get<tcp_state>(ec);
-    return s ? name_of(s, &uv_tcp_getpeername, ec) : endpoint{};
+    return s ? detail::name_of(&s->h, &uv_tcp_getpeername, ec) : endpoint{};
 }
 
 endpoint tcp::peer_endpoint() const {

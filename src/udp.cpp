@@ -113,19 +113,6 @@ private:
     bool ok_ = false;
 };
 
-using name_fn = int (*)(const uv_udp_t*, sockaddr*, int*);
-
-endpoint name_of(const udp_state* s, name_fn fn, std::error_code& ec) noexcept {
-    sockaddr_storage ss{};
-    int len = sizeof ss;
-    if (set_error(ec, fn(&s->h, reinterpret_cast<sockaddr*>(&ss), &len))) return {};
-    return endpoint::from(reinterpret_cast<const sockaddr*>(&ss));
-}
-
-uv_buf_t make_buf(std::string_view d) noexcept {
-    return uv_buf_init(const_cast<char*>(d.data()), static_cast<unsigned>(d.size()));
-}
-
 }  // namespace
 
 }  // namespace detail
@@ -421,7 +408,7 @@ std::size_t udp::send_queue_count() const noexcept {
 
 endpoint udp::local_endpoint(std::error_code& ec) const noexcept {
     auto* s = get<udp_state>(ec);
-    return s ? detail::name_of(s, &uv_udp_getsockname, ec) : endpoint{};
+    return s ? detail::name_of(&s->h, &uv_udp_getsockname, ec) : endpoint{};
 }
 
 endpoint udp::local_endpoint() const {
@@ -432,7 +419,7 @@ endpoint udp::local_endpoint() const {
 
 endpoint udp::peer_endpoint(std::error_code& ec) const noexcept {
     auto* s = get<udp_state>(ec);
-    return s ? detail::name_of(s, &uv_udp_getpeername, ec) : endpoint{};
+    return s ? detail::name_of(&s->h, &uv_udp_getpeername, ec) : endpoint{};
 }
 
 endpoint udp::peer_endpoint() const {

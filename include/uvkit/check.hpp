@@ -15,50 +15,24 @@
 // and so does start with an empty handler (nullptr), as libuv rejects NULL.
 #pragma once
 
-#include "uvkit/handle.hpp"
+#include "uvkit/detail/loop_watcher.hpp"
 
 namespace uvkit {
 
 namespace detail {
-struct UVKIT_API check_state final : handle_state {
-    using handle_state::handle_state;
-    uv_check_t h{};
-    handler_slot<void()> cb;
-    static void on_check(uv_check_t* c) noexcept;
-};
+using check_state = loop_watcher_state<uv_check_t>;
 }  // namespace detail
 
-class UVKIT_API check : public handle {
+class UVKIT_API check : public detail::loop_watcher<uv_check_t> {
 public:
     /// An empty handle: every operation fails with UV_EINVAL until one is moved in.
     check() noexcept = default;
     /// Creates a check handle on `l` (uv_check_init). Throws std::system_error.
-    explicit check(uvkit::loop& l);
+    explicit check(uvkit::loop& l) : loop_watcher(l) {}
     check(check&&) noexcept = default;
     check& operator=(check&&) noexcept = default;
     ~check() = default;
-
-    /// Calls `h()` once per loop iteration, after polling for I/O, until
-    /// stop() (uv_check_start). Replaces any previous handler. Throws std::system_error.
-    template <class F>
-    void start(F&& h) {
-        start_fn(detail::unique_function<void()>(std::forward<F>(h)));
-    }
-    /// Non-throwing twin of start().
-    template <class F>
-    void start(F&& h, std::error_code& ec) noexcept {
-        start_fn(detail::unique_function<void()>(std::forward<F>(h)), ec);
-    }
-
-    /// Stops calling the handler (uv_check_stop). No-op when empty.
-    void stop() noexcept;
-
-    /// The libuv handle, or nullptr for an empty handle.
-    uv_check_t* raw() const noexcept;
-
-private:
-    void start_fn(detail::unique_function<void()>&& h);
-    void start_fn(detail::unique_function<void()>&& h, std::error_code& ec) noexcept;
+    // start(h), start(h, ec), stop(), raw(): see detail::loop_watcher.
 };
 
 }  // namespace uvkit

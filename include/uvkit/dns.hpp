@@ -120,11 +120,9 @@ UVKIT_API resolve_request resolve_name_fn(uvkit::loop& l, const endpoint& ep, in
 template <class F>
 [[nodiscard]] resolve_request resolve(uvkit::loop& l, std::string_view host, std::string_view service, F&& h,
                                       const resolve_hints& hints = {}) {
-    std::error_code ec;
-    resolve_request r =
-        detail::resolve_fn(l, host, service, hints, detail::resolve_handler(std::forward<F>(h)), ec);
-    if (ec) throw std::system_error(ec, "uv_getaddrinfo");
-    return r;
+    return detail::throwing("uv_getaddrinfo", [&](std::error_code& ec) {
+        return detail::resolve_fn(l, host, service, hints, detail::resolve_handler(std::forward<F>(h)), ec);
+    });
 }
 /// Non-throwing form: a failed start is stored in `ec`, and `h` never runs.
 template <class F>
@@ -138,10 +136,9 @@ template <class F>
 /// Throws std::system_error if the lookup cannot start (an empty endpoint).
 template <class F>
 [[nodiscard]] resolve_request resolve_name(uvkit::loop& l, const endpoint& ep, F&& h, int flags = 0) {
-    std::error_code ec;
-    resolve_request r = detail::resolve_name_fn(l, ep, flags, detail::name_handler(std::forward<F>(h)), ec);
-    if (ec) throw std::system_error(ec, "uv_getnameinfo");
-    return r;
+    return detail::throwing("uv_getnameinfo", [&](std::error_code& ec) {
+        return detail::resolve_name_fn(l, ep, flags, detail::name_handler(std::forward<F>(h)), ec);
+    });
 }
 /// Non-throwing form.
 template <class F>

@@ -17,6 +17,7 @@
 
 #include <string>
 #include <system_error>
+#include <type_traits>
 
 #include "uvkit/export.hpp"
 
@@ -71,6 +72,23 @@ inline bool set_error(std::error_code& ec, int rc) noexcept {
 /// The throwing twin's body: throws on a negative libuv return value.
 inline void check(int rc, const char* what) {
     if (rc < 0) throw_uv_error(rc, what);
+}
+
+/// The throwing twin of a std::error_code& form, the one way uvkit writes it:
+/// runs `body(ec)`, throws std::system_error(ec, what) if it failed, else
+/// returns what `body` returned.
+template <class Body>
+decltype(auto) throwing(const char* what, Body&& body) {
+    std::error_code ec;
+    using result = decltype(body(ec));
+    if constexpr (std::is_void_v<result>) {
+        body(ec);
+        if (ec) throw std::system_error(ec, what);
+    } else {
+        result r = body(ec);
+        if (ec) throw std::system_error(ec, what);
+        return r;
+    }
 }
 }  // namespace detail
 

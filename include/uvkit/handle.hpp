@@ -18,6 +18,7 @@
 
 #include <uv.h>
 
+#include <string_view>
 #include <system_error>
 #include <utility>
 
@@ -121,6 +122,15 @@ struct UVKIT_API handle_state {
 
 /// The coroutine layer's door into handles' state blocks.
 struct handle_access;
+
+/// A libuv buffer over `d`'s bytes (libuv never writes through a send buffer).
+inline uv_buf_t make_buf(std::string_view d) noexcept {
+    // What uv_buf_init does, inline (uv_buf_t's field order differs between platforms).
+    uv_buf_t b;
+    b.base = const_cast<char*>(d.data());
+    b.len = static_cast<decltype(b.len)>(d.size());
+    return b;
+}
 
 /// Recovers the state block of a uvkit handle from the libuv handle.
 template <class State, class H>

@@ -11,50 +11,24 @@
 // and so does start with an empty handler (nullptr), as libuv rejects NULL.
 #pragma once
 
-#include "uvkit/handle.hpp"
+#include "uvkit/detail/loop_watcher.hpp"
 
 namespace uvkit {
 
 namespace detail {
-struct UVKIT_API idle_state final : handle_state {
-    using handle_state::handle_state;
-    uv_idle_t h{};
-    handler_slot<void()> cb;
-    static void on_idle(uv_idle_t* t) noexcept;
-};
+using idle_state = loop_watcher_state<uv_idle_t>;
 }  // namespace detail
 
-class UVKIT_API idle : public handle {
+class UVKIT_API idle : public detail::loop_watcher<uv_idle_t> {
 public:
     /// An empty handle: every operation fails with UV_EINVAL until one is moved in.
     idle() noexcept = default;
     /// Creates an idle handle on `l` (uv_idle_init). Throws std::system_error.
-    explicit idle(uvkit::loop& l);
+    explicit idle(uvkit::loop& l) : loop_watcher(l) {}
     idle(idle&&) noexcept = default;
     idle& operator=(idle&&) noexcept = default;
     ~idle() = default;
-
-    /// Calls `h()` once per loop iteration until stop() (uv_idle_start).
-    /// Replaces any previous handler. Throws std::system_error.
-    template <class F>
-    void start(F&& h) {
-        start_fn(detail::unique_function<void()>(std::forward<F>(h)));
-    }
-    /// Non-throwing twin of start().
-    template <class F>
-    void start(F&& h, std::error_code& ec) noexcept {
-        start_fn(detail::unique_function<void()>(std::forward<F>(h)), ec);
-    }
-
-    /// Stops calling the handler (uv_idle_stop). No-op when empty.
-    void stop() noexcept;
-
-    /// The libuv handle, or nullptr for an empty handle.
-    uv_idle_t* raw() const noexcept;
-
-private:
-    void start_fn(detail::unique_function<void()>&& h);
-    void start_fn(detail::unique_function<void()>&& h, std::error_code& ec) noexcept;
+    // start(h), start(h, ec), stop(), raw(): see detail::loop_watcher.
 };
 
 }  // namespace uvkit

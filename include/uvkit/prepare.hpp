@@ -16,50 +16,24 @@
 // and so does start with an empty handler (nullptr), as libuv rejects NULL.
 #pragma once
 
-#include "uvkit/handle.hpp"
+#include "uvkit/detail/loop_watcher.hpp"
 
 namespace uvkit {
 
 namespace detail {
-struct UVKIT_API prepare_state final : handle_state {
-    using handle_state::handle_state;
-    uv_prepare_t h{};
-    handler_slot<void()> cb;
-    static void on_prepare(uv_prepare_t* p) noexcept;
-};
+using prepare_state = loop_watcher_state<uv_prepare_t>;
 }  // namespace detail
 
-class UVKIT_API prepare : public handle {
+class UVKIT_API prepare : public detail::loop_watcher<uv_prepare_t> {
 public:
     /// An empty handle: every operation fails with UV_EINVAL until one is moved in.
     prepare() noexcept = default;
     /// Creates a prepare handle on `l` (uv_prepare_init). Throws std::system_error.
-    explicit prepare(uvkit::loop& l);
+    explicit prepare(uvkit::loop& l) : loop_watcher(l) {}
     prepare(prepare&&) noexcept = default;
     prepare& operator=(prepare&&) noexcept = default;
     ~prepare() = default;
-
-    /// Calls `h()` once per loop iteration, before polling for I/O, until
-    /// stop() (uv_prepare_start). Replaces any previous handler. Throws std::system_error.
-    template <class F>
-    void start(F&& h) {
-        start_fn(detail::unique_function<void()>(std::forward<F>(h)));
-    }
-    /// Non-throwing twin of start().
-    template <class F>
-    void start(F&& h, std::error_code& ec) noexcept {
-        start_fn(detail::unique_function<void()>(std::forward<F>(h)), ec);
-    }
-
-    /// Stops calling the handler (uv_prepare_stop). No-op when empty.
-    void stop() noexcept;
-
-    /// The libuv handle, or nullptr for an empty handle.
-    uv_prepare_t* raw() const noexcept;
-
-private:
-    void start_fn(detail::unique_function<void()>&& h);
-    void start_fn(detail::unique_function<void()>&& h, std::error_code& ec) noexcept;
+    // start(h), start(h, ec), stop(), raw(): see detail::loop_watcher.
 };
 
 }  // namespace uvkit

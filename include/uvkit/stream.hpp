@@ -137,13 +137,13 @@ public:
     /// Writes borrowed bytes (uv_write); `data` must stay alive until `h(ec)` ran.
     template <class F>
     void write(std::string_view data, F&& h) {
-        uv_buf_t b = make_buf(data);
+        uv_buf_t b = detail::make_buf(data);
         if (int rc = write_borrowed(&b, 1, detail::write_handler(std::forward<F>(h))))
-            detail::throw_uv_error(rc, "uv_write");
+            detail::check(rc, "uv_write");
     }
     template <class F>
     void write(std::string_view data, F&& h, std::error_code& ec) noexcept {
-        uv_buf_t b = make_buf(data);
+        uv_buf_t b = detail::make_buf(data);
         detail::set_error(ec, write_borrowed(&b, 1, detail::write_handler(std::forward<F>(h))));
     }
 
@@ -152,7 +152,7 @@ public:
     template <class S, class F = std::nullptr_t, class = std::enable_if_t<detail::is_owned_string<S>>>
     void write(S&& data, F&& h = nullptr) {
         if (int rc = write_start(nullptr, 0, detail::write_handler(std::forward<F>(h)), &data))
-            detail::throw_uv_error(rc, "uv_write");
+            detail::check(rc, "uv_write");
     }
     template <class S, class F, class = std::enable_if_t<detail::is_owned_string<S>>>
     void write(S&& data, F&& h, std::error_code& ec) noexcept {
@@ -261,13 +261,6 @@ protected:
 
 private:
     detail::write_awaiter async_write_owned(std::string&& data, std::error_code* ec) noexcept;
-    static uv_buf_t make_buf(std::string_view d) noexcept {
-        // What uv_buf_init does, inline (uv_buf_t's field order differs between platforms).
-        uv_buf_t b;
-        b.base = const_cast<char*>(d.data());
-        b.len = static_cast<decltype(b.len)>(d.size());
-        return b;
-    }
     void listen_fn(int backlog, detail::unique_function<void(std::error_code)>&& h);
     void listen_fn(int backlog, detail::unique_function<void(std::error_code)>&& h,
                    std::error_code& ec) noexcept;

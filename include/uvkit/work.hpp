@@ -337,10 +337,9 @@ template <class F, class D>
 /// Throwing form: a failed start throws std::system_error and `done` never runs.
 template <class F, class D>
 [[nodiscard]] work_request work(uvkit::loop& l, F&& fn, D&& done) {
-    std::error_code ec;
-    work_request r = work(l, std::forward<F>(fn), std::forward<D>(done), ec);
-    if (ec) throw std::system_error(ec, "uv_queue_work");
-    return r;
+    return detail::throwing("uv_queue_work", [&](std::error_code& ec) {
+        return work(l, std::forward<F>(fn), std::forward<D>(done), ec);
+    });
 }
 
 }  // namespace uvkit

@@ -58,7 +58,7 @@ struct UVKIT_API handle_access {
     /// Starts a write; on failure stores the error in `ec` (left alone on success).
     static void write(stream& s, std::string_view data, std::string* owned, write_handler&& h,
                       std::error_code& ec, request_base** req) noexcept {
-        uv_buf_t b = stream::make_buf(data);
+        uv_buf_t b = make_buf(data);
         if (int rc = owned ? s.write_start(nullptr, 0, std::move(h), owned, req)
                            : s.write_borrowed(&b, 1, std::move(h), req))
             ec = make_uv_error(rc);
