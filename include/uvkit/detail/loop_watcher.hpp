@@ -50,8 +50,8 @@ private:
     void start_fn(unique_function<void()>&& h, std::error_code& ec) noexcept;
 };
 
-extern template class loop_watcher<uv_idle_t>;
-extern template class loop_watcher<uv_prepare_t>;
-extern template class loop_watcher<uv_check_t>;
+extern template class UVKIT_API loop_watcher<uv_idle_t>;
+extern template class UVKIT_API loop_watcher<uv_prepare_t>;
+extern template class UVKIT_API loop_watcher<uv_check_t>;
 
 }  // namespace uvkit::detail
