@@ -456,7 +456,7 @@ def echo_servers(build, top):
 def strace_calls(args, total, conns):
     """Runs the server under strace -f -c for one echo of `total` bytes; returns (calls, epoll_ctl, errors)."""
     out = tempfile.mktemp(prefix="strace-", suffix=".txt")
-    p = Peer(["strace", "-f", "-c", "-o", out] + args)
+    p = Peer(["strace", "-f", "-c", "-U", "calls,errors,name", "-o", out] + args)
     try:
         echo_client(p.port, conns, total)
     finally:
@@ -464,11 +464,14 @@ def strace_calls(args, total, conns):
     with open(out) as f:
         text = f.read()
     os.unlink(out)
-    m = re.search(r"^-+\s*\n100\.00\s+[\d.]+\s+\d*\s*(\d+)\s+(\d+)?\s*total", text, re.M)
-    calls = int(m.group(1)) if m else 0
-    errors = int(m.group(2)) if m and m.group(2) else 0
-    ep = re.search(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(\d+)?\s*epoll_ctl$", text, re.M)
-    return calls, (int(ep.group(1)) if ep else 0), (int(ep.group(2)) if ep and ep.group(2) else 0), errors, text
+    counts = {}
+    for line in text.splitlines():  # "calls [errors] name"
+        f = line.split()
+        if len(f) >= 2 and f[0].isdigit():
+            counts[f[-1]] = (int(f[0]), int(f[1]) if len(f) == 3 else 0)
+    calls, errors = counts.get("total", (0, 0))
+    ep, ep_err = counts.get("epoll_ctl", (0, 0))
+    return calls, ep, ep_err, errors, text
 
 
 def part_echo(build, top, args):
@@ -511,19 +514,18 @@ def part_echo(build, top, args):
 def run_client(cmd, timeout):
     """Runs a client to completion; returns (stdout, wall seconds, CPU seconds)."""
     start = time.monotonic()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     out_chunks = []
     t = threading.Thread(target=lambda: out_chunks.append(p.stdout.read()))
     t.start()
-    deadline = time.monotonic() + timeout
-    while p.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    if p.poll() is None:
-        p.kill()
-    _, status, ru = os.wait4(p.pid, 0) if p.returncode is None else (0, 0, None)
+    killer = threading.Timer(timeout, p.kill)  # bounded: a scan that hangs is killed
+    killer.start()
+    _, status, ru = os.wait4(p.pid, 0)  # reaped here, with its rusage
+    killer.cancel()
+    p.returncode = os.waitstatus_to_exitcode(status)
     t.join(timeout=10)
     took = time.monotonic() - start
-    cpu = ru.ru_utime + ru.ru_stime if ru else float("nan")
+    cpu = ru.ru_utime + ru.ru_stime
     return (out_chunks[0] if out_chunks else b"").decode(errors="replace"), took, cpu
 
 

@@ -13,17 +13,31 @@
 //
 // What it serves:
 // - GET or HEAD /hello: "Hello, world!\n" as text/plain.
-// - GET or HEAD of a file below --dir (a directory means its index.html),
-//   with a Content-Type from the extension. Files are read on libuv's thread
-//   pool with std::ifstream, 256 KiB at a time, and each chunk is written
-//   before the next one is read: a large file never sits in memory and a
-//   slow client holds up only its own connection. (uvkit wraps no file
-//   system API, and std::ifstream on the pool is portable and blocks nobody
-//   but a pool thread; a libuv uv_fs_read would do the same work on the same
-//   pool.)
+// - GET or HEAD of a file below --dir, with a Content-Type from the
+//   extension, as nginx serves a static site (README: the comparison):
+//   - Last-Modified and ETag ("mtime-size" in hex, as nginx); If-None-Match
+//     (weak comparison, "*") or else If-Modified-Since (the file not newer
+//     than the date, RFC 9110) -> 304 without a body;
+//   - Accept-Ranges: bytes; one Range of GET (a-b, a-, -n) -> 206 with
+//     Content-Range, an unsatisfiable or malformed one -> 416 with
+//     "Content-Range: bytes */SIZE"; If-Range (a strong ETag match or the
+//     exact date) or else the whole file; several ranges -> 200 with the
+//     whole file (no multipart/byteranges: RFC 9110 lets a server ignore Range);
+//   - a directory: "/dir" -> 301 to "/dir/" (the query kept), "/dir/" -> its
+//     index.html, or 403 without one; "/file/" -> 404; "." and ".." segments
+//     are resolved first (http::target_path), so "/sub/../x" is "/x".
+//   Files are opened and read on libuv's thread pool with libuv's own
+//   synchronous uv_fs_* calls, behind lookup() and file_reader: the checks,
+//   the open, the fstat and the first 256 KiB are one pool trip (a small
+//   file needs no other); the rest streams 256 KiB at a time, each chunk
+//   written before the next one is read: a large file never sits in memory
+//   and a slow client holds up only its own connection.
+// - "Expect: 100-continue" with a body to come: "100 Continue", then the
+//   body is read (and dropped) and answered; if the request is refused anyway
+//   (405), the answer comes at once and the connection closes after it.
 // - Any other method: 405 with "Allow: GET, HEAD".
-// - A target that could leave --dir ("..", "%2e%2e", "//", '\', ':', NUL,
-//   an encoded '/'): 403, whether or not what it names exists (see
+// - A target that could leave --dir (".." above the root, also as "%2e%2e",
+//   "//", '\\', ':', NUL, an encoded '/'): 403, whether or not what it names exists (see
 //   http::target_path). A name that is not there: 404.
 // - Symbolic links inside --dir are followed only as far as --dir: the real
 //   path of what a request names (every link resolved) must lie below the
@@ -36,7 +50,9 @@
 //
 // Connections: HTTP/1.1 keeps the connection unless "Connection: close";
 // HTTP/1.0 only with "Connection: keep-alive". Pipelined requests are read
-// from one buffer and answered in order, one at a time. After --max-requests
+// from one buffer and answered in order: every complete request received is
+// answered before the next read, and the answers are collected and written
+// together (one write for a burst of small ones, at most 256 KiB queued). After --max-requests
 // answers, or a close, the server sends FIN after the last response and
 // drains what the client still sends for up to 1 s (closing with unread
 // input would reset the connection and could destroy the answer). A
