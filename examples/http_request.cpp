@@ -301,8 +301,8 @@ std::string encode_path(std::string_view path) {
     std::string out = "/";
     for (char c : path) {
         unsigned char u = static_cast<unsigned char>(c);
-        if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') || c == '-' || c == '.' ||
-            c == '_' || c == '~' || c == '/') {
+        if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') || c == '-' ||
+            c == '.' || c == '_' || c == '~' || c == '/') {
             out += c;
         } else {
             out += '%';
@@ -361,7 +361,8 @@ range_result parse_range(std::string_view value, std::uint64_t size) noexcept {
                     one.last = size - 1;
                 }
             } else {
-                if (!parse_u64(left, a) || (!right.empty() && !parse_u64(right, b)) || (!right.empty() && b < a)) {
+                if (!parse_u64(left, a) || (!right.empty() && !parse_u64(right, b)) ||
+                    (!right.empty() && b < a)) {
                     r.kind = range_result::unsatisfiable;
                     return r;
                 }
@@ -409,12 +410,13 @@ int month_of(std::string_view s) noexcept {
 
 // "hh:mm:ss"
 bool time_of_day(std::string_view s, int& h, int& m, int& sec) noexcept {
-    return s.size() == 8 && s[2] == ':' && s[5] == ':' && digits(s.substr(0, 2), h) && digits(s.substr(3, 2), m) &&
-           digits(s.substr(6, 2), sec) && h < 24 && m < 60 && sec <= 60;
+    return s.size() == 8 && s[2] == ':' && s[5] == ':' && digits(s.substr(0, 2), h) &&
+           digits(s.substr(3, 2), m) && digits(s.substr(6, 2), sec) && h < 24 && m < 60 && sec <= 60;
 }
 
 bool to_seconds(int year, int month, int day, int h, int m, int s, std::int64_t& out) noexcept {
-    const std::chrono::year_month_day ymd{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
+    const std::chrono::year_month_day ymd{std::chrono::year{year},
+                                          std::chrono::month{static_cast<unsigned>(month)},
                                           std::chrono::day{static_cast<unsigned>(day)}};
     if (month == 0 || !ymd.ok()) return false;
     const std::chrono::sys_days d{ymd};
@@ -429,7 +431,8 @@ bool parse_http_date(std::string_view t, std::int64_t& seconds) noexcept {
     if (t.size() == 29 && t[3] == ',' && t[4] == ' ' && t[7] == ' ' && t[11] == ' ' && t[16] == ' ' &&
         t.substr(25) == " GMT") {  // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
         return digits(t.substr(5, 2), day) && digits(t.substr(12, 4), year) &&
-               time_of_day(t.substr(17, 8), h, m, s) && to_seconds(year, month_of(t.substr(8, 3)), day, h, m, s, seconds);
+               time_of_day(t.substr(17, 8), h, m, s) &&
+               to_seconds(year, month_of(t.substr(8, 3)), day, h, m, s, seconds);
     }
     if (t.size() == 24 && t[3] == ' ' && t[7] == ' ' && t[10] == ' ' && t[19] == ' ') {
         // asctime: "Sun Nov  6 08:49:37 1994"

@@ -85,6 +85,7 @@
 // on. Try it with:  curl -v http://127.0.0.1:PORT/hello
 #include <uvkit/uvkit.hpp>
 
+#include <sys/stat.h>
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -98,7 +99,6 @@
 #include <fstream>
 #include <iostream>
 #include <list>
-#include <sys/stat.h>
 #include <memory>
 #include <span>
 #include <string>
@@ -116,7 +116,8 @@ namespace {
 
 constexpr std::size_t read_size = 16 * 1024;    // one socket read, in the connection's frame
 constexpr std::size_t file_chunk = 256 * 1024;  // one file read on the pool
-constexpr std::size_t flush_size = 256 * 1024;  // answers queued beyond this are written before the next request
+constexpr std::size_t flush_size =
+    256 * 1024;  // answers queued beyond this are written before the next request
 constexpr std::chrono::milliseconds linger_time = 1s;
 constexpr int backlog = 511;
 constexpr std::string_view hello_body = "Hello, world!\n";
@@ -286,7 +287,8 @@ void append_error(std::string& out, int status, bool keep_alive, int minor, bool
     if (!head_only) out += body;
 }
 
-std::string error_response(int status, bool keep_alive, int minor, bool head_only, std::string_view extra = {}) {
+std::string error_response(int status, bool keep_alive, int minor, bool head_only,
+                           std::string_view extra = {}) {
     std::string r;
     append_error(r, status, keep_alive, minor, head_only, extra);
     return r;
@@ -401,8 +403,8 @@ open_result open_and_stat(const std::filesystem::path& path, uv_file& fd, uv_sta
 // Runs on a pool thread: the checks, the open and the first read, which may
 // block on the disk. `rel` and `directory` are target_path()'s; the first
 // `first_bytes` bytes from `offset` are read into head_bytes (clamped to the file).
-found_file lookup(const std::filesystem::path& root, const std::string& rel, bool directory, std::uint64_t offset,
-                  std::size_t first_bytes) {
+found_file lookup(const std::filesystem::path& root, const std::string& rel, bool directory,
+                  std::uint64_t offset, std::size_t first_bytes) {
     namespace fs = std::filesystem;
     found_file f;
     fs::path named = rel.empty() ? root : root / fs::path(rel);  // its extension gives the type
@@ -662,8 +664,8 @@ private:
                 status = 206;
                 first = rr.first;
                 length = rr.last - rr.first + 1;
-                validators += "Content-Range: bytes " + std::to_string(rr.first) + "-" + std::to_string(rr.last) +
-                              "/" + std::to_string(f.size) + "\r\n";
+                validators += "Content-Range: bytes " + std::to_string(rr.first) + "-" +
+                              std::to_string(rr.last) + "/" + std::to_string(f.size) + "\r\n";
             }
         }
         if (status == 200) validators += "Accept-Ranges: bytes\r\n";
@@ -692,7 +694,8 @@ private:
     static bool not_modified(const http::request& req, std::string_view etag, std::int64_t mtime) {
         if (const std::string_view* inm = req.find("if-none-match")) return http::etag_listed(*inm, etag);
         std::int64_t since = 0;
-        if (const std::string_view* ims = req.find("if-modified-since"); ims && http::parse_http_date(*ims, since))
+        if (const std::string_view* ims = req.find("if-modified-since");
+            ims && http::parse_http_date(*ims, since))
             return mtime <= since;
         return false;
     }

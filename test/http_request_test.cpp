@@ -342,20 +342,21 @@ TEST_CASE("parse_range: one range, suffix and open ranges, cut at the end") {
     one("bytes=999-999", 1000, 999, 999);
     one("BYTES=1-2", 1000, 1, 2);  // the unit is case-insensitive
     one(" bytes=1-2 ", 1000, 1, 2);
-    one("bytes=1-2, ,", 1000, 1, 2);  // empty list elements do not count
+    one("bytes=1-2, ,", 1000, 1, 2);                   // empty list elements do not count
     one("bytes=0-99999999999999999999999", 10, 0, 9);  // too many digits: cut at the end
 }
 
 TEST_CASE("parse_range: unsatisfiable, malformed, several ranges, other units") {
     using k = http::range_result;
-    for (std::string_view v : {"bytes=1000-", "bytes=1000-2000", "bytes=-0", "bytes=5-2", "bytes=abc", "bytes=1",
-                               "bytes=", "bytes=--1", "bytes=1-2-3", "bytes=0x1-2", "bytes=99999999999999999999999-"}) {
+    for (std::string_view v :
+         {"bytes=1000-", "bytes=1000-2000", "bytes=-0", "bytes=5-2", "bytes=abc", "bytes=1",
+          "bytes=", "bytes=--1", "bytes=1-2-3", "bytes=0x1-2", "bytes=99999999999999999999999-"}) {
         CAPTURE(v);
         CHECK(http::parse_range(v, 1000).kind == k::unsatisfiable);
     }
     CHECK(http::parse_range("bytes=0-", 0).kind == k::unsatisfiable);  // nothing to send from an empty file
     CHECK(http::parse_range("bytes=-1", 0).kind == k::unsatisfiable);
-    CHECK(http::parse_range("bytes=0-1,5-6", 1000).kind == k::none);     // several: the whole file
+    CHECK(http::parse_range("bytes=0-1,5-6", 1000).kind == k::none);  // several: the whole file
     CHECK(http::parse_range("bytes=0-1,5000-6000", 1000).kind == k::none);
     CHECK(http::parse_range("bytes=2000-,5000-", 1000).kind == k::unsatisfiable);
     CHECK(http::parse_range("bytes=0-1,x", 1000).kind == k::unsatisfiable);
@@ -380,11 +381,11 @@ TEST_CASE("HTTP dates: the three forms in, IMF-fixdate out") {
     CHECK(http::format_http_date(t) == "Wed, 02 Dec 2026 01:43:43 GMT");
     CHECK(http::format_http_date(784111777) == "Sun, 06 Nov 1994 08:49:37 GMT");
     CHECK(http::format_http_date(0) == "Thu, 01 Jan 1970 00:00:00 GMT");
-    for (std::string_view bad : {"", "yesterday", "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 31 Feb 1994 08:49:37 GMT",
-                                 "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 06 Nov 1994 24:00:00 GMT",
-                                 "Sun, 06 Nov 1994 08:60:00 GMT", "Sun, 6 Nov 1994 08:49:37 GMT",
-                                 "Sun, 06 Nov 94 08:49:37 GMT", "Sun Nov  6 08:49:37 94", "Sunday, 06-Nov-1994 08:49:37 GMT",
-                                 "Sun, 0x Nov 1994 08:49:37 GMT"}) {
+    for (std::string_view bad :
+         {"", "yesterday", "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 31 Feb 1994 08:49:37 GMT",
+          "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 06 Nov 1994 24:00:00 GMT", "Sun, 06 Nov 1994 08:60:00 GMT",
+          "Sun, 6 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 94 08:49:37 GMT", "Sun Nov  6 08:49:37 94",
+          "Sunday, 06-Nov-1994 08:49:37 GMT", "Sun, 0x Nov 1994 08:49:37 GMT"}) {
         CAPTURE(bad);
         std::int64_t untouched = 42;
         CHECK_FALSE(http::parse_http_date(bad, untouched));
@@ -407,8 +408,8 @@ TEST_CASE("etag_listed: weak comparison over a list, and *") {
 TEST_CASE("target_path: 403 for anything that could leave the root, 400 for nonsense") {
     for (std::string_view target : {
              "/..",     "/../etc/passwd", "/a/../../b",   "/a/../..", "/./..",  "/%2e%2e/x", "/%2E%2E",
-             "/.%2e/x", "/a/%2e/../..",   "//etc/passwd", "/a//b",  "/a%2fb", "/%2Fetc",   "/a\\b",
-             "/a%5cb",  "/c:/x",          "/a%3ab",       "/a%00b", "/a%0ab", "/a%7f",     "http://h/../x",
+             "/.%2e/x", "/a/%2e/../..",   "//etc/passwd", "/a//b",    "/a%2fb", "/%2Fetc",   "/a\\b",
+             "/a%5cb",  "/c:/x",          "/a%3ab",       "/a%00b",   "/a%0ab", "/a%7f",     "http://h/../x",
          }) {
         CAPTURE(target);
         CHECK(http::target_path(target).status == 403);
