@@ -121,8 +121,9 @@ class Peer:
 
 def nginx_config(top, root, port):
     """A one-process nginx in the foreground with everything under `top`: nginx's defaults, and
-    sendfile on as Debian's nginx.conf has it (not its tcp_nopush: with TCP_CORK, nginx holds the
-    answers to pipelined requests until the cork's 200 ms timer)."""
+    sendfile on as Debian's nginx.conf has it, but not its tcp_nopush (TCP_CORK), which holds
+    nginx's answers to pipelined requests back: measured here, 11k requests/s with it and 19k
+    without, for 10-deep pipelining of a 1 KiB file)."""
     for d in ("logs", "tmp"):
         os.makedirs(os.path.join(top, d), exist_ok=True)
     conf = os.path.join(top, "nginx.conf")

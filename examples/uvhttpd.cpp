@@ -617,15 +617,24 @@ private:
         // one more trip in that rare case only.
         const std::string_view* range_field = head_only ? nullptr : req.find("range");
         std::uint64_t guess = 0;
+        std::size_t want = file_chunk;
         if (range_field) {
-            // Its start, if it is one plain "a-" or "a-b" range; else 0 (a suffix: see below).
-            http::range_result any = http::parse_range(*range_field, std::uint64_t{1} << 62);
-            if (any.kind == http::range_result::single) guess = any.first;
+            // Parsed against a size beyond any file: a plain "a-b" or "a-"
+            // gives its start (and "a-b" its length); a suffix "-n" starts
+            // near that size, so it is read from 0 instead (all of a small
+            // file, which holds its end).
+            constexpr std::uint64_t huge = std::uint64_t{1} << 62;
+            http::range_result any = http::parse_range(*range_field, huge);
+            if (any.kind == http::range_result::single && any.first < huge / 2) {
+                guess = any.first;
+                want =
+                    static_cast<std::size_t>(std::min<std::uint64_t>(file_chunk, any.last - any.first + 1));
+            }
         }
         // Named, not written inside the co_await: GCC 12 destroys twice a
         // lambda with captured objects there (README, "compiler pitfalls").
-        auto open = [root = cfg_.root, rel = std::move(p.path), dir = p.directory, guess] {
-            return lookup(root, rel, dir, guess, file_chunk);
+        auto open = [root = cfg_.root, rel = std::move(p.path), dir = p.directory, guess, want] {
+            return lookup(root, rel, dir, guess, want);
         };
         std::error_code ec;
         found_file f = co_await uvkit::async_work(loop_, std::move(open), ec);
