@@ -362,12 +362,40 @@ bool inside(const std::filesystem::path& root, const std::filesystem::path& real
     return true;
 }
 
-// The real path of `p` (every link resolved) into `real`: 0 if it lies below
-// `root` (canonical), 404 if it does not exist, 403 if it lies outside.
-int resolve_inside(const std::filesystem::path& root, const std::filesystem::path& p,
+// The real path of `base`/`rel` (every link resolved) into `real`: 0 if it
+// lies below `root`, 404 if it does not exist, 403 if it lies outside.
+// `root` and `base` (root or a directory below it) are canonical; `rel` is
+// '/'-separated without ".", ".." or empty segments (target_path's promise).
+int resolve_inside(const std::filesystem::path& root, const std::filesystem::path& base, std::string_view rel,
                    std::filesystem::path& real) {
+    namespace fs = std::filesystem;
+    fs::path p = base;
+#ifndef _WIN32
+    // If no component below `base` is a symbolic link, base/rel is already
+    // its own real path: one lstat per component of `rel`, where realpath()
+    // costs a readlink per component of the whole path (and each of those
+    // walks the path again). Any link, anywhere below `base`, takes the
+    // realpath() way. (Not on Windows, where std::filesystem does not see
+    // every kind of link: there it is always realpath.)
+    bool link = false;
+    for (std::string_view rest = rel; !rest.empty() && !link;) {
+        const std::size_t slash = rest.find('/');
+        p /= fs::path(std::string(rest.substr(0, slash)));
+        std::error_code ec;
+        const fs::file_type type = fs::symlink_status(p, ec).type();
+        if (ec || type == fs::file_type::not_found) return 404;
+        link = type == fs::file_type::symlink;
+        rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+    }
+    if (!link) {
+        real = std::move(p);
+        return 0;
+    }
+    p = base;
+#endif
+    if (!rel.empty()) p /= fs::path(std::string(rel));
     std::error_code ec;
-    real = std::filesystem::canonical(p, ec);
+    real = fs::canonical(p, ec);
     if (ec) return 404;  // missing, a dangling link, a loop of links
     return inside(root, real) ? 0 : 403;
 }
@@ -407,9 +435,10 @@ found_file lookup(const std::filesystem::path& root, const std::string& rel, boo
                   std::uint64_t offset, std::size_t first_bytes) {
     namespace fs = std::filesystem;
     found_file f;
-    fs::path named = rel.empty() ? root : root / fs::path(rel);  // its extension gives the type
+    // The name whose extension gives the type: the last segment, or the index's.
+    std::string_view named = std::string_view(rel).substr(rel.rfind('/') + 1);
     fs::path full;
-    if (int status = resolve_inside(root, named, full)) {
+    if (int status = resolve_inside(root, root, rel, full)) {
         f.status = status;
         return f;
     }
@@ -422,7 +451,8 @@ found_file lookup(const std::filesystem::path& root, const std::string& rel, boo
             return f;
         }
         named = "index.html";
-        if (int status = resolve_inside(root, full / named, full)) {
+        const fs::path dir = full;
+        if (int status = resolve_inside(root, dir, "index.html", full)) {
             f.status = status == 404 ? 403 : status;  // no index: a listing, which is not served
             return f;
         }
@@ -441,7 +471,7 @@ found_file lookup(const std::filesystem::path& root, const std::string& rel, boo
     auto file = std::make_shared<file_reader>(fd);
     f.size = st.st_size;
     f.mtime = static_cast<std::int64_t>(st.st_mtim.tv_sec);
-    f.name = named.filename().string();
+    f.name = std::string(named);
     f.status = 200;
     if (offset < f.size) {
         const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(first_bytes, f.size - offset));

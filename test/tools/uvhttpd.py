@@ -455,6 +455,8 @@ def case_symlinks_resolved_inside_dir():
         }
         for name, target in links.items():
             os.symlink(target, os.path.join(site.root, name))
+        os.symlink("../..", os.path.join(site.root, "sub", "out"))  # a link below the first level, leaving
+        os.symlink("../a.txt", os.path.join(site.root, "sub", "in.txt"))  # and one staying inside
         os.makedirs(os.path.join(site.root, "idx"))
         os.symlink("../../secret", os.path.join(site.root, "idx", "index.html"))  # an index that leaves
         via = os.path.join(site.top, "via")  # --dir itself given through a link
@@ -465,7 +467,8 @@ def case_symlinks_resolved_inside_dir():
                 for target, status in (("/etc/passwd", 403), ("/etc/", 403), ("/secret.txt", 403),
                                        ("/up/secret", 403), ("/idx/", 403), ("/inside.txt", 200),
                                        ("/subl/empty.json", 200), ("/dangling.txt", 404), ("/loop.txt", 404),
-                                       ("/a.txt", 200)):
+                                       ("/a.txt", 200), ("/sub/out/secret", 403), ("/sub/out/www/a.txt", 200),
+                                       ("/sub/in.txt", 200), ("/sub/out/", 403), ("/sub/out", 403)):
                     c.send(get(target))
                     r = c.response()
                     check(r.status == status, f"{target}: {r.status}, expected {status}")
