@@ -729,7 +729,7 @@ def main():
         replace_between(os.path.join(HERE, "RESULTS.md"), "<!-- tools_compare:begin -->",
                         "<!-- tools_compare:end -->", "## The tools beside their peers\n\n" + body)
         replace_between(os.path.join(repo, "README.md"), "<!-- tools_compare:begin -->",
-                        "<!-- tools_compare:end -->", body)
+                        "<!-- tools_compare:end -->", body.replace("\n### ", "\n#### "))  # one level down there
 
 
 if __name__ == "__main__":
