@@ -2,7 +2,10 @@
 // input's size before use: this code is meant to be fuzzed.
 #include "http_request.hpp"
 
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <vector>
 
 namespace http {
 
@@ -228,10 +231,18 @@ path_result target_path(std::string_view target) {
         r.status = 400;
         return r;
     }
-    target = target.substr(0, target.find_first_of("?#"));
+    target = target.substr(0, target.find('#'));
+    if (std::size_t q = target.find('?'); q != std::string_view::npos) {
+        r.query = target.substr(q);
+        target = target.substr(0, q);
+    }
     target.remove_prefix(1);  // the leading '/'
 
+    // The decoded segments that remain after "." and ".." did their work;
+    // `ends` holds where each one ends in r.path, so ".." can take one back.
+    std::vector<std::size_t> ends;
     std::string segment;
+    r.directory = true;  // "/" is the root directory
     while (true) {
         std::size_t slash = target.find('/');
         std::string_view raw = target.substr(0, slash);
@@ -242,6 +253,7 @@ path_result target_path(std::string_view target) {
                 r.status = 403;
                 return r;
             }
+            r.directory = true;
             break;
         }
         segment.clear();
@@ -262,16 +274,213 @@ path_result target_path(std::string_view target) {
             }
             segment += c;
         }
-        if (segment == "." || segment == "..") {
-            r.status = 403;
-            return r;
+        if (segment == "..") {
+            if (ends.empty()) {  // above the root
+                r.status = 403;
+                return r;
+            }
+            ends.pop_back();
+            r.path.resize(ends.empty() ? 0 : ends.back());
+            r.directory = true;
+        } else if (segment == ".") {
+            r.directory = true;
+        } else {
+            if (!r.path.empty()) r.path += '/';
+            r.path += segment;
+            ends.push_back(r.path.size());
+            r.directory = false;
         }
-        if (!r.path.empty()) r.path += '/';
-        r.path += segment;
         if (last) break;
         target.remove_prefix(slash + 1);
     }
     return r;
+}
+
+std::string encode_path(std::string_view path) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out = "/";
+    for (char c : path) {
+        unsigned char u = static_cast<unsigned char>(c);
+        if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') || c == '-' ||
+            c == '.' || c == '_' || c == '~' || c == '/') {
+            out += c;
+        } else {
+            out += '%';
+            out += hex[u >> 4];
+            out += hex[u & 15];
+        }
+    }
+    return out;
+}
+
+namespace {
+
+// Decimal digits into `out`; values beyond 2^62 are kept at that (beyond any file).
+bool parse_u64(std::string_view s, std::uint64_t& out) noexcept {
+    if (s.empty()) return false;
+    constexpr std::uint64_t cap = std::uint64_t{1} << 62;
+    std::uint64_t n = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return false;
+        n = n >= cap ? cap : n * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    out = n > cap ? cap : n;
+    return true;
+}
+
+}  // namespace
+
+range_result parse_range(std::string_view value, std::uint64_t size) noexcept {
+    range_result r;
+    value = trim(value);
+    if (value.size() < 6 || !iequals(value.substr(0, 6), "bytes=")) return r;  // another unit: ignored
+    value.remove_prefix(6);
+    unsigned specs = 0;
+    bool satisfiable = false;
+    range_result one;
+    while (true) {
+        std::size_t comma = value.find(',');
+        std::string_view spec = trim(value.substr(0, comma));
+        if (!spec.empty()) {  // empty list elements are allowed (RFC 9110, 5.6.1)
+            ++specs;
+            std::size_t dash = spec.find('-');
+            if (dash == std::string_view::npos) {
+                r.kind = range_result::unsatisfiable;
+                return r;
+            }
+            std::uint64_t a = 0, b = 0;
+            std::string_view left = spec.substr(0, dash), right = spec.substr(dash + 1);
+            if (left.empty()) {  // "-n": the last n bytes
+                if (!parse_u64(right, b)) {
+                    r.kind = range_result::unsatisfiable;
+                    return r;
+                }
+                if (b > 0 && size > 0) {
+                    satisfiable = true;
+                    one.first = b >= size ? 0 : size - b;
+                    one.last = size - 1;
+                }
+            } else {
+                if (!parse_u64(left, a) || (!right.empty() && !parse_u64(right, b)) ||
+                    (!right.empty() && b < a)) {
+                    r.kind = range_result::unsatisfiable;
+                    return r;
+                }
+                if (a < size) {
+                    satisfiable = true;
+                    one.first = a;
+                    one.last = right.empty() || b >= size ? size - 1 : b;
+                }
+            }
+        }
+        if (comma == std::string_view::npos) break;
+        value.remove_prefix(comma + 1);
+    }
+    if (!satisfiable) {
+        r.kind = range_result::unsatisfiable;
+        return r;
+    }
+    if (specs > 1) return r;  // several ranges: the whole representation
+    one.kind = range_result::single;
+    return one;
+}
+
+namespace {
+
+constexpr std::string_view month_names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+constexpr std::string_view day_names[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+
+bool digits(std::string_view s, int& out) noexcept {
+    if (s.empty()) return false;
+    int n = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return false;
+        n = n * 10 + (c - '0');
+    }
+    out = n;
+    return true;
+}
+
+int month_of(std::string_view s) noexcept {
+    for (int i = 0; i < 12; ++i)
+        if (s == month_names[i]) return i + 1;
+    return 0;
+}
+
+// "hh:mm:ss"
+bool time_of_day(std::string_view s, int& h, int& m, int& sec) noexcept {
+    return s.size() == 8 && s[2] == ':' && s[5] == ':' && digits(s.substr(0, 2), h) &&
+           digits(s.substr(3, 2), m) && digits(s.substr(6, 2), sec) && h < 24 && m < 60 && sec <= 60;
+}
+
+bool to_seconds(int year, int month, int day, int h, int m, int s, std::int64_t& out) noexcept {
+    const std::chrono::year_month_day ymd{std::chrono::year{year},
+                                          std::chrono::month{static_cast<unsigned>(month)},
+                                          std::chrono::day{static_cast<unsigned>(day)}};
+    if (month == 0 || !ymd.ok()) return false;
+    const std::chrono::sys_days d{ymd};
+    out = static_cast<std::int64_t>(d.time_since_epoch().count()) * 86400 + h * 3600 + m * 60 + s;
+    return true;
+}
+
+}  // namespace
+
+bool parse_http_date(std::string_view t, std::int64_t& seconds) noexcept {
+    int year = 0, day = 0, h = 0, m = 0, s = 0;
+    if (t.size() == 29 && t[3] == ',' && t[4] == ' ' && t[7] == ' ' && t[11] == ' ' && t[16] == ' ' &&
+        t.substr(25) == " GMT") {  // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
+        return digits(t.substr(5, 2), day) && digits(t.substr(12, 4), year) &&
+               time_of_day(t.substr(17, 8), h, m, s) &&
+               to_seconds(year, month_of(t.substr(8, 3)), day, h, m, s, seconds);
+    }
+    if (t.size() == 24 && t[3] == ' ' && t[7] == ' ' && t[10] == ' ' && t[19] == ' ') {
+        // asctime: "Sun Nov  6 08:49:37 1994"
+        std::string_view d = t.substr(8, 2);
+        if (d[0] == ' ') d.remove_prefix(1);
+        return digits(d, day) && digits(t.substr(20, 4), year) && time_of_day(t.substr(11, 8), h, m, s) &&
+               to_seconds(year, month_of(t.substr(4, 3)), day, h, m, s, seconds);
+    }
+    // RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT"
+    std::size_t comma = t.find(", ");
+    if (comma == std::string_view::npos || comma < 6) return false;
+    std::string_view rest = t.substr(comma + 2);
+    if (rest.size() != 22 || rest[2] != '-' || rest[6] != '-' || rest[9] != ' ' || rest.substr(18) != " GMT")
+        return false;
+    if (!digits(rest.substr(0, 2), day) || !digits(rest.substr(7, 2), year) ||
+        !time_of_day(rest.substr(10, 8), h, m, s))
+        return false;
+    year += year < 70 ? 2000 : 1900;  // two digits: 1970..2069
+    return to_seconds(year, month_of(rest.substr(3, 3)), day, h, m, s, seconds);
+}
+
+std::string format_http_date(std::int64_t seconds) {
+    const std::chrono::sys_seconds t{std::chrono::seconds{seconds}};
+    const auto day = std::chrono::floor<std::chrono::days>(t);
+    const std::chrono::year_month_day ymd{day};
+    const std::chrono::hh_mm_ss hms{t - day};
+    char text[40];
+    std::snprintf(text, sizeof text, "%s, %02u %s %04d %02d:%02d:%02d GMT",
+                  day_names[std::chrono::weekday{day}.c_encoding()].data(), static_cast<unsigned>(ymd.day()),
+                  month_names[static_cast<unsigned>(ymd.month()) - 1].data(), static_cast<int>(ymd.year()),
+                  static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                  static_cast<int>(hms.seconds().count()));
+    return text;
+}
+
+bool etag_listed(std::string_view value, std::string_view etag) noexcept {
+    value = trim(value);
+    if (value == "*") return true;
+    if (etag.substr(0, 2) == "W/") etag.remove_prefix(2);
+    while (!value.empty()) {
+        std::size_t comma = value.find(',');
+        std::string_view tag = trim(value.substr(0, comma));
+        if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
+        if (!tag.empty() && tag == etag) return true;
+        if (comma == std::string_view::npos) break;
+        value.remove_prefix(comma + 1);
+    }
+    return false;
 }
 
 }  // namespace http

@@ -37,6 +37,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -105,18 +106,67 @@ int method_status(std::string_view method) noexcept;
 struct path_result {
     int status = 0;    // 0: `path` is safe to join to the root; else 400 or 403
     std::string path;  // decoded, relative, '/'-separated, no "." or ".." segments; "" for the root
+    // The target names a directory: it ended in '/' (or in a "." or ".."
+    // segment, which stands for the directory it leaves you in). "/a.txt/"
+    // is then no file, and "/dir" without it is redirected to "/dir/".
+    bool directory = false;
+    std::string_view query;  // "?..." as sent (no fragment), "" without one: for a redirect's Location
 };
 
 /// The safe relative path a target names. The query and fragment are
 /// dropped, an absolute-form target ("http://host/p") loses its scheme and
-/// authority, and %XX escapes are decoded.
+/// authority, %XX escapes are decoded, and then "." and ".." segments are
+/// resolved the way a URL's are (RFC 3986, 5.2.4): "/sub/../a.txt" is
+/// "a.txt", "/sub/.." is the root. Both the plain and the encoded forms
+/// ("%2e%2e") count, as a file system would see them after decoding.
 ///   400  not origin- or absolute-form (e.g. "*"), or a bad %-escape
 ///   403  anything that could leave the root or means something else on some
-///        system, in whatever encoding: a "." or ".." segment, an empty
+///        system, in whatever encoding: a ".." above the root, an empty
 ///        segment ("//"), a '\\', ':' or NUL, a control character, an encoded '/'.
 /// 403 rather than 404: the request is understood and refused on purpose, and
 /// says nothing about which files exist (the answer is the same whether the
-/// file outside exists or not).
+/// file outside exists or not). The normalisation is textual: a symbolic
+/// link in the path is not resolved here (uvhttpd checks the real path of
+/// what it opens separately).
 path_result target_path(std::string_view target);
+
+/// `path` (as target_path gives it) as an absolute URL path: "/" followed by
+/// it with every byte outside RFC 3986's unreserved set and "/" %-encoded,
+/// so that it is safe in a Location header whatever the file names hold.
+std::string encode_path(std::string_view path);
+
+/// A Range header against a representation of `size` bytes (RFC 9110, 14.2).
+struct range_result {
+    enum kind {
+        none,           // no usable Range (absent, another unit, several ranges): the whole, 200
+        single,         // one satisfiable range: 206 with bytes first..last
+        unsatisfiable,  // 416 with "Content-Range: bytes */size"
+    } kind = none;
+    std::uint64_t first = 0;  // when single: first and last byte, inclusive
+    std::uint64_t last = 0;
+};
+
+/// Parses the value of a Range header. "bytes=a-b", "bytes=a-" (to the end)
+/// and "bytes=-n" (the last n bytes) are one range; b beyond the end is cut
+/// to the end. A range starting at or beyond `size`, "bytes=-0", "a-b" with
+/// b < a, and a malformed bytes= list are unsatisfiable (416, as nginx
+/// answers). Several ranges ("bytes=0-1,5-6") are answered with the whole
+/// representation (none: RFC 9110 lets a server ignore Range), never with
+/// multipart/byteranges. Another unit ("items=0-1") is ignored (none).
+range_result parse_range(std::string_view value, std::uint64_t size) noexcept;
+
+/// An HTTP-date (RFC 9110, 5.6.7) in seconds since 1970: the preferred
+/// IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT" and the two obsolete forms a
+/// recipient must accept, "Sunday, 06-Nov-94 08:49:37 GMT" and
+/// "Sun Nov  6 08:49:37 1994". False (and `seconds` untouched) for anything
+/// else; the weekday is not checked against the date.
+bool parse_http_date(std::string_view text, std::int64_t& seconds) noexcept;
+
+/// `seconds` since 1970 as an IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT".
+std::string format_http_date(std::int64_t seconds);
+
+/// True if an If-None-Match (or If-Match) value holds `etag` under the weak
+/// comparison (RFC 9110, 8.8.3.2: "W/" is ignored on both sides), or is "*".
+bool etag_listed(std::string_view value, std::string_view etag) noexcept;
 
 }  // namespace http

@@ -74,6 +74,11 @@ namespace {
 constexpr std::size_t stream_chunk = 64 * 1024;
 constexpr std::size_t datagram_max = 16 * 1024;  // a stdin chunk sent as one UDP datagram
 constexpr std::size_t datagram_buffer = 64 * 1024;
+// The kernel's receive buffer asked for on a UDP socket: datagrams that
+// arrive while uvcat writes the last one to stdout wait there, and a burst
+// that overflows it is lost. 4 MiB holds 200 ms of a 20 MiB/s stream; the
+// kernel may grant less (Linux: up to net.core.rmem_max).
+constexpr int udp_receive_buffer = 4 * 1024 * 1024;
 
 const char* const usage_text =
     "usage: uvcat [-u] [-w SECS] HOST PORT\n"
@@ -390,6 +395,20 @@ uvkit::task<void> udp_upload(session& s, uvkit::udp& sock) {
     s.copy_done();
 }
 
+// Asks for a large kernel receive buffer on `sock` (which must have its
+// socket, i.e. be bound or connected). uvkit's udp has no call for it, so
+// this uses libuv's portable uv_recv_buffer_size on the raw handle. A
+// refusal is no error: the default buffer still works, it only loses more
+// under bursts.
+void grow_receive_buffer(uvkit::udp& sock) {
+    int size = 0;
+    uv_handle_t* h = reinterpret_cast<uv_handle_t*>(sock.raw());
+    if (uv_recv_buffer_size(h, &size) == 0 && size < udp_receive_buffer) {
+        size = udp_receive_buffer;
+        uv_recv_buffer_size(h, &size);
+    }
+}
+
 // Receives datagrams until the session ends; `first`, if not empty, is one
 // that arrived before (the one that chose the peer with -l).
 uvkit::task<void> udp_download(session& s, uvkit::udp& sock, std::string first) {
@@ -474,6 +493,7 @@ uvkit::task<outcome> udp_client(uvkit::loop& loop, const options& opt, stdio_end
     uvkit::udp sock{loop};
     sock.connect(eps.front(), ec);  // fixes the peer: only its datagrams are received
     if (ec) co_return failed("cannot use " + eps.front().to_string() + ": " + ec.message());
+    grow_receive_buffer(sock);
 
     session s{loop, in, out, eps.front().to_string(), opt.wait};
     co_await s.run(udp_upload(s, sock), udp_download(s, sock, ""));
@@ -524,6 +544,7 @@ uvkit::task<outcome> udp_server(uvkit::loop& loop, const options& opt, stdio_end
     std::error_code ec;
     sock.bind(ep, 0, ec);
     if (ec) co_return failed("cannot bind " + ep.to_string() + ": " + ec.message());
+    grow_receive_buffer(sock);
     std::cerr << "listening on " << sock.local_endpoint().to_string() << std::endl;
 
     // The first datagram names the peer.

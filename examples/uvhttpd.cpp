@@ -13,17 +13,31 @@
 //
 // What it serves:
 // - GET or HEAD /hello: "Hello, world!\n" as text/plain.
-// - GET or HEAD of a file below --dir (a directory means its index.html),
-//   with a Content-Type from the extension. Files are read on libuv's thread
-//   pool with std::ifstream, 256 KiB at a time, and each chunk is written
-//   before the next one is read: a large file never sits in memory and a
-//   slow client holds up only its own connection. (uvkit wraps no file
-//   system API, and std::ifstream on the pool is portable and blocks nobody
-//   but a pool thread; a libuv uv_fs_read would do the same work on the same
-//   pool.)
+// - GET or HEAD of a file below --dir, with a Content-Type from the
+//   extension, as nginx serves a static site (README: the comparison):
+//   - Last-Modified and ETag ("mtime-size" in hex, as nginx); If-None-Match
+//     (weak comparison, "*") or else If-Modified-Since (the file not newer
+//     than the date, RFC 9110) -> 304 without a body;
+//   - Accept-Ranges: bytes; one Range of GET (a-b, a-, -n) -> 206 with
+//     Content-Range, an unsatisfiable or malformed one -> 416 with
+//     "Content-Range: bytes */SIZE"; If-Range (a strong ETag match or the
+//     exact date) or else the whole file; several ranges -> 200 with the
+//     whole file (no multipart/byteranges: RFC 9110 lets a server ignore Range);
+//   - a directory: "/dir" -> 301 to "/dir/" (the query kept), "/dir/" -> its
+//     index.html, or 403 without one; "/file/" -> 404; "." and ".." segments
+//     are resolved first (http::target_path), so "/sub/../x" is "/x".
+//   Files are opened and read on libuv's thread pool with libuv's own
+//   synchronous uv_fs_* calls, behind lookup() and file_reader: the checks,
+//   the open, the fstat and the first 256 KiB are one pool trip (a small
+//   file needs no other); the rest streams 256 KiB at a time, each chunk
+//   written before the next one is read: a large file never sits in memory
+//   and a slow client holds up only its own connection.
+// - "Expect: 100-continue" with a body to come: "100 Continue", then the
+//   body is read (and dropped) and answered; if the request is refused anyway
+//   (405), the answer comes at once and the connection closes after it.
 // - Any other method: 405 with "Allow: GET, HEAD".
-// - A target that could leave --dir ("..", "%2e%2e", "//", '\', ':', NUL,
-//   an encoded '/'): 403, whether or not what it names exists (see
+// - A target that could leave --dir (".." above the root, also as "%2e%2e",
+//   "//", '\\', ':', NUL, an encoded '/'): 403, whether or not what it names exists (see
 //   http::target_path). A name that is not there: 404.
 // - Symbolic links inside --dir are followed only as far as --dir: the real
 //   path of what a request names (every link resolved) must lie below the
@@ -36,7 +50,9 @@
 //
 // Connections: HTTP/1.1 keeps the connection unless "Connection: close";
 // HTTP/1.0 only with "Connection: keep-alive". Pipelined requests are read
-// from one buffer and answered in order, one at a time. After --max-requests
+// from one buffer and answered in order: every complete request received is
+// answered before the next read, and the answers are collected and written
+// together (one write for a burst of small ones, at most 256 KiB queued). After --max-requests
 // answers, or a close, the server sends FIN after the last response and
 // drains what the client still sends for up to 1 s (closing with unread
 // input would reset the connection and could destroy the answer). A
@@ -69,6 +85,7 @@
 // on. Try it with:  curl -v http://127.0.0.1:PORT/hello
 #include <uvkit/uvkit.hpp>
 
+#include <sys/stat.h>
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -99,6 +116,8 @@ namespace {
 
 constexpr std::size_t read_size = 16 * 1024;    // one socket read, in the connection's frame
 constexpr std::size_t file_chunk = 256 * 1024;  // one file read on the pool
+constexpr std::size_t flush_size =
+    256 * 1024;  // answers queued beyond this are written before the next request
 constexpr std::chrono::milliseconds linger_time = 1s;
 constexpr int backlog = 511;
 constexpr std::string_view hello_body = "Hello, world!\n";
@@ -160,13 +179,18 @@ bool parse_number(std::string_view text, unsigned min, unsigned max, unsigned& o
 
 std::string_view reason(int status) {
     switch (status) {
+        case 100: return "Continue";
         case 200: return "OK";
+        case 206: return "Partial Content";
+        case 301: return "Moved Permanently";
+        case 304: return "Not Modified";
         case 400: return "Bad Request";
         case 403: return "Forbidden";
         case 404: return "Not Found";
         case 405: return "Method Not Allowed";
         case 413: return "Content Too Large";
         case 414: return "URI Too Long";
+        case 416: return "Range Not Satisfiable";
         case 431: return "Request Header Fields Too Large";
         case 501: return "Not Implemented";
         case 503: return "Service Unavailable";
@@ -206,67 +230,124 @@ std::string_view content_type(std::string_view path) {
 // formatted once a second per thread.
 std::string_view http_date() {
     thread_local std::chrono::sys_seconds cached{};
-    thread_local char text[32] = "";
+    thread_local std::string text;
     auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
-    if (now != cached) {
-        static constexpr const char* days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-        static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-        auto day = std::chrono::floor<std::chrono::days>(now);
-        std::chrono::year_month_day ymd{day};
-        std::chrono::hh_mm_ss hms{now - day};
-        std::snprintf(text, sizeof text, "%s, %02u %s %04d %02d:%02d:%02d GMT",
-                      days[std::chrono::weekday{day}.c_encoding()], static_cast<unsigned>(ymd.day()),
-                      months[static_cast<unsigned>(ymd.month()) - 1], static_cast<int>(ymd.year()),
-                      static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                      static_cast<int>(hms.seconds().count()));
+    if (now != cached || text.empty()) {
+        text = http::format_http_date(now.time_since_epoch().count());
         cached = now;
     }
     return text;
 }
 
-// The status line and header fields of a response, up to the empty line.
-std::string response_head(int status, std::string_view type, std::uint64_t length, bool keep_alive, int minor,
-                          std::string_view extra = {}) {
-    std::string h;
-    h.reserve(192);
+void append_number(std::string& out, std::uint64_t n) {
+    char digits[24];
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
+    out.append(digits, end);
+}
+
+// Appends the status line and the fields every response has; `length` < 0:
+// no Content-Type or Content-Length (a 100 or a 304).
+void append_head_start(std::string& h, int status, std::string_view type, std::int64_t length) {
     h += "HTTP/1.1 ";
-    h += std::to_string(status);
+    append_number(h, static_cast<std::uint64_t>(status));
     h += ' ';
     h += reason(status);
     h += "\r\nServer: uvhttpd\r\nDate: ";
     h += http_date();
-    h += "\r\nContent-Type: ";
-    h += type;
-    h += "\r\nContent-Length: ";
-    h += std::to_string(length);
+    if (length >= 0) {
+        h += "\r\nContent-Type: ";
+        h += type;
+        h += "\r\nContent-Length: ";
+        append_number(h, static_cast<std::uint64_t>(length));
+    }
     h += "\r\n";
+}
+
+void append_connection(std::string& h, bool keep_alive, int minor) {
     if (!keep_alive)
         h += "Connection: close\r\n";
     else if (minor == 0)
         h += "Connection: keep-alive\r\n";  // HTTP/1.0 closes unless told otherwise
-    h += extra;
-    h += "\r\n";
-    return h;
 }
 
-// A short text/plain answer for an error status.
+// The status line and header fields of a response, up to the empty line, appended to `out`.
+void append_head(std::string& out, int status, std::string_view type, std::uint64_t length, bool keep_alive,
+                 int minor, std::string_view extra = {}) {
+    append_head_start(out, status, type, static_cast<std::int64_t>(length));
+    append_connection(out, keep_alive, minor);
+    out += extra;
+    out += "\r\n";
+}
+
+// A short text/plain answer for an error status, appended to `out`.
+void append_error(std::string& out, int status, bool keep_alive, int minor, bool head_only,
+                  std::string_view extra = {}) {
+    std::string body = std::to_string(status) + " " + std::string{reason(status)} + "\n";
+    append_head(out, status, "text/plain; charset=utf-8", body.size(), keep_alive, minor, extra);
+    if (!head_only) out += body;
+}
+
 std::string error_response(int status, bool keep_alive, int minor, bool head_only,
                            std::string_view extra = {}) {
-    std::string body = std::to_string(status) + " " + std::string{reason(status)} + "\n";
-    std::string r = response_head(status, "text/plain; charset=utf-8", body.size(), keep_alive, minor, extra);
-    if (!head_only) r += body;
+    std::string r;
+    append_error(r, status, keep_alive, minor, head_only, extra);
     return r;
 }
 
-// ---------------------------------------------------------------- a connection
+// ---------------------------------------------------------------- files
+//
+// Everything uvhttpd asks of the file system is in this section, behind
+// lookup() and file_reader (both run on libuv's thread pool): a file layer
+// of the library can replace them without touching the connection. They use
+// libuv's own file calls in their synchronous form (no callback: the call
+// runs on the calling thread, here a pool thread), which are portable and
+// take an offset (pread), so a range needs no seek.
 
-// A file opened on the pool, or why not.
-struct opened_file {
-    int status = 404;
+// An open file, closed when the last owner lets go (on whichever thread).
+class file_reader {
+public:
+    explicit file_reader(uv_file fd) noexcept : fd_(fd) {}
+    file_reader(const file_reader&) = delete;
+    file_reader& operator=(const file_reader&) = delete;
+    ~file_reader() {
+        uv_fs_t req;
+        uv_fs_close(nullptr, &req, fd_, nullptr);
+        uv_fs_req_cleanup(&req);
+    }
+
+    // Reads `n` bytes at `offset` into `out` (resized to what was read).
+    // Blocks: call it on the pool. False on an error.
+    bool read(std::uint64_t offset, std::size_t n, std::string& out) const {
+        out.resize(n);
+        std::size_t have = 0;
+        while (have < n) {
+            uv_buf_t b = uv_buf_init(out.data() + have, static_cast<unsigned>(n - have));
+            uv_fs_t req;
+            int r = uv_fs_read(nullptr, &req, fd_, &b, 1, static_cast<std::int64_t>(offset + have), nullptr);
+            uv_fs_req_cleanup(&req);
+            if (r < 0) return false;
+            if (r == 0) break;  // the end: the file is shorter than it was
+            have += static_cast<std::size_t>(r);
+        }
+        out.resize(have);
+        return true;
+    }
+
+private:
+    uv_file fd_;
+};
+
+// What a request names, as lookup() found it.
+struct found_file {
+    int status = 404;  // 200, or 301 (a directory named without its '/'), 403, 404
     std::uint64_t size = 0;
-    std::shared_ptr<std::ifstream> in;
-    std::string name;  // for the Content-Type
+    std::int64_t mtime = 0;  // seconds since 1970
+    std::string name;        // the file name, for the Content-Type
+    // The first bytes asked for (at most `first_bytes` from `offset`), read
+    // in the same pool trip as the open: a small file needs no second one.
+    std::string head_bytes;
+    // Open while more than `head_bytes` is to be sent; else closed already.
+    std::shared_ptr<file_reader> file;
 };
 
 // True if `real` is `root` or lies below it; both canonical.
@@ -281,50 +362,138 @@ bool inside(const std::filesystem::path& root, const std::filesystem::path& real
     return true;
 }
 
-// The real path of `p` (every link resolved) into `real`: 0 if it lies below
-// `root` (canonical), 404 if it does not exist, 403 if it lies outside.
-int resolve_inside(const std::filesystem::path& root, const std::filesystem::path& p,
+// The real path of `base`/`rel` (every link resolved) into `real`: 0 if it
+// lies below `root`, 404 if it does not exist, 403 if it lies outside.
+// `root` and `base` (root or a directory below it) are canonical; `rel` is
+// '/'-separated without ".", ".." or empty segments (target_path's promise).
+int resolve_inside(const std::filesystem::path& root, const std::filesystem::path& base, std::string_view rel,
                    std::filesystem::path& real) {
+    namespace fs = std::filesystem;
+    fs::path p = base;
+#ifndef _WIN32
+    // If no component below `base` is a symbolic link, base/rel is already
+    // its own real path: one lstat per component of `rel`, where realpath()
+    // costs a readlink per component of the whole path (and each of those
+    // walks the path again). Any link, anywhere below `base`, takes the
+    // realpath() way. (Not on Windows, where std::filesystem does not see
+    // every kind of link: there it is always realpath.)
+    bool link = false;
+    for (std::string_view rest = rel; !rest.empty() && !link;) {
+        const std::size_t slash = rest.find('/');
+        p /= fs::path(std::string(rest.substr(0, slash)));
+        std::error_code ec;
+        const fs::file_type type = fs::symlink_status(p, ec).type();
+        if (ec || type == fs::file_type::not_found) return 404;
+        link = type == fs::file_type::symlink;
+        rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+    }
+    if (!link) {
+        real = std::move(p);
+        return 0;
+    }
+    p = base;
+#endif
+    if (!rel.empty()) p /= fs::path(std::string(rel));
     std::error_code ec;
-    real = std::filesystem::canonical(p, ec);
+    real = fs::canonical(p, ec);
     if (ec) return 404;  // missing, a dangling link, a loop of links
     return inside(root, real) ? 0 : 403;
 }
 
-// Runs on a pool thread: the checks and the open, which may block on the disk.
-opened_file open_file(const std::filesystem::path& root, const std::string& rel) {
+enum class open_result { file, directory, missing, forbidden };
+
+// Opens `path` and reads its type, size and time from the open file (no
+// window between the stat and the open).
+open_result open_and_stat(const std::filesystem::path& path, uv_file& fd, uv_stat_t& st) {
+    uv_fs_t req;
+    const std::string name = path.string();
+    int r = uv_fs_open(nullptr, &req, name.c_str(), UV_FS_O_RDONLY, 0, nullptr);
+    uv_fs_req_cleanup(&req);
+    if (r < 0) {
+        // Windows opens no directory this way; anywhere: not readable.
+        std::error_code ec;
+        if (std::filesystem::is_directory(path, ec)) return open_result::directory;
+        return r == UV_ENOENT ? open_result::missing : open_result::forbidden;
+    }
+    fd = r;
+    r = uv_fs_fstat(nullptr, &req, fd, nullptr);
+    st = req.statbuf;
+    uv_fs_req_cleanup(&req);
+    if (r < 0 || (st.st_mode & S_IFMT) != S_IFREG) {
+        uv_fs_close(nullptr, &req, fd, nullptr);
+        uv_fs_req_cleanup(&req);
+        if (r == 0 && (st.st_mode & S_IFMT) == S_IFDIR) return open_result::directory;
+        return open_result::missing;  // a socket, a device...: nothing to serve
+    }
+    return open_result::file;
+}
+
+// Runs on a pool thread: the checks, the open and the first read, which may
+// block on the disk. `rel` and `directory` are target_path()'s; the first
+// `first_bytes` bytes from `offset` are read into head_bytes (clamped to the file).
+found_file lookup(const std::filesystem::path& root, const std::string& rel, bool directory,
+                  std::uint64_t offset, std::size_t first_bytes) {
     namespace fs = std::filesystem;
-    opened_file f;
-    std::error_code ec;
-    fs::path named = rel.empty() ? root : root / fs::path(rel);  // its extension gives the type
+    found_file f;
+    // The name whose extension gives the type: the last segment, or the index's.
+    std::string_view named = std::string_view(rel).substr(rel.rfind('/') + 1);
     fs::path full;
-    if (int status = resolve_inside(root, named, full)) {
+    if (int status = resolve_inside(root, root, rel, full)) {
         f.status = status;
         return f;
     }
-    fs::file_status st = fs::status(full, ec);
-    if (!ec && fs::is_directory(st)) {
-        named = "index.html";
-        if (int status = resolve_inside(root, full / named, full)) {
-            f.status = status;
+    uv_file fd = -1;
+    uv_stat_t st{};
+    open_result what = open_and_stat(full, fd, st);
+    if (what == open_result::directory) {
+        if (!directory) {  // "/dir": relative links in it need "/dir/"
+            f.status = 301;
             return f;
         }
-        st = fs::status(full, ec);
+        named = "index.html";
+        const fs::path dir = full;
+        if (int status = resolve_inside(root, dir, "index.html", full)) {
+            f.status = status == 404 ? 403 : status;  // no index: a listing, which is not served
+            return f;
+        }
+        what = open_and_stat(full, fd, st);
+        if (what == open_result::directory) what = open_result::forbidden;
+    } else if (what == open_result::file && directory) {
+        what = open_result::missing;  // "/a.txt/": no directory of that name
+        uv_fs_t req;
+        uv_fs_close(nullptr, &req, fd, nullptr);
+        uv_fs_req_cleanup(&req);
     }
-    if (ec || !fs::is_regular_file(st)) return f;  // missing, or a socket, a device...
-    std::uint64_t size = fs::file_size(full, ec);
-    if (ec) return f;
-    auto in = std::make_shared<std::ifstream>(full, std::ios::binary);
-    if (!in->is_open()) {
-        f.status = 403;  // there, but not readable
+    if (what != open_result::file) {
+        f.status = what == open_result::forbidden ? 403 : 404;
         return f;
     }
+    auto file = std::make_shared<file_reader>(fd);
+    f.size = st.st_size;
+    f.mtime = static_cast<std::int64_t>(st.st_mtim.tv_sec);
+    f.name = std::string(named);
     f.status = 200;
-    f.size = size;
-    f.in = std::move(in);
-    f.name = named.filename().string();
+    if (offset < f.size) {
+        const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(first_bytes, f.size - offset));
+        if (!file->read(offset, n, f.head_bytes)) {
+            f.status = 403;  // there, but not readable
+            return f;
+        }
+        if (offset == 0 && f.head_bytes.size() == f.size) return f;  // all of it: closed on return
+    }
+    f.file = std::move(file);
     return f;
 }
+
+// The validator nginx sends too: the time and the size, in hex.
+std::string entity_tag(std::int64_t mtime, std::uint64_t size) {
+    char text[48];
+    std::snprintf(text, sizeof text, "\"%llx-%llx\"", static_cast<unsigned long long>(mtime),
+                  static_cast<unsigned long long>(size));
+    return text;
+}
+
+// ---------------------------------------------------------------- a connection
 
 // One client. Its state is the coroutine's frame; the loop's task_group owns it.
 class connection {
@@ -338,12 +507,18 @@ public:
         // deadline. When it fires, the socket is closed, which completes the
         // waiting operation with errc::canceled: cheaper than a with_timeout
         // per read.
+        //
+        // Pipelining: every complete request in `in` is answered before the
+        // next read, and the answers are collected in out_ and written
+        // together (one write for a burst of small answers), in order.
         std::string in;  // received, not yet answered: bounded by the header limit and one read
         unsigned served = 0;
         std::chrono::milliseconds head_until{0};  // loop time; 0: no request head begun
         for (;;) {
             http::parse_result r = http::parse_request(in, cfg_.limits);
             if (r.state == http::parse_state::need_more && r.head_size == 0) {
+                // Nothing more to answer until more arrives: what is queued goes out first.
+                if (!co_await flush()) co_return;
                 // Waiting for (the rest of) a head. Its deadline counts from
                 // its first byte and is not moved by the bytes that follow.
                 if (!in.empty() && head_until.count() == 0) head_until = loop_.now() + cfg_.header_timeout;
@@ -356,29 +531,47 @@ public:
             }
             if (r.state == http::parse_state::error) {
                 // The rest of the stream cannot be trusted: answer, then close.
-                if (co_await send(error_response(r.status, false, 1, false))) co_await linger();
+                append_error(out_, r.status, false, 1, false);
+                if (co_await flush()) co_await linger();
                 co_return;
             }
             head_until = std::chrono::milliseconds{0};
+            ++served;
+            stats_.requests.fetch_add(1, std::memory_order_relaxed);
+            bool keep = r.req.keep_alive && served < cfg_.max_requests;
             std::string next;  // bytes after a dropped body: the next request's
             if (r.state == http::parse_state::need_more) {
                 // The head is in, the body is not: it is dropped as it
                 // arrives, not kept (`in` and with it r.req stay as they are).
-                const std::size_t have = in.size() - r.head_size;
-                if (!co_await drop_body(r.body_length - have, next)) co_return;
-                r.consumed = in.size();
+                // A client that sent "Expect: 100-continue" waits for a word
+                // before it sends the body: 100 Continue if the request is
+                // one that is served; else the final answer right away, and
+                // the connection closes (the body never comes).
+                const std::string_view* expect = r.req.find("expect");
+                bool body_comes = true;
+                if (expect && r.req.minor == 1 && http::iequals(*expect, "100-continue")) {
+                    if (http::method_status(r.req.method) != 0) {
+                        keep = body_comes = false;
+                    } else {
+                        out_ += "HTTP/1.1 100 Continue\r\n\r\n";
+                        if (!co_await flush()) co_return;
+                    }
+                }
+                if (body_comes) {
+                    const std::size_t have = in.size() - r.head_size;
+                    if (!co_await drop_body(r.body_length - have, next)) co_return;
+                    r.consumed = in.size();
+                }
             }
-            ++served;
-            stats_.requests.fetch_add(1, std::memory_order_relaxed);
-            bool keep = r.req.keep_alive && served < cfg_.max_requests;
             bool ok = co_await respond(r.req, keep);  // r.req points into `in`
             if (!ok) co_return;
             if (!keep) {
-                co_await linger();
+                if (co_await flush()) co_await linger();
                 co_return;
             }
             in.erase(0, r.consumed);
             in += next;
+            if (out_.size() >= flush_size && !co_await flush()) co_return;
         }
     }
 
@@ -412,56 +605,162 @@ private:
         co_return true;
     }
 
-    // Writes `bytes` (owned) under the idle deadline; false if the connection is gone.
-    uvkit::task<bool> send(std::string bytes) {
+    // Writes what out_ holds under the idle deadline and empties it (its
+    // capacity stays for the next answers); false if the connection is gone.
+    uvkit::task<bool> flush() {
+        if (out_.empty()) co_return true;
         arm();
         std::error_code ec;
-        co_await socket_.async_write(std::move(bytes), ec);
+        co_await socket_.async_write(std::string_view(out_), ec);
+        out_.clear();
+        if (out_.capacity() > 4 * flush_size) out_.shrink_to_fit();  // after a large first chunk
         co_return !ec;
     }
 
+    // Queues the answer to `req` in out_ (a large file is written from here
+    // on, after what was queued before it). False if the connection is gone.
     uvkit::task<bool> respond(const http::request& req, bool keep) {
         const bool head_only = req.method == "HEAD";
         if (http::method_status(req.method) != 0) {
             std::string extra = "Allow: " + std::string{http::allowed_methods} + "\r\n";
-            co_return co_await send(error_response(405, keep, req.minor, head_only, extra));
+            append_error(out_, 405, keep, req.minor, head_only, extra);
+            co_return true;
         }
         http::path_result p = http::target_path(req.target);
-        if (p.status != 0) co_return co_await send(error_response(p.status, keep, req.minor, head_only));
-        if (p.path == "hello") {
-            std::string r =
-                response_head(200, "text/plain; charset=utf-8", hello_body.size(), keep, req.minor);
-            if (!head_only) r += hello_body;
-            co_return co_await send(std::move(r));
+        if (p.status != 0) {
+            append_error(out_, p.status, keep, req.minor, head_only);
+            co_return true;
         }
-        if (cfg_.root.empty()) co_return co_await send(error_response(404, keep, req.minor, head_only));
+        if (p.path == "hello" && !p.directory) {
+            append_head(out_, 200, "text/plain; charset=utf-8", hello_body.size(), keep, req.minor);
+            if (!head_only) out_ += hello_body;
+            co_return true;
+        }
+        if (cfg_.root.empty()) {
+            append_error(out_, 404, keep, req.minor, head_only);
+            co_return true;
+        }
 
+        // A Range is read from the start of the range: its first chunk comes
+        // with the open. Whether the range applies (If-Range) is known only
+        // after the open; if not, the file is read again from 0, which costs
+        // one more trip in that rare case only.
+        const std::string_view* range_field = head_only ? nullptr : req.find("range");
+        std::uint64_t guess = 0;
+        std::size_t want = file_chunk;
+        if (range_field) {
+            // Parsed against a size beyond any file: a plain "a-b" or "a-"
+            // gives its start (and "a-b" its length); a suffix "-n" starts
+            // near that size, so it is read from 0 instead (all of a small
+            // file, which holds its end).
+            constexpr std::uint64_t huge = std::uint64_t{1} << 62;
+            http::range_result any = http::parse_range(*range_field, huge);
+            if (any.kind == http::range_result::single && any.first < huge / 2) {
+                guess = any.first;
+                want =
+                    static_cast<std::size_t>(std::min<std::uint64_t>(file_chunk, any.last - any.first + 1));
+            }
+        }
         // Named, not written inside the co_await: GCC 12 destroys twice a
         // lambda with captured objects there (README, "compiler pitfalls").
-        auto open = [root = cfg_.root, rel = std::move(p.path)] { return open_file(root, rel); };
+        auto open = [root = cfg_.root, rel = std::move(p.path), dir = p.directory, guess, want] {
+            return lookup(root, rel, dir, guess, want);
+        };
         std::error_code ec;
-        opened_file f = co_await uvkit::async_work(loop_, std::move(open), ec);
+        found_file f = co_await uvkit::async_work(loop_, std::move(open), ec);
         if (ec) co_return false;  // cancelled: shutting down
-        if (f.status != 200) co_return co_await send(error_response(f.status, keep, req.minor, head_only));
-        if (!co_await send(response_head(200, content_type(f.name), f.size, keep, req.minor)))
-            co_return false;
-        if (head_only) co_return true;
-        co_return co_await send_file(std::move(f.in), f.size);
+        if (f.status == 301) {
+            std::string extra = "Location: " + http::encode_path(http::target_path(req.target).path) + "/" +
+                                std::string{p.query} + "\r\n";
+            append_error(out_, 301, keep, req.minor, head_only, extra);
+            co_return true;
+        }
+        if (f.status != 200) {
+            append_error(out_, f.status, keep, req.minor, head_only);
+            co_return true;
+        }
+
+        const std::string etag = entity_tag(f.mtime, f.size);
+        const std::string modified = http::format_http_date(f.mtime);
+        std::string validators = "Last-Modified: " + modified + "\r\nETag: " + etag + "\r\n";
+        if (not_modified(req, etag, f.mtime)) {
+            append_head_start(out_, 304, {}, -1);
+            append_connection(out_, keep, req.minor);
+            out_ += validators;
+            out_ += "\r\n";
+            co_return true;
+        }
+        std::uint64_t first = 0, length = f.size;
+        int status = 200;
+        if (range_field && range_applies(req, etag, f.mtime)) {
+            http::range_result rr = http::parse_range(*range_field, f.size);
+            if (rr.kind == http::range_result::unsatisfiable) {
+                std::string extra = "Content-Range: bytes */" + std::to_string(f.size) + "\r\n";
+                append_error(out_, 416, keep, req.minor, false, extra);
+                co_return true;
+            }
+            if (rr.kind == http::range_result::single) {
+                status = 206;
+                first = rr.first;
+                length = rr.last - rr.first + 1;
+                validators += "Content-Range: bytes " + std::to_string(rr.first) + "-" +
+                              std::to_string(rr.last) + "/" + std::to_string(f.size) + "\r\n";
+            }
+        }
+        if (status == 200) validators += "Accept-Ranges: bytes\r\n";
+        append_head(out_, status, content_type(f.name), length, keep, req.minor, validators);
+        if (head_only || length == 0) co_return true;
+
+        // What the open read covers bytes guess.. of the file: the answer's
+        // first bytes if they lie in there.
+        std::string_view have;
+        if (first >= guess && first - guess < f.head_bytes.size())
+            have = std::string_view(f.head_bytes)
+                       .substr(static_cast<std::size_t>(first - guess),
+                               static_cast<std::size_t>(std::min<std::uint64_t>(length, file_chunk)));
+        if (have.size() == length) {  // all of it: queued with the head
+            out_ += have;
+            co_return true;
+        }
+        // Without the open file, all of it was read and is less than fstat
+        // said: the promised length cannot be sent.
+        if (!f.file) co_return false;
+        out_ += have;
+        co_return co_await send_file(std::move(f.file), first + have.size(), length - have.size());
     }
 
-    // Streams `size` bytes of `in`, one chunk read on the pool, then written,
-    // then the next: at most one chunk in memory, and a client that reads
-    // slowly slows down only its own reads. The work function owns what it
-    // touches (shared_ptrs), so a cancelled await never leaves it with
-    // dangling pointers.
-    uvkit::task<bool> send_file(std::shared_ptr<std::ifstream> in, std::uint64_t size) {
+    // RFC 9110, 13.2.2: If-None-Match decides if present, else If-Modified-Since.
+    static bool not_modified(const http::request& req, std::string_view etag, std::int64_t mtime) {
+        if (const std::string_view* inm = req.find("if-none-match")) return http::etag_listed(*inm, etag);
+        std::int64_t since = 0;
+        if (const std::string_view* ims = req.find("if-modified-since");
+            ims && http::parse_http_date(*ims, since))
+            return mtime <= since;
+        return false;
+    }
+
+    // If-Range: the range is sent only if the representation is the one the
+    // client has (a strong match of the ETag, or exactly its date).
+    static bool range_applies(const http::request& req, std::string_view etag, std::int64_t mtime) {
+        const std::string_view* v = req.find("if-range");
+        if (!v) return true;
+        if (!v->empty() && (v->front() == '"' || v->substr(0, 2) == "W/")) return *v == etag;
+        std::int64_t date = 0;
+        return http::parse_http_date(*v, date) && date == mtime;
+    }
+
+    // Writes out_ and then `size` bytes of `file` from `offset`, one chunk
+    // read on the pool, then written, then the next: at most one chunk in
+    // memory, and a client that reads slowly slows down only its own reads.
+    // The work function owns what it touches (shared_ptrs), so a cancelled
+    // await never leaves it with dangling pointers.
+    uvkit::task<bool> send_file(std::shared_ptr<file_reader> file, std::uint64_t offset, std::uint64_t size) {
+        if (!co_await flush()) co_return false;
         auto chunk = std::make_shared<std::string>();
         while (size > 0) {
             std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(size, file_chunk));
-            auto read_chunk = [in, chunk, n] {  // named: see respond()
-                chunk->resize(n);
-                in->read(chunk->data(), static_cast<std::streamsize>(n));
-                return in->gcount() == static_cast<std::streamsize>(n);
+            auto read_chunk = [file, chunk, offset, n] {  // named: see respond()
+                return file->read(offset, n, *chunk) && chunk->size() == n;
             };
             std::error_code ec;
             bool read = co_await uvkit::async_work(loop_, std::move(read_chunk), ec);
@@ -472,6 +771,7 @@ private:
             co_await socket_.async_write(std::string_view(*chunk), ec);
             if (ec) co_return false;
             size -= n;
+            offset += n;
         }
         co_return true;
     }
@@ -493,9 +793,9 @@ private:
     worker_stats& stats_;
     uvkit::tcp socket_;
     uvkit::timer deadline_;
+    std::string out_;  // answers queued, not yet written
     std::array<char, read_size> buf_;
 };
-
 // A connection beyond --max-conns: a 503, FIN, closed. The answer is small
 // enough for the socket's buffer, so this takes no time and no read buffer.
 uvkit::task<void> refuse(uvkit::tcp socket) {

@@ -154,20 +154,25 @@ struct scan {
 
 uvkit::task<result> probe(scan& s, std::uint16_t port) {
     uvkit::endpoint ep{s.address, port};
+    std::error_code ec;
     try {
-        uvkit::tcp c = co_await uvkit::with_timeout(s.loop, s.opt.timeout, uvkit::connect(s.loop, ep));
-        // On loopback a connect from an ephemeral port to that same port
-        // "succeeds" with itself (TCP simultaneous open): nobody listens there.
-        std::error_code ec;
-        if (c.local_endpoint(ec) == ep) co_return result{state::closed, {}};
-        co_return result{state::open, {}};  // ~tcp closes it
+        // The error_code form: a refused port (nearly all of them) costs no
+        // exception; only an expired deadline throws.
+        uvkit::tcp c = co_await uvkit::with_timeout(s.loop, s.opt.timeout, uvkit::connect(s.loop, ep, ec));
+        if (!ec) {
+            // On loopback a connect from an ephemeral port to that same port
+            // "succeeds" with itself (TCP simultaneous open): nobody listens there.
+            std::error_code lec;
+            if (c.local_endpoint(lec) == ep) co_return result{state::closed, {}};
+            co_return result{state::open, {}};  // ~tcp closes it
+        }
     } catch (const std::system_error& e) {
-        const std::error_code& ec = e.code();
-        if (ec == uvkit::errc::canceled) co_return result{};  // stopping: still pending
-        if (ec == std::errc::connection_refused) co_return result{state::closed, {}};
-        if (ec == std::errc::timed_out) co_return result{state::timeout, {}};
-        co_return result{state::error, ec};
+        ec = e.code();
     }
+    if (ec == uvkit::errc::canceled) co_return result{};  // stopping: still pending
+    if (ec == std::errc::connection_refused) co_return result{state::closed, {}};
+    if (ec == std::errc::timed_out) co_return result{state::timeout, {}};
+    co_return result{state::error, ec};
 }
 
 // One of the N workers: one connect in flight at a time.

@@ -7,6 +7,8 @@
 // consumed bytes gives the same request, and one byte fewer asks for more;
 // the parser never asks for more once the input exceeds what the limits allow.
 // A path target_path calls safe is relative and has no "..", NUL or backslash.
+// Every header value goes through parse_range (a single range lies inside the
+// file), parse_http_date (a date survives format_http_date) and etag_listed.
 #include <http_request.hpp>
 
 #include <cstddef>
@@ -44,6 +46,21 @@ void check_path(std::string_view target) {
         require(seg != ".." && seg != ".");
         rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
     }
+}
+
+// The header-value helpers uvhttpd applies to what a client sends: a range
+// lies inside the file, a date round-trips through its formatted form.
+void check_field(std::string_view v) {
+    for (std::uint64_t size : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{1000}}) {
+        const http::range_result rr = http::parse_range(v, size);
+        if (rr.kind == http::range_result::single) require(rr.first <= rr.last && rr.last < size);
+    }
+    std::int64_t t = 0;
+    if (http::parse_http_date(v, t)) {
+        std::int64_t again = -1;
+        require(http::parse_http_date(http::format_http_date(t), again) && again == t);
+    }
+    (void)http::etag_listed(v, "\"a-1\"");
 }
 
 }  // namespace
@@ -91,6 +108,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             require(shorter.state == http::parse_state::need_more);
 
             check_path(r.req.target);
+            for (const auto& h : r.req.headers) check_field(h.value);
             break;
         }
     }

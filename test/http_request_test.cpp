@@ -2,6 +2,7 @@
 // bytes, so every case here is a string in and a result out.
 #include <http_request.hpp>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -287,13 +288,128 @@ TEST_CASE("target_path: safe relative paths") {
     CHECK(ok("/a..b") == "a..b");
     CHECK(ok("http://host:80/x/y") == "x/y");
     CHECK(ok("HTTP://host") == "");
+    // Dot segments are resolved as in a URL, encoded or not, as long as they stay inside.
+    CHECK(ok("/sub/../a.txt") == "a.txt");
+    CHECK(ok("/a/./b/../c") == "a/c");
+    CHECK(ok("/a/%2e%2E/b") == "b");
+    CHECK(ok("/./a") == "a");
+    CHECK(ok("/a/..") == "");
+    CHECK(ok("/a/b/../../c/") == "c");
+}
+
+TEST_CASE("target_path: whether a directory is named, and the query") {
+    auto dir = [](std::string_view target) {
+        http::path_result p = http::target_path(target);
+        REQUIRE(p.status == 0);
+        return p.directory;
+    };
+    CHECK(dir("/"));
+    CHECK(dir("/dir/"));
+    CHECK(dir("/a/.."));
+    CHECK(dir("/a/."));
+    CHECK(dir("/a/b/..?q"));
+    CHECK_FALSE(dir("/dir"));
+    CHECK_FALSE(dir("/a.txt"));
+    CHECK_FALSE(dir("/a/../b?x=/"));
+    CHECK(http::target_path("/d?x=1&y#f").query == "?x=1&y");
+    CHECK(http::target_path("/d#f?x").query == "");
+    CHECK(http::target_path("/d").query == "");
+    CHECK(http::target_path("http://h/d?q").query == "?q");
+}
+
+TEST_CASE("encode_path: safe in a Location header whatever the name holds") {
+    CHECK(http::encode_path("") == "/");
+    CHECK(http::encode_path("a/b-c_d.e~f") == "/a/b-c_d.e~f");
+    CHECK(http::encode_path("a b") == "/a%20b");
+    CHECK(http::encode_path("x\r\nSet-Cookie: y") == "/x%0D%0ASet-Cookie%3A%20y");
+    CHECK(http::encode_path("%?#\xc3\xa9") == "/%25%3F%23%C3%A9");
+}
+
+TEST_CASE("parse_range: one range, suffix and open ranges, cut at the end") {
+    using k = http::range_result;
+    auto one = [](std::string_view v, std::uint64_t size, std::uint64_t first, std::uint64_t last) {
+        CAPTURE(v);
+        http::range_result r = http::parse_range(v, size);
+        CHECK(r.kind == k::single);
+        CHECK(r.first == first);
+        CHECK(r.last == last);
+    };
+    one("bytes=0-99", 1000, 0, 99);
+    one("bytes=900-", 1000, 900, 999);
+    one("bytes=-100", 1000, 900, 999);
+    one("bytes=-5000", 1000, 0, 999);  // more than there is: all of it
+    one("bytes=900-5000", 1000, 900, 999);
+    one("bytes=999-999", 1000, 999, 999);
+    one("BYTES=1-2", 1000, 1, 2);  // the unit is case-insensitive
+    one(" bytes=1-2 ", 1000, 1, 2);
+    one("bytes=1-2, ,", 1000, 1, 2);                   // empty list elements do not count
+    one("bytes=0-99999999999999999999999", 10, 0, 9);  // too many digits: cut at the end
+}
+
+TEST_CASE("parse_range: unsatisfiable, malformed, several ranges, other units") {
+    using k = http::range_result;
+    for (std::string_view v :
+         {"bytes=1000-", "bytes=1000-2000", "bytes=-0", "bytes=5-2", "bytes=abc", "bytes=1",
+          "bytes=", "bytes=--1", "bytes=1-2-3", "bytes=0x1-2", "bytes=99999999999999999999999-"}) {
+        CAPTURE(v);
+        CHECK(http::parse_range(v, 1000).kind == k::unsatisfiable);
+    }
+    CHECK(http::parse_range("bytes=0-", 0).kind == k::unsatisfiable);  // nothing to send from an empty file
+    CHECK(http::parse_range("bytes=-1", 0).kind == k::unsatisfiable);
+    CHECK(http::parse_range("bytes=0-1,5-6", 1000).kind == k::none);  // several: the whole file
+    CHECK(http::parse_range("bytes=0-1,5000-6000", 1000).kind == k::none);
+    CHECK(http::parse_range("bytes=2000-,5000-", 1000).kind == k::unsatisfiable);
+    CHECK(http::parse_range("bytes=0-1,x", 1000).kind == k::unsatisfiable);
+    CHECK(http::parse_range("items=0-1", 1000).kind == k::none);  // another unit: ignored
+    CHECK(http::parse_range("", 1000).kind == k::none);
+    CHECK(http::parse_range("bytes", 1000).kind == k::none);
+}
+
+TEST_CASE("HTTP dates: the three forms in, IMF-fixdate out") {
+    std::int64_t t = -1;
+    REQUIRE(http::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT", t));
+    CHECK(t == 784111777);
+    t = -1;
+    REQUIRE(http::parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT", t));
+    CHECK(t == 784111777);
+    t = -1;
+    REQUIRE(http::parse_http_date("Sun Nov  6 08:49:37 1994", t));
+    CHECK(t == 784111777);
+    REQUIRE(http::parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT", t));
+    CHECK(t == 0);
+    REQUIRE(http::parse_http_date("Wed, 02 Dec 2026 01:43:43 GMT", t));
+    CHECK(http::format_http_date(t) == "Wed, 02 Dec 2026 01:43:43 GMT");
+    CHECK(http::format_http_date(784111777) == "Sun, 06 Nov 1994 08:49:37 GMT");
+    CHECK(http::format_http_date(0) == "Thu, 01 Jan 1970 00:00:00 GMT");
+    for (std::string_view bad :
+         {"", "yesterday", "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 31 Feb 1994 08:49:37 GMT",
+          "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 06 Nov 1994 24:00:00 GMT", "Sun, 06 Nov 1994 08:60:00 GMT",
+          "Sun, 6 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 94 08:49:37 GMT", "Sun Nov  6 08:49:37 94",
+          "Sunday, 06-Nov-1994 08:49:37 GMT", "Sun, 0x Nov 1994 08:49:37 GMT"}) {
+        CAPTURE(bad);
+        std::int64_t untouched = 42;
+        CHECK_FALSE(http::parse_http_date(bad, untouched));
+        CHECK(untouched == 42);
+    }
+}
+
+TEST_CASE("etag_listed: weak comparison over a list, and *") {
+    CHECK(http::etag_listed("\"a-1\"", "\"a-1\""));
+    CHECK(http::etag_listed("W/\"a-1\"", "\"a-1\""));
+    CHECK(http::etag_listed("\"x\", \"a-1\"", "\"a-1\""));
+    CHECK(http::etag_listed(" * ", "\"a-1\""));
+    CHECK(http::etag_listed("\"a-1\"", "W/\"a-1\""));
+    CHECK_FALSE(http::etag_listed("\"a-2\"", "\"a-1\""));
+    CHECK_FALSE(http::etag_listed("a-1", "\"a-1\""));
+    CHECK_FALSE(http::etag_listed("", "\"a-1\""));
+    CHECK_FALSE(http::etag_listed(",,", "\"a-1\""));
 }
 
 TEST_CASE("target_path: 403 for anything that could leave the root, 400 for nonsense") {
     for (std::string_view target : {
-             "/..",     "/../etc/passwd", "/a/../../b",   "/a/..",  "/./a",   "/%2e%2e/x", "/%2E%2E",
-             "/.%2e/x", "/a/%2e",         "//etc/passwd", "/a//b",  "/a%2fb", "/%2Fetc",   "/a\\b",
-             "/a%5cb",  "/c:/x",          "/a%3ab",       "/a%00b", "/a%0ab", "/a%7f",     "http://h/../x",
+             "/..",     "/../etc/passwd", "/a/../../b",   "/a/../..", "/./..",  "/%2e%2e/x", "/%2E%2E",
+             "/.%2e/x", "/a/%2e/../..",   "//etc/passwd", "/a//b",    "/a%2fb", "/%2Fetc",   "/a\\b",
+             "/a%5cb",  "/c:/x",          "/a%3ab",       "/a%00b",   "/a%0ab", "/a%7f",     "http://h/../x",
          }) {
         CAPTURE(target);
         CHECK(http::target_path(target).status == 403);

@@ -561,7 +561,33 @@ def case_uvcat_bad_arguments_exit_2():
     check(rc == 0 and b"usage: uvcat" in out and err == "", f"--help: status {rc}, stderr {err!r}")
 
 
+def case_uvcat_udp_listener_holds_a_2mib_burst():
+    """uvcat -l -u asks for a 4 MiB kernel receive buffer: a burst of 2048 datagrams of 1 KiB
+    sent while nobody reads uvcat's stdout (so uvcat receives nothing after the first 64 KiB)
+    all arrive; with the default buffer (about 208 KiB) most would be dropped."""
+    try:
+        with open("/proc/sys/net/core/rmem_max") as f:
+            rmem_max = int(f.read())
+    except OSError:
+        return  # not Linux: the kernel's limit is unknown
+    if rmem_max < 4 * 1024 * 1024:
+        return  # the kernel caps the buffer below what the burst needs
+    uv, port = start_uvcat_listener("-u", "127.0.0.1")
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        burst = [bytes([i % 251]) * 1024 for i in range(2048)]
+        for d in burst:  # as fast as the kernel takes them; stdout is not read yet
+            s.sendto(d, ("127.0.0.1", port))
+        want = b"".join(burst)
+        got = read_exact(uv.stdout.fileno(), len(want), time.monotonic() + STEP)
+        expect_same(want, got, "a 2 MiB UDP burst through uvcat -l -u")
+    finally:
+        s.close()
+        kill_group(uv)
+
+
 CASES = [
+    ("uvcat_udp_listener_holds_a_2mib_burst", case_uvcat_udp_listener_holds_a_2mib_burst),
     ("uvcat_to_nc_listener_8mib", case_uvcat_to_nc_listener_8mib),
     ("uvcat_to_socat_listener_8mib_both_ways", case_uvcat_to_socat_listener_8mib_both_ways),
     ("uvcat_waits_for_its_stdin_after_peer_eof", case_uvcat_waits_for_its_stdin_after_peer_eof),

@@ -7,6 +7,8 @@ import select
 import shutil
 import signal
 import socket
+import email.utils
+import http.client
 import tempfile
 import time
 
@@ -153,7 +155,7 @@ def case_static_files_and_types():
             expect_same(data, out, name)
         rc, out, _ = curl(f"{base}/")
         check(out == site.files["index.html"], f"/ gave {out[:80]!r}")
-        check(curl_status(f"{base}/sub/") == 404, "a directory without index.html: not 404")
+        check(curl_status(f"{base}/sub/") == 403, "a directory without index.html: not 403 (as nginx)")
         for path, ctype in [("a.txt", "text/plain"), ("index.html", "text/html"),
                             ("sub/big.bin", "application/octet-stream"), ("sub/empty.json", "application/json")]:
             rc, out, err = curl("-I", f"{base}/{path}")
@@ -181,7 +183,7 @@ def case_path_traversal_403():
         base = f"http://127.0.0.1:{port}"
         for path in ("/../secret", "/sub/../../secret", "/%2e%2e/secret", "/%2E%2E/secret", "/.%2e/secret",
                      "/sub/%2e%2e/%2e%2e/secret", "//etc/passwd", "/..%2fsecret", "/..%5csecret",
-                     "/sub/..", "/a.txt%00.html"):
+                     "/sub/../..", "/a.txt%00.html"):
             rc, out, err = curl("--path-as-is", "-o", os.devnull, "-w", "%{http_code}", base + path)
             check(rc == 0 and out == b"403", f"{path}: curl {rc}, status {out!r}")
         # What curl would normalise away, sent raw; the answer never carries the secret.
@@ -453,6 +455,8 @@ def case_symlinks_resolved_inside_dir():
         }
         for name, target in links.items():
             os.symlink(target, os.path.join(site.root, name))
+        os.symlink("../..", os.path.join(site.root, "sub", "out"))  # a link below the first level, leaving
+        os.symlink("../a.txt", os.path.join(site.root, "sub", "in.txt"))  # and one staying inside
         os.makedirs(os.path.join(site.root, "idx"))
         os.symlink("../../secret", os.path.join(site.root, "idx", "index.html"))  # an index that leaves
         via = os.path.join(site.top, "via")  # --dir itself given through a link
@@ -463,7 +467,8 @@ def case_symlinks_resolved_inside_dir():
                 for target, status in (("/etc/passwd", 403), ("/etc/", 403), ("/secret.txt", 403),
                                        ("/up/secret", 403), ("/idx/", 403), ("/inside.txt", 200),
                                        ("/subl/empty.json", 200), ("/dangling.txt", 404), ("/loop.txt", 404),
-                                       ("/a.txt", 200)):
+                                       ("/a.txt", 200), ("/sub/out/secret", 403), ("/sub/out/www/a.txt", 200),
+                                       ("/sub/in.txt", 200), ("/sub/out/", 403), ("/sub/out", 403)):
                     c.send(get(target))
                     r = c.response()
                     check(r.status == status, f"{target}: {r.status}, expected {status}")
@@ -632,6 +637,217 @@ def case_rss_bounded_for_200_unfinished_bodies():
                 s.close()
 
 
+# ---------------------------------------------------------------- beside nginx
+
+
+def hc_get(port, path, headers=None, method="GET", conn=None):
+    """One request with python's http.client; returns (status, headers dict (lower-case names), body)."""
+    c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    c.request(method, path, headers=headers or {})
+    r = c.getresponse()
+    body = r.read()
+    hdrs = {k.lower(): v for k, v in r.getheaders()}
+    if conn is None:
+        c.close()
+    return r.status, hdrs, body
+
+
+def validators_of(path):
+    st = os.stat(path)
+    mtime = int(st.st_mtime)
+    return f'"{mtime:x}-{st.st_size:x}"', email.utils.formatdate(mtime, usegmt=True), mtime
+
+
+def case_last_modified_etag_and_304():
+    """Last-Modified and ETag (nginx's form: "mtime-size" in hex) on every file; If-None-Match and
+    If-Modified-Since give 304 without a body on a connection that stays usable; curl -z too."""
+    with Site() as site, Server("uvhttpd", "--dir", site.root) as srv:
+        port = srv.port()
+        etag, modified, mtime = validators_of(os.path.join(site.root, "a.txt"))
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        status, h, body = hc_get(port, "/a.txt", conn=c)
+        check(status == 200 and body == site.files["a.txt"], f"{status} {body!r}")
+        check(h.get("etag") == etag and h.get("last-modified") == modified, f"validators {h}")
+        check(h.get("accept-ranges") == "bytes", f"no Accept-Ranges in {h}")
+        later = email.utils.formatdate(mtime + 3600, usegmt=True)
+        earlier = email.utils.formatdate(mtime - 3600, usegmt=True)
+        for headers, want in (({"If-None-Match": etag}, 304), ({"If-None-Match": "W/" + etag}, 304),
+                              ({"If-None-Match": f'"x", {etag}'}, 304), ({"If-None-Match": "*"}, 304),
+                              ({"If-None-Match": '"other"'}, 200),
+                              ({"If-None-Match": '"other"', "If-Modified-Since": modified}, 200),  # INM decides
+                              ({"If-Modified-Since": modified}, 304), ({"If-Modified-Since": later}, 304),
+                              ({"If-Modified-Since": earlier}, 200), ({"If-Modified-Since": "yesterday"}, 200),
+                              # the two obsolete date forms a server must read too
+                              ({"If-Modified-Since": time.strftime("%A, %d-%b-%y %H:%M:%S GMT",
+                                                                   time.gmtime(mtime))}, 304),
+                              ({"If-Modified-Since": time.strftime("%a %b %e %H:%M:%S %Y", time.gmtime(mtime))}, 304)):
+            status, h, body = hc_get(port, "/a.txt", headers, conn=c)  # one connection: 304s keep it in step
+            check(status == want, f"{headers}: {status}, expected {want}")
+            if want == 304:
+                check(body == b"" and h.get("etag") == etag and "content-length" not in h, f"{headers}: {h} {body!r}")
+            else:
+                check(body == site.files["a.txt"], f"{headers}: body {body!r}")
+        status, h, body = hc_get(port, "/a.txt", {"If-None-Match": etag}, method="HEAD", conn=c)
+        check(status == 304, f"HEAD with If-None-Match: {status}")
+        c.close()
+        # curl -z DATE sends If-Modified-Since: a fresh copy is not fetched again.
+        base = f"http://127.0.0.1:{port}"
+        check(curl_status(f"{base}/a.txt", "-z", modified) == 304, "curl -z with the file's date: not 304")
+        check(curl_status(f"{base}/a.txt", "-z", earlier) == 200, "curl -z with an older date: not 200")
+        # A file that changes gets a new ETag.
+        path = os.path.join(site.root, "a.txt")
+        with open(path, "ab") as f:
+            f.write(b"more\n")
+        os.utime(path, (mtime + 10, mtime + 10))
+        status, h, body = hc_get(port, "/a.txt", {"If-None-Match": etag})
+        check(status == 200 and h.get("etag") != etag and body.endswith(b"more\n"), f"changed file: {status} {h}")
+
+
+def case_ranges_206_416_and_curl_resume():
+    """Range: one range -> 206 with Content-Range (closed, open and suffix ranges, cut at the end),
+    unsatisfiable -> 416 with "bytes */size", several ranges -> 200 with the whole file (documented),
+    If-Range; curl -r and curl -C - (resume) get the right bytes."""
+    with Site() as site, Server("uvhttpd", "--dir", site.root) as srv:
+        port = srv.port()
+        big = site.files["sub/big.bin"]
+        n = len(big)
+        small = site.files["a.txt"]
+        etag, modified, _ = validators_of(os.path.join(site.root, "sub/big.bin"))
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for path, data, spec, first, last in (
+                ("/a.txt", small, "bytes=0-3", 0, 3), ("/a.txt", small, "bytes=-4", len(small) - 4, len(small) - 1),
+                ("/a.txt", small, "bytes=2-", 2, len(small) - 1), ("/a.txt", small, "bytes=-1000", 0, len(small) - 1),
+                ("/a.txt", small, "bytes=5-9999", 5, len(small) - 1),
+                ("/sub/big.bin", big, "bytes=0-99", 0, 99), ("/sub/big.bin", big, "bytes=-100", n - 100, n - 1),
+                ("/sub/big.bin", big, "bytes=100000-3000000", 100000, 3000000),  # across several file reads
+                ("/sub/big.bin", big, "bytes=4000000-", 4000000, n - 1),
+                ("/sub/big.bin", big, f"bytes={n - 1}-{n - 1}", n - 1, n - 1)):
+            status, h, body = hc_get(port, path, {"Range": spec}, conn=c)
+            check(status == 206, f"{path} {spec}: {status}")
+            check(h.get("content-range") == f"bytes {first}-{last}/{len(data)}", f"{spec}: {h.get('content-range')}")
+            check(body == data[first:last + 1] and h.get("content-length") == str(last - first + 1),
+                  f"{path} {spec}: {len(body)} bytes, not the range")
+        for spec in (f"bytes={n}-", "bytes=-0", "bytes=5-2", "bytes=abc", f"bytes={n + 10}-{n + 20}"):
+            status, h, body = hc_get(port, "/sub/big.bin", {"Range": spec}, conn=c)
+            check(status == 416 and h.get("content-range") == f"bytes */{n}", f"{spec}: {status} {h}")
+        status, h, body = hc_get(port, "/sub/empty.json", {"Range": "bytes=0-"}, conn=c)
+        check(status == 416 and h.get("content-range") == "bytes */0", f"empty file: {status} {h}")
+        for spec in ("bytes=0-1,5-6", "items=0-1"):  # several ranges, another unit: the whole file
+            status, h, body = hc_get(port, "/a.txt", {"Range": spec}, conn=c)
+            check(status == 200 and body == small and "content-range" not in h, f"{spec}: {status} {h}")
+        status, h, body = hc_get(port, "/sub/big.bin", {"Range": "bytes=10-19", "If-Range": etag}, conn=c)
+        check(status == 206 and body == big[10:20], f"If-Range matching: {status}")
+        status, h, body = hc_get(port, "/sub/big.bin", {"Range": "bytes=10-19", "If-Range": modified}, conn=c)
+        check(status == 206 and body == big[10:20], f"If-Range with the date: {status}")
+        status, h, body = hc_get(port, "/sub/big.bin", {"Range": "bytes=10-19", "If-Range": '"old"'}, conn=c)
+        check(status == 200 and body == big, f"If-Range not matching: {status}, {len(body)} bytes")
+        for spec in ("bytes=2-3", "bytes=0-1", "bytes=-2"):  # what the open read is not what is sent
+            status, h, body = hc_get(port, "/a.txt", {"Range": spec, "If-Range": '"old"'}, conn=c)
+            check(status == 200 and body == small, f"{spec}, If-Range not matching: {status} {body!r}")
+        status, h, body = hc_get(port, "/sub/big.bin", {"Range": "bytes=-300000"}, conn=c)  # beyond one read
+        check(status == 206 and body == big[n - 300000:], f"suffix across reads: {status} {len(body)}")
+        status, h, body = hc_get(port, "/a.txt", {"Range": "bytes=0-3"}, method="HEAD", conn=c)
+        check(status == 200 and h.get("content-length") == str(len(small)), f"HEAD with Range: {status} {h}")
+        c.close()
+        base = f"http://127.0.0.1:{port}"
+        rc, out, err = curl("-r", "1000-1999", f"{base}/sub/big.bin")
+        check(rc == 0 and out == big[1000:2000], f"curl -r: {rc}, {len(out)} bytes")
+        part = os.path.join(site.top, "part.bin")
+        with open(part, "wb") as f:
+            f.write(big[:1234567])  # an interrupted download
+        rc, out, err = curl("-C", "-", "-o", part, f"{base}/sub/big.bin")
+        check(rc == 0, f"curl -C -: exit {rc} {err!r}")
+        with open(part, "rb") as f:
+            expect_same(big, f.read(), "curl -C - resumed file")
+        rc, out, err = curl("-C", "-", "-o", part, "-w", "%{http_code}", f"{base}/sub/big.bin")
+        check(rc == 0 and out == b"416", f"curl -C - on a complete file: {rc} {out!r}")  # nothing left: 416
+
+
+def case_directories_redirect_forbid_and_trailing_slash():
+    """GET /dir -> 301 to /dir/ (query kept, names %-encoded), /dir/ without index.html -> 403,
+    /file/ -> 404, /sub/../x normalised and served while it stays inside --dir."""
+    with Site() as site:
+        os.makedirs(os.path.join(site.root, "docs"))
+        with open(os.path.join(site.root, "docs", "index.html"), "wb") as f:
+            f.write(b"<p>docs</p>\n")
+        os.makedirs(os.path.join(site.root, "a b"))
+        with Server("uvhttpd", "--dir", site.root) as srv:
+            port = srv.port()
+            for path, location in (("/docs", "/docs/"), ("/docs?x=1&y", "/docs/?x=1&y"), ("/sub", "/sub/"),
+                                   ("/a%20b", "/a%20b/"), ("/sub/../docs", "/docs/")):
+                status, h, body = hc_get(port, path)
+                check(status == 301 and h.get("location") == location, f"{path}: {status} {h.get('location')}")
+            base = f"http://127.0.0.1:{port}"
+            rc, out, err = curl("-L", f"{base}/docs")  # curl follows it to the index
+            check(rc == 0 and out == b"<p>docs</p>\n", f"curl -L /docs: {rc} {out!r}")
+            for path, status in (("/sub/", 403), ("/a%20b/", 403), ("/a.txt/", 404), ("/index.html/", 404),
+                                 ("/sub/empty.json/", 404), ("/hello/", 404)):
+                got, _, _ = hc_get(port, path)
+                check(got == status, f"{path}: {got}, expected {status}")
+            for path, data in (("/sub/../a.txt", site.files["a.txt"]), ("/sub/./../sub/empty.json", b""),
+                               ("/./a.txt", site.files["a.txt"]), ("/sub/%2e%2e/a.txt", site.files["a.txt"]),
+                               ("/sub/..", site.files["index.html"]), ("/docs/.", b"<p>docs</p>\n")):
+                rc, out, err = curl("--path-as-is", "-w", "[%{http_code}]", base + path)
+                check(rc == 0 and out == data + b"[200]", f"{path}: {rc} {out[-60:]!r}")
+            with Conn(port) as c:  # and still refused when it leaves, in any spelling
+                for target in ("/sub/../../secret", "/../secret", "/sub/%2e%2e/%2E%2E/secret", "/docs/./../../secret"):
+                    c.send(get(target))
+                    r = c.response()
+                    check(r.status == 403 and b"outside" not in r.body, f"{target}: {r.status}")
+
+
+def case_expect_100_continue():
+    """A request with "Expect: 100-continue" and a body gets 100 Continue before it sends the body,
+    then its answer; one that is refused anyway (405) gets the answer at once and the connection ends."""
+    with Server("uvhttpd") as srv:
+        port = srv.port()
+        with Conn(port) as c:
+            c.send(b"GET /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+            while b"\r\n\r\n" not in c.buf:
+                c._fill()
+            check(bytes(c.buf) == b"HTTP/1.1 100 Continue\r\n\r\n", f"interim: {bytes(c.buf)!r}")
+            c.buf.clear()
+            c.send(b"hello" + get("/hello"))
+            for _ in range(2):
+                r = c.response()
+                check(r.status == 200 and r.body == HELLO, f"after 100: {r.status} {r.body!r}")
+        with Conn(port) as c:
+            c.send(b"POST /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+            r = c.response()
+            check(r.status == 405 and r.header("connection") == "close", f"POST with Expect: {r.status} {r.headers}")
+            check(c.closed(), "still open after refusing a body it did not want")
+        # curl sends Expect: 100-continue for a body when asked and waits for the 100.
+        rc, out, err = curl("-X", "GET", "-H", "Expect: 100-continue", "--data-binary", "x" * 2000,
+                            "-w", "[%{http_code}]", f"http://127.0.0.1:{port}/hello")
+        check(rc == 0 and out == HELLO + b"[200]", f"curl with Expect: {rc} {out!r}")
+
+
+def case_pipelined_burst_answered_in_order():
+    """200 pipelined requests in one write (files, 304s, 404s, ranges mixed) are answered in order."""
+    with Site() as site, Server("uvhttpd", "--dir", site.root) as srv:
+        port = srv.port()
+        etag, _, _ = validators_of(os.path.join(site.root, "a.txt"))
+        reqs, want = [], []
+        for i in range(200):
+            kind = i % 4
+            if kind == 0:
+                reqs.append(get("/a.txt")), want.append((200, site.files["a.txt"]))
+            elif kind == 1:
+                reqs.append(get("/a.txt", extra=f"If-None-Match: {etag}\r\n")), want.append((304, b""))
+            elif kind == 2:
+                reqs.append(get(f"/nope{i}")), want.append((404, None))
+            else:
+                reqs.append(get("/sub/big.bin", extra=f"Range: bytes={i}-{i + 9}\r\n"))
+                want.append((206, site.files["sub/big.bin"][i:i + 10]))
+        with Conn(port, timeout=30) as c:
+            c.send(b"".join(reqs))
+            for i, (status, body) in enumerate(want):
+                r = c.response()
+                check(r.status == status, f"answer {i}: {r.status}, expected {status}")
+                check(body is None or r.body == body, f"answer {i}: body {r.body[:40]!r}")
+            check(c.buf == b"", f"extra bytes {c.buf[:80]!r}")
+
+
 CASES = [
     ("uvhttpd_hello_get_head", case_hello_get_head),
     ("uvhttpd_static_files_and_types", case_static_files_and_types),
@@ -657,4 +873,9 @@ CASES = [
     ("uvhttpd_request_body_dropped_and_next_request_served", case_request_body_dropped_and_next_request_served),
     ("uvhttpd_max_conns_refused_with_503", case_max_conns_refused_with_503),
     ("uvhttpd_rss_bounded_for_200_unfinished_bodies", case_rss_bounded_for_200_unfinished_bodies),
+    ("uvhttpd_last_modified_etag_and_304", case_last_modified_etag_and_304),
+    ("uvhttpd_ranges_206_416_and_curl_resume", case_ranges_206_416_and_curl_resume),
+    ("uvhttpd_directories_redirect_forbid_and_trailing_slash", case_directories_redirect_forbid_and_trailing_slash),
+    ("uvhttpd_expect_100_continue", case_expect_100_continue),
+    ("uvhttpd_pipelined_burst_answered_in_order", case_pipelined_burst_answered_in_order),
 ]
