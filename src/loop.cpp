@@ -152,10 +152,13 @@ loop::~loop() {
             stderr);
         std::abort();
     }
-    // Suspended coroutines go first: their awaiters still refer to open handles.
+    // What other threads write into (thread-pool requests) ends first: cancelled, or waited for.
+    destroy_extensions(detail::loop_extension::phase::drain);
+    // Then suspended coroutines: their awaiters still refer to open handles.
     destroy_extensions(detail::loop_extension::phase::before_handles);
     detail::handle_state::close_all(*this);
-    // What cannot be closed (thread-pool requests) is cancelled and waited for.
+    // A close callback may have started thread-pool requests again.
+    destroy_extensions(detail::loop_extension::phase::drain);
     for (detail::loop_extension* e = newest_ext_; e; e = e->older) e->shutdown();
     close_internal();
     reap_foreign_closes();
@@ -268,6 +271,10 @@ void loop::destroy_extensions(detail::loop_extension::phase p) noexcept {
         if (e->when != p) {
             link = &e->older;
             continue;
+        }
+        if (p == detail::loop_extension::phase::drain) {
+            e->shutdown();  // may add extensions, in front of the list: start again
+            if (*link != e) continue;
         }
         *link = e->older;
         // Out of its slot before it is destroyed: null while it tears down.

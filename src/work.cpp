@@ -17,7 +17,7 @@ namespace {
 // waits for those already running (they cannot be closed like handles).
 struct pool_registry final : loop_extension {
     static constexpr std::size_t slot = 1;  // see loop::extension_slots
-    explicit pool_registry(uvkit::loop& l) noexcept : loop_extension(phase::after_handles), owner(l) {}
+    explicit pool_registry(uvkit::loop& l) noexcept : loop_extension(phase::drain), owner(l) {}
     void shutdown() noexcept override { pool_op::finish_all(owner); }
     uvkit::loop& owner;
     pool_op* head = nullptr;

@@ -96,17 +96,20 @@ struct block_pool {
 /// Per-loop state of a subsystem (the coroutine layer, thread-pool requests,
 /// request pools): made on its first use on a loop, in a slot of its own
 /// (loop::extension_slots), owned and torn down by ~loop, which knows none of
-/// them: those of phase `before_handles` are destroyed first (suspended
-/// coroutines refer to open handles), then the handles close; then every
-/// other one's shutdown() runs (ending what it has in flight), and they are
+/// them. First those of phase `drain` end (shutdown(), then destroyed): what
+/// another thread may still write into (thread-pool requests, whose buffers
+/// may live in coroutine frames). Then those of phase `before_handles` are
+/// destroyed (suspended coroutines refer to open handles), and the handles
+/// close; then every `after_handles` one's shutdown() runs, and they are
 /// destroyed last. Within a phase, the newest goes first.
 struct loop_extension {
-    enum class phase : unsigned char { before_handles, after_handles };
+    enum class phase : unsigned char { drain, before_handles, after_handles };
     explicit loop_extension(phase p) noexcept : when(p) {}
     virtual ~loop_extension() = default;
     loop_extension(const loop_extension&) = delete;
     loop_extension& operator=(const loop_extension&) = delete;
-    /// after_handles: called once the handles are closed, before any extension is destroyed.
+    /// Ends what the extension has in flight: for `drain`, first of all; for
+    /// `after_handles`, once the handles are closed. Not called for `before_handles`.
     virtual void shutdown() noexcept {}
 
     const phase when;
