@@ -6,6 +6,7 @@
 #include "uvkit/dns.hpp"
 #include "uvkit/endpoint.hpp"
 #include "uvkit/error.hpp"
+#include "uvkit/fs.hpp"
 #include "uvkit/handle.hpp"
 #include "uvkit/idle.hpp"
 #include "uvkit/log.hpp"
