@@ -4,6 +4,7 @@
 #include <climits>
 #include <new>
 
+#include "fs_impl.hpp"
 #include "handle_impl.hpp"
 #include "log.hpp"
 
@@ -112,7 +113,9 @@ file_stat::time_point to_time(const uv_timespec_t& t) noexcept {
         duration_cast<system_clock::duration>(seconds(t.tv_sec) + nanoseconds(t.tv_nsec)));
 }
 
-file_stat to_stat(const uv_stat_t& s) noexcept {
+}  // namespace
+
+file_stat to_file_stat(const uv_stat_t& s) noexcept {
     file_stat r;
     r.dev = s.st_dev;
     r.mode = s.st_mode;
@@ -133,6 +136,8 @@ file_stat to_stat(const uv_stat_t& s) noexcept {
     return r;
 }
 
+namespace {
+
 /// Hands the new descriptor to the block prepared for it.
 uvkit::file adopt_new(fs_op_base& op) noexcept {
     file_state* s = std::exchange(op.pre, nullptr);
@@ -150,7 +155,7 @@ std::size_t result_of<std::size_t>(fs_op_base& op) {
 }
 template <>
 file_stat result_of<file_stat>(fs_op_base& op) {
-    return to_stat(op.req.statbuf);
+    return to_file_stat(op.req.statbuf);
 }
 template <>
 std::string result_of<std::string>(fs_op_base& op) {

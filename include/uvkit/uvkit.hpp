@@ -7,6 +7,8 @@
 #include "uvkit/endpoint.hpp"
 #include "uvkit/error.hpp"
 #include "uvkit/fs.hpp"
+#include "uvkit/fs_event.hpp"
+#include "uvkit/fs_poll.hpp"
 #include "uvkit/handle.hpp"
 #include "uvkit/idle.hpp"
 #include "uvkit/log.hpp"

@@ -44,6 +44,8 @@
 
 #include "uvkit/co/work.hpp"
 #include "uvkit/fs.hpp"
+#include "uvkit/fs_event.hpp"
+#include "uvkit/fs_poll.hpp"
 
 namespace uvkit {
 
@@ -118,7 +120,89 @@ private:
     bool oom_ = false;
 };
 
+/// The await of a watcher's next queued event (fs_event, fs_poll). A queued
+/// event completes it at once, without suspending.
+template <class Record>
+class watch_awaiter final : public operation, event_consumer {
+public:
+    watch_awaiter(event_queue<Record>* q, uvkit::loop* l, std::error_code* ec_out, const char* what) noexcept
+        : operation(ec_out, l), q_(q), what_(what) {}
+    ~watch_awaiter() override {
+        if (!pending_) return;
+        if (q_ && q_->consumer == this) q_->consumer = nullptr;
+        forget();
+    }
+
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+        cancel_scope* scope = scope_of(h);
+        if (!admit(scope)) return false;
+        if (!q_) {
+            ec_ = make_uv_error(UV_EINVAL);
+            return false;
+        }
+        if (!q_->items.empty()) {
+            take();
+            return false;
+        }
+        if (q_->consumer) {
+            ec_ = make_uv_error(UV_EALREADY);
+            return false;
+        }
+        suspend(h, scope, *loop_);
+        q_->consumer = this;
+        return true;
+    }
+    Record await_resume() {
+        deliver(what_);
+        return std::move(rec_);
+    }
+
+private:
+    void take() {
+        rec_ = std::move(q_->items.front());
+        q_->items.pop_front();
+        ec_ = rec_.ec;
+    }
+    void events_ready() noexcept override {
+        take();
+        resume_now();
+    }
+    void watcher_closing() noexcept override {
+        q_ = nullptr;
+        resume_soon(make_error_code(errc::canceled));
+    }
+    void cancel() noexcept override {
+        if (q_ && q_->consumer == this) q_->consumer = nullptr;
+        resume_soon(make_error_code(errc::canceled));
+    }
+
+    event_queue<Record>* q_;
+    const char* what_;
+    Record rec_{};
+};
+
+template <class Record, class H>
+watch_awaiter<Record> next_of(const H& h, std::error_code* ec, const char* what) noexcept {
+    auto* s = h.queued_state();
+    if (!s) return {nullptr, nullptr, ec, what};
+    return {&s->queue, s->owner, ec, what};
+}
+
 }  // namespace detail
+
+inline detail::watch_awaiter<fs_event_record> fs_event::async_next() noexcept {
+    return detail::next_of<fs_event_record>(*this, nullptr, "uvkit::fs_event::async_next");
+}
+inline detail::watch_awaiter<fs_event_record> fs_event::async_next(std::error_code& ec) noexcept {
+    return detail::next_of<fs_event_record>(*this, &ec, "uvkit::fs_event::async_next");
+}
+inline detail::watch_awaiter<fs_poll_record> fs_poll::async_next() noexcept {
+    return detail::next_of<fs_poll_record>(*this, nullptr, "uvkit::fs_poll::async_next");
+}
+inline detail::watch_awaiter<fs_poll_record> fs_poll::async_next(std::error_code& ec) noexcept {
+    return detail::next_of<fs_poll_record>(*this, &ec, "uvkit::fs_poll::async_next");
+}
 
 inline detail::fs_awaiter<std::size_t> file::async_read(std::span<char> buf, std::int64_t offset) noexcept {
     return {read_call(buf, offset), "uvkit::file::async_read", nullptr};
