@@ -255,25 +255,71 @@ TEST_CASE_FIXTURE(loop_fixture, "fs: a directory where a file is expected") {
     uvkit::run(loop, t());
 }
 
+// The checks of "permission denied", run by a non-root uid: this process when it is not root,
+// else a child of this test binary spawned as nobody (see below).
+uvkit::task<void> permission_checks(uvkit::loop& loop, std::string p) {
+    std::error_code ec;
+    uvkit::file f = co_await uvkit::fs::async_open(loop, p, UV_FS_O_RDONLY, 0, ec);
+    CHECK(ec == std::errc::permission_denied);
+    CHECK_FALSE(f);
+    ec.clear();
+#ifndef _WIN32
+    co_await uvkit::fs::async_access(loop, p, R_OK, ec);
+    CHECK(ec == std::errc::permission_denied);
+#endif
+    ec.clear();
+    co_await uvkit::fs::async_open(loop, p, UV_FS_O_WRONLY | UV_FS_O_TRUNC, 0, ec);
+    CHECK(ec == std::errc::permission_denied);
+}
+
+// Runs only in the child: UVKIT_FS_EACCES_PATH names the file.
+TEST_CASE_FIXTURE(loop_fixture, "fs child: permission denied as nobody" * doctest::skip(true)) {
+    const char* p = std::getenv("UVKIT_FS_EACCES_PATH");
+    REQUIRE(p);
+    uvkit::run(loop, permission_checks(loop, p));
+}
+
 TEST_CASE_FIXTURE(loop_fixture, "fs: permission denied" UVKIT_SKIP_ON_WINDOWS("POSIX permission bits")) {
 #ifndef _WIN32
-    if (running_as_root()) {
-        MESSAGE("skipped: running as root, which permission bits do not stop");
-        return;
-    }
     temp_dir d;
+    stdfs::permissions(d.path, stdfs::perms::owner_all | stdfs::perms::group_exec | stdfs::perms::others_exec);
     const std::string p = d / "secret";
     put(p, "s");
     stdfs::permissions(p, stdfs::perms::none);
-    auto t = [&]() -> uvkit::task<void> {
-        std::error_code ec;
-        uvkit::file f = co_await uvkit::fs::async_open(loop, p, UV_FS_O_RDONLY, 0, ec);
-        CHECK(ec == std::errc::permission_denied);
-        ec.clear();
-        co_await uvkit::fs::async_access(loop, p, R_OK, ec);
-        CHECK(ec == std::errc::permission_denied);
-    };
-    uvkit::run(loop, t());
+    if (!running_as_root()) {
+        uvkit::run(loop, permission_checks(loop, p));
+        return;
+    }
+    // Root passes permission bits: run the checks in this binary again, as nobody (65534).
+    char exe[4096];
+    std::size_t len = sizeof exe;
+    REQUIRE(uv_exepath(exe, &len) == 0);
+    uvkit::process_options o;
+    o.file = std::string(exe, len);
+    o.args = {o.file, "--no-skip", "--test-case=fs child: permission denied as nobody"};
+    std::vector<std::string> env{"UVKIT_FS_EACCES_PATH=" + p};
+    if (const char* path = std::getenv("PATH")) env.push_back(std::string("PATH=") + path);
+    o.env = env;
+    o.uid = 65534;
+    o.gid = 65534;
+    o.stdio = {uvkit::process_stdio::ignore(), uvkit::process_stdio::inherit(1), uvkit::process_stdio::inherit(2)};
+    std::optional<std::int64_t> status;
+    int term = 0;
+    std::error_code ec;
+    auto child = uvkit::process::spawn(
+        loop, o, [&](std::int64_t st, int sig) {
+            status = st;
+            term = sig;
+        },
+        ec);
+    if (ec) {
+        MESSAGE("skipped: cannot run a child as nobody (", ec.message(), ")");
+        return;
+    }
+    run_until([&] { return status.has_value(); });
+    CHECK(term == 0);
+    CHECK(*status == 0);  // the child's doctest run passed its checks
+    child.close();
 #endif
 }
 
