@@ -66,7 +66,8 @@ struct fs_op_base : pool_op {
     }
     static void operator delete(void* p, uvkit::loop&) noexcept { operator delete(p); }
 
-    uv_fs_t req{};
+    // Not zeroed: every uv_fs_* call initialises what it uses, and nothing reads it before.
+    uv_fs_t req;
     fs_kind kind{};
     bool issued = false;           // the uv_fs_* call was made: uv_fs_req_cleanup
     bool done = false;             // libuv called back
@@ -306,7 +307,9 @@ fs_request start(const fs_call& c, H&& h, std::error_code& ec) noexcept {
     }
     fs_op<R>* op;
     try {
-        std::string p1(c.path), p2(c.path2);  // libuv copies them again during the call
+        std::string p1, p2;  // NUL-terminated copies; libuv copies them again during the call
+        if (!c.path.empty()) p1.assign(c.path);
+        if (!c.path2.empty()) p2.assign(c.path2);
         op = new (*l) fs_op<R>(*l);
         op->kind = c.kind;
         op->cb = std::move(h);
