@@ -12,7 +12,8 @@ namespace {
 char buf[BENCH_CHUNK];
 
 uvkit::task<long long> read_all(uvkit::loop& l, const std::string& path, long long total) {
-    uvkit::file f = co_await uvkit::fs::async_open(l, path, UV_FS_O_RDWR | UV_FS_O_CREAT | UV_FS_O_TRUNC, 0600);
+    uvkit::file f =
+        co_await uvkit::fs::async_open(l, path, UV_FS_O_RDWR | UV_FS_O_CREAT | UV_FS_O_TRUNC, 0600);
     co_await f.async_truncate(total);
     long long offset = 0;
     while (offset < total) {

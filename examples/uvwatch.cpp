@@ -39,24 +39,31 @@ int usage() {
 }
 
 struct watch_target {
-    std::string path;     // as given
-    std::string dir;      // what fs_event watches
-    std::string name;     // the entry of `dir` that matters; empty: any
+    std::string path;  // as given
+    std::string dir;   // what fs_event watches
+    std::string name;  // the entry of `dir` that matters; empty: any
 };
 
 class watcher {
 public:
     watcher(uvkit::loop& l, std::vector<std::string> paths, std::vector<std::string> command,
             std::chrono::milliseconds delay)
-        : loop_(l), paths_(std::move(paths)), command_(std::move(command)), delay_(delay), debounce_(l),
-          grace_(l), sigint_(l), sigterm_(l) {}
+        : loop_(l),
+          paths_(std::move(paths)),
+          command_(std::move(command)),
+          delay_(delay),
+          debounce_(l),
+          grace_(l),
+          sigint_(l),
+          sigterm_(l) {}
 
     int run() {
         sigint_.start(SIGINT, [this](int) { stop(); });
         sigterm_.start(SIGTERM, [this](int) { stop(); });
         pending_stats_ = paths_.size();
         for (const std::string& p : paths_)
-            uvkit::fs::stat(loop_, p, [this, p](std::error_code ec, uvkit::file_stat st) { stated(p, ec, st); });
+            uvkit::fs::stat(loop_, p,
+                            [this, p](std::error_code ec, uvkit::file_stat st) { stated(p, ec, st); });
         loop_.run();
         return status_;
     }
@@ -84,7 +91,8 @@ private:
                 [this, name](std::error_code e, std::string_view changed, int) {
                     if (e) return;
                     if (!name.empty() && changed != name) return;
-                    std::cerr << "uvwatch: change: " << (changed.empty() ? std::string_view("?") : changed) << "\n";
+                    std::cerr << "uvwatch: change: " << (changed.empty() ? std::string_view("?") : changed)
+                              << "\n";
                     debounce_.start(delay_, [this] { rerun(); });
                 },
                 wec);

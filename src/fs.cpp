@@ -21,19 +21,17 @@ struct alignas(__STDCPP_DEFAULT_NEW_ALIGNMENT__) block_header {
 
 bool is_file_kind(fs_kind k) noexcept {
     switch (k) {
-    case fs_kind::close:
-    case fs_kind::read:
-    case fs_kind::write:
-    case fs_kind::fsync:
-    case fs_kind::fdatasync:
-    case fs_kind::ftruncate:
-    case fs_kind::fstat:
-    case fs_kind::fchmod:
-    case fs_kind::futime:
-    case fs_kind::sendfile:
-        return true;
-    default:
-        return false;
+        case fs_kind::close:
+        case fs_kind::read:
+        case fs_kind::write:
+        case fs_kind::fsync:
+        case fs_kind::fdatasync:
+        case fs_kind::ftruncate:
+        case fs_kind::fstat:
+        case fs_kind::fchmod:
+        case fs_kind::futime:
+        case fs_kind::sendfile: return true;
+        default: return false;
     }
 }
 
@@ -69,12 +67,12 @@ struct fs_op_base : pool_op {
     // Not zeroed: every uv_fs_* call initialises what it uses, and nothing reads it before.
     uv_fs_t req;
     fs_kind kind{};
-    bool issued = false;           // the uv_fs_* call was made: uv_fs_req_cleanup
-    bool done = false;             // libuv called back
-    file_state* file = nullptr;    // counted in file->inflight
-    file_state* pre = nullptr;     // open, mkstemp: the block the new file gets
+    bool issued = false;            // the uv_fs_* call was made: uv_fs_req_cleanup
+    bool done = false;              // libuv called back
+    file_state* file = nullptr;     // counted in file->inflight
+    file_state* pre = nullptr;      // open, mkstemp: the block the new file gets
     file_state* closing = nullptr;  // close: the block freed once closed
-    std::string owned;             // an owned write's bytes
+    std::string owned;              // an owned write's bytes
 };
 
 /// Closes `fd` synchronously on a private loop (when the file's own loop is gone).
@@ -191,7 +189,8 @@ uvkit::file result_of<uvkit::file>(fs_op_base& op) {
 }
 template <>
 temp_file result_of<temp_file>(fs_op_base& op) {
-    std::string path = op.req.path ? std::string(op.req.path) : std::string();  // may throw: the file not yet adopted
+    std::string path =
+        op.req.path ? std::string(op.req.path) : std::string();  // may throw: the file not yet adopted
     return temp_file{adopt_new(op), std::move(path)};
 }
 
@@ -232,48 +231,51 @@ fs_op_base::~fs_op_base() {
     }
 }
 
-int issue(uv_loop_t* l, fs_op_base* op, const fs_call& c, const char* p1, const char* p2, uv_file fd) noexcept {
+int issue(uv_loop_t* l, fs_op_base* op, const fs_call& c, const char* p1, const char* p2,
+          uv_file fd) noexcept {
     uv_fs_t* r = &op->req;
     switch (c.kind) {
-    case fs_kind::open: return uv_fs_open(l, r, p1, c.flags, c.mode, on_fs);
-    case fs_kind::close: return uv_fs_close(l, r, fd, on_fs);
-    case fs_kind::read: {
-        uv_buf_t b = uv_buf_init(c.buf.data(), static_cast<unsigned>(std::min<std::size_t>(c.buf.size(), INT_MAX)));
-        return uv_fs_read(l, r, fd, &b, 1, c.offset, on_fs);
-    }
-    case fs_kind::write: {
-        std::string_view d = c.owned ? std::string_view(op->owned) : c.data;
-        uv_buf_t b = uv_buf_init(const_cast<char*>(d.data()), static_cast<unsigned>(std::min<std::size_t>(d.size(), INT_MAX)));
-        return uv_fs_write(l, r, fd, &b, 1, c.offset, on_fs);
-    }
-    case fs_kind::fsync: return uv_fs_fsync(l, r, fd, on_fs);
-    case fs_kind::fdatasync: return uv_fs_fdatasync(l, r, fd, on_fs);
-    case fs_kind::ftruncate: return uv_fs_ftruncate(l, r, fd, c.length, on_fs);
-    case fs_kind::fstat: return uv_fs_fstat(l, r, fd, on_fs);
-    case fs_kind::fchmod: return uv_fs_fchmod(l, r, fd, c.mode, on_fs);
-    case fs_kind::futime: return uv_fs_futime(l, r, fd, c.atime, c.mtime, on_fs);
-    case fs_kind::sendfile:
-        return uv_fs_sendfile(l, r, c.out, fd, c.offset, static_cast<std::size_t>(c.length), on_fs);
-    case fs_kind::stat: return uv_fs_stat(l, r, p1, on_fs);
-    case fs_kind::lstat: return uv_fs_lstat(l, r, p1, on_fs);
-    case fs_kind::rename: return uv_fs_rename(l, r, p1, p2, on_fs);
-    case fs_kind::unlink: return uv_fs_unlink(l, r, p1, on_fs);
-    case fs_kind::mkdir: return uv_fs_mkdir(l, r, p1, c.mode, on_fs);
-    case fs_kind::mkdtemp: return uv_fs_mkdtemp(l, r, p1, on_fs);
-    case fs_kind::mkstemp: return uv_fs_mkstemp(l, r, p1, on_fs);
-    case fs_kind::rmdir: return uv_fs_rmdir(l, r, p1, on_fs);
-    case fs_kind::scandir: return uv_fs_scandir(l, r, p1, 0, on_fs);
-    case fs_kind::copyfile: return uv_fs_copyfile(l, r, p1, p2, c.flags, on_fs);
-    case fs_kind::link: return uv_fs_link(l, r, p1, p2, on_fs);
-    case fs_kind::symlink: return uv_fs_symlink(l, r, p1, p2, c.flags, on_fs);
-    case fs_kind::readlink: return uv_fs_readlink(l, r, p1, on_fs);
-    case fs_kind::realpath: return uv_fs_realpath(l, r, p1, on_fs);
-    case fs_kind::chmod: return uv_fs_chmod(l, r, p1, c.mode, on_fs);
-    case fs_kind::chown: return uv_fs_chown(l, r, p1, c.uid, c.gid, on_fs);
-    case fs_kind::lchown: return uv_fs_lchown(l, r, p1, c.uid, c.gid, on_fs);
-    case fs_kind::utime: return uv_fs_utime(l, r, p1, c.atime, c.mtime, on_fs);
-    case fs_kind::access: return uv_fs_access(l, r, p1, c.flags, on_fs);
-    case fs_kind::statfs: return uv_fs_statfs(l, r, p1, on_fs);
+        case fs_kind::open: return uv_fs_open(l, r, p1, c.flags, c.mode, on_fs);
+        case fs_kind::close: return uv_fs_close(l, r, fd, on_fs);
+        case fs_kind::read: {
+            uv_buf_t b = uv_buf_init(c.buf.data(),
+                                     static_cast<unsigned>(std::min<std::size_t>(c.buf.size(), INT_MAX)));
+            return uv_fs_read(l, r, fd, &b, 1, c.offset, on_fs);
+        }
+        case fs_kind::write: {
+            std::string_view d = c.owned ? std::string_view(op->owned) : c.data;
+            uv_buf_t b = uv_buf_init(const_cast<char*>(d.data()),
+                                     static_cast<unsigned>(std::min<std::size_t>(d.size(), INT_MAX)));
+            return uv_fs_write(l, r, fd, &b, 1, c.offset, on_fs);
+        }
+        case fs_kind::fsync: return uv_fs_fsync(l, r, fd, on_fs);
+        case fs_kind::fdatasync: return uv_fs_fdatasync(l, r, fd, on_fs);
+        case fs_kind::ftruncate: return uv_fs_ftruncate(l, r, fd, c.length, on_fs);
+        case fs_kind::fstat: return uv_fs_fstat(l, r, fd, on_fs);
+        case fs_kind::fchmod: return uv_fs_fchmod(l, r, fd, c.mode, on_fs);
+        case fs_kind::futime: return uv_fs_futime(l, r, fd, c.atime, c.mtime, on_fs);
+        case fs_kind::sendfile:
+            return uv_fs_sendfile(l, r, c.out, fd, c.offset, static_cast<std::size_t>(c.length), on_fs);
+        case fs_kind::stat: return uv_fs_stat(l, r, p1, on_fs);
+        case fs_kind::lstat: return uv_fs_lstat(l, r, p1, on_fs);
+        case fs_kind::rename: return uv_fs_rename(l, r, p1, p2, on_fs);
+        case fs_kind::unlink: return uv_fs_unlink(l, r, p1, on_fs);
+        case fs_kind::mkdir: return uv_fs_mkdir(l, r, p1, c.mode, on_fs);
+        case fs_kind::mkdtemp: return uv_fs_mkdtemp(l, r, p1, on_fs);
+        case fs_kind::mkstemp: return uv_fs_mkstemp(l, r, p1, on_fs);
+        case fs_kind::rmdir: return uv_fs_rmdir(l, r, p1, on_fs);
+        case fs_kind::scandir: return uv_fs_scandir(l, r, p1, 0, on_fs);
+        case fs_kind::copyfile: return uv_fs_copyfile(l, r, p1, p2, c.flags, on_fs);
+        case fs_kind::link: return uv_fs_link(l, r, p1, p2, on_fs);
+        case fs_kind::symlink: return uv_fs_symlink(l, r, p1, p2, c.flags, on_fs);
+        case fs_kind::readlink: return uv_fs_readlink(l, r, p1, on_fs);
+        case fs_kind::realpath: return uv_fs_realpath(l, r, p1, on_fs);
+        case fs_kind::chmod: return uv_fs_chmod(l, r, p1, c.mode, on_fs);
+        case fs_kind::chown: return uv_fs_chown(l, r, p1, c.uid, c.gid, on_fs);
+        case fs_kind::lchown: return uv_fs_lchown(l, r, p1, c.uid, c.gid, on_fs);
+        case fs_kind::utime: return uv_fs_utime(l, r, p1, c.atime, c.mtime, on_fs);
+        case fs_kind::access: return uv_fs_access(l, r, p1, c.flags, on_fs);
+        case fs_kind::statfs: return uv_fs_statfs(l, r, p1, on_fs);
     }
     return UV_EINVAL;
 }

@@ -57,13 +57,15 @@ void fs_event::start(std::string_view path, unsigned flags, event_handler h, std
     start_fn(path, flags, std::move(h), false, ec);
 }
 void fs_event::start(std::string_view path, unsigned flags, event_handler h) {
-    detail::throwing("uv_fs_event_start", [&](std::error_code& ec) { start_fn(path, flags, std::move(h), false, ec); });
+    detail::throwing("uv_fs_event_start",
+                     [&](std::error_code& ec) { start_fn(path, flags, std::move(h), false, ec); });
 }
 void fs_event::start(std::string_view path, unsigned flags, std::error_code& ec) noexcept {
     start_fn(path, flags, nullptr, true, ec);
 }
 void fs_event::start(std::string_view path, unsigned flags) {
-    detail::throwing("uv_fs_event_start", [&](std::error_code& ec) { start_fn(path, flags, nullptr, true, ec); });
+    detail::throwing("uv_fs_event_start",
+                     [&](std::error_code& ec) { start_fn(path, flags, nullptr, true, ec); });
 }
 
 void fs_event::stop() noexcept {

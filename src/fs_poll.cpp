@@ -9,7 +9,8 @@
 namespace uvkit {
 
 namespace detail {
-void fs_poll_state::on_poll(uv_fs_poll_t* h, int status, const uv_stat_t* prev, const uv_stat_t* curr) noexcept {
+void fs_poll_state::on_poll(uv_fs_poll_t* h, int status, const uv_stat_t* prev,
+                            const uv_stat_t* curr) noexcept {
     auto* s = state_of<fs_poll_state>(h);
     const std::error_code ec = status_code(status);
     file_stat p = prev ? to_file_stat(*prev) : file_stat{};
@@ -27,8 +28,8 @@ using detail::fs_poll_state;
 fs_poll::fs_poll(uvkit::loop& l)
     : handle(detail::create_state<fs_poll_state>(l, "uv_fs_poll_init", &uv_fs_poll_init)) {}
 
-void fs_poll::start_fn(std::string_view path, std::chrono::milliseconds interval, poll_handler&& h, bool queued,
-                       std::error_code& ec) noexcept {
+void fs_poll::start_fn(std::string_view path, std::chrono::milliseconds interval, poll_handler&& h,
+                       bool queued, std::error_code& ec) noexcept {
     auto* s = get<fs_poll_state>(ec);
     if (!s) return;
     if ((!queued && !h) || path.find('\0') != std::string_view::npos || interval.count() < 0 ||
@@ -57,13 +58,15 @@ void fs_poll::start(std::string_view path, std::chrono::milliseconds interval, p
     start_fn(path, interval, std::move(h), false, ec);
 }
 void fs_poll::start(std::string_view path, std::chrono::milliseconds interval, poll_handler h) {
-    detail::throwing("uv_fs_poll_start", [&](std::error_code& ec) { start_fn(path, interval, std::move(h), false, ec); });
+    detail::throwing("uv_fs_poll_start",
+                     [&](std::error_code& ec) { start_fn(path, interval, std::move(h), false, ec); });
 }
 void fs_poll::start(std::string_view path, std::chrono::milliseconds interval, std::error_code& ec) noexcept {
     start_fn(path, interval, nullptr, true, ec);
 }
 void fs_poll::start(std::string_view path, std::chrono::milliseconds interval) {
-    detail::throwing("uv_fs_poll_start", [&](std::error_code& ec) { start_fn(path, interval, nullptr, true, ec); });
+    detail::throwing("uv_fs_poll_start",
+                     [&](std::error_code& ec) { start_fn(path, interval, nullptr, true, ec); });
 }
 
 void fs_poll::stop() noexcept {

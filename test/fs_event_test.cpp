@@ -1,7 +1,7 @@
 // uvkit::fs_event and uvkit::fs_poll: watching paths, with handlers and with co_await async_next().
+#include <uvkit/co/fs.hpp>
 #include <uvkit/fs_event.hpp>
 #include <uvkit/fs_poll.hpp>
-#include <uvkit/co/fs.hpp>
 
 #include <uvkit/uvkit.hpp>
 
@@ -83,20 +83,24 @@ TEST_CASE_FIXTURE(loop_fixture, "fs_event: a watched file that changes reports U
     w.close();
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "fs_event: errors: missing path, NUL in the path, no handler, empty watcher") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "fs_event: errors: missing path, NUL in the path, no handler, empty watcher") {
     watch_dir d;
     uvkit::fs_event w{loop};
     std::error_code ec;
-    w.start(d / "missing", 0, [](std::error_code, std::string_view, int) {}, ec);
+    w.start(
+        d / "missing", 0, [](std::error_code, std::string_view, int) {}, ec);
     CHECK(ec == std::errc::no_such_file_or_directory);
     CHECK_FALSE(w.active());
     ec.clear();
-    w.start(d.path.string() + std::string("\0x", 2), 0, [](std::error_code, std::string_view, int) {}, ec);
+    w.start(
+        d.path.string() + std::string("\0x", 2), 0, [](std::error_code, std::string_view, int) {}, ec);
     CHECK(ec == std::errc::invalid_argument);
     ec.clear();
     w.start(d.path.string(), 0, nullptr, ec);
     CHECK(ec == std::errc::invalid_argument);
-    CHECK_THROWS_AS(w.start(d / "missing", 0, [](std::error_code, std::string_view, int) {}), std::system_error);
+    CHECK_THROWS_AS(w.start(d / "missing", 0, [](std::error_code, std::string_view, int) {}),
+                    std::system_error);
     uvkit::fs_event empty;
     ec.clear();
     empty.start(d.path.string(), 0, ec);

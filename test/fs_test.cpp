@@ -1,6 +1,6 @@
 // uvkit::file and uvkit::fs: files and path operations (uv_fs_*), in the three spellings.
-#include <uvkit/fs.hpp>
 #include <uvkit/co/fs.hpp>
+#include <uvkit/fs.hpp>
 
 #include <uvkit/uvkit.hpp>
 
@@ -80,7 +80,8 @@ uvkit::file open_now(uvkit::loop& l, const std::string& p, int flags, int mode =
 
 TEST_SUITE("fs") {
 
-TEST_CASE_FIXTURE(loop_fixture, "fs: open, write, read and stat with callbacks; each handler runs exactly once") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "fs: open, write, read and stat with callbacks; each handler runs exactly once") {
     temp_dir d;
     const std::string p = d / "a.txt";
     uvkit::file f;
@@ -194,21 +195,23 @@ TEST_CASE_FIXTURE(loop_fixture, "fs: a missing file: ec form, throwing co_await 
     CHECK(cb_ec == std::errc::no_such_file_or_directory);
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "fs: a path with an embedded NUL is EINVAL at the call and is never truncated") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "fs: a path with an embedded NUL is EINVAL at the call and is never truncated") {
     temp_dir d;
     const std::string good = d / "x";
     put(good, "keep");
     const std::string bad = good + std::string("\0.tmp", 5);  // would name `good` if cut at the NUL
     int calls = 0;
     std::error_code ec;
-    uvkit::fs_request r = uvkit::fs::unlink(loop, bad, [&](std::error_code) { ++calls; }, ec);
+    uvkit::fs_request r = uvkit::fs::unlink(
+        loop, bad, [&](std::error_code) { ++calls; }, ec);
     CHECK(ec == std::errc::invalid_argument);
     CHECK_FALSE(r.pending());
     CHECK_THROWS_AS(uvkit::fs::unlink(loop, bad, [&](std::error_code) { ++calls; }), std::system_error);
     CHECK_THROWS_AS(uvkit::fs::rename(loop, good, bad, [&](std::error_code) { ++calls; }), std::system_error);
-    CHECK_THROWS_AS(uvkit::file::open(loop, bad, UV_FS_O_RDWR | UV_FS_O_TRUNC, 0, [&](std::error_code, uvkit::file) {
-        ++calls;
-    }), std::system_error);
+    CHECK_THROWS_AS(uvkit::file::open(loop, bad, UV_FS_O_RDWR | UV_FS_O_TRUNC, 0,
+                                      [&](std::error_code, uvkit::file) { ++calls; }),
+                    std::system_error);
     std::error_code co_ec;
     auto t = [&]() -> uvkit::task<void> {
         co_await uvkit::fs::async_unlink(loop, bad, co_ec);
@@ -282,7 +285,8 @@ TEST_CASE_FIXTURE(loop_fixture, "fs child: permission denied as nobody" * doctes
 TEST_CASE_FIXTURE(loop_fixture, "fs: permission denied" UVKIT_SKIP_ON_WINDOWS("POSIX permission bits")) {
 #ifndef _WIN32
     temp_dir d;
-    stdfs::permissions(d.path, stdfs::perms::owner_all | stdfs::perms::group_exec | stdfs::perms::others_exec);
+    stdfs::permissions(d.path,
+                       stdfs::perms::owner_all | stdfs::perms::group_exec | stdfs::perms::others_exec);
     const std::string p = d / "secret";
     put(p, "s");
     stdfs::permissions(p, stdfs::perms::none);
@@ -302,12 +306,14 @@ TEST_CASE_FIXTURE(loop_fixture, "fs: permission denied" UVKIT_SKIP_ON_WINDOWS("P
     o.env = env;
     o.uid = 65534;
     o.gid = 65534;
-    o.stdio = {uvkit::process_stdio::ignore(), uvkit::process_stdio::inherit(1), uvkit::process_stdio::inherit(2)};
+    o.stdio = {uvkit::process_stdio::ignore(), uvkit::process_stdio::inherit(1),
+               uvkit::process_stdio::inherit(2)};
     std::optional<std::int64_t> status;
     int term = 0;
     std::error_code ec;
     auto child = uvkit::process::spawn(
-        loop, o, [&](std::int64_t st, int sig) {
+        loop, o,
+        [&](std::int64_t st, int sig) {
             status = st;
             term = sig;
         },
@@ -328,7 +334,8 @@ TEST_CASE_FIXTURE(loop_fixture, "fs: operations on an empty or closed file fail 
     char buf[4];
     std::error_code ec;
     int calls = 0;
-    f.read(std::span<char>(buf), 0, [&](std::error_code, std::size_t) { ++calls; }, ec);
+    f.read(
+        std::span<char>(buf), 0, [&](std::error_code, std::size_t) { ++calls; }, ec);
     CHECK(ec == std::errc::invalid_argument);
     CHECK_THROWS_AS(f.write("x", 0, [&](std::error_code, std::size_t) { ++calls; }), std::system_error);
     CHECK_THROWS_AS(f.close([&](std::error_code) { ++calls; }), std::system_error);
@@ -344,8 +351,9 @@ TEST_CASE_FIXTURE(loop_fixture, "fs: operations on an empty or closed file fail 
     CHECK_THROWS_AS(uvkit::file::adopt(loop, -1), std::system_error);
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "fs: a file deleted while open stays readable and writable"
-                                    UVKIT_SKIP_ON_WINDOWS("Windows refuses to delete an open file")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "fs: a file deleted while open stays readable and writable" UVKIT_SKIP_ON_WINDOWS(
+                      "Windows refuses to delete an open file")) {
 #ifndef _WIN32
     temp_dir d;
     const std::string p = d / "gone";
@@ -366,7 +374,8 @@ TEST_CASE_FIXTURE(loop_fixture, "fs: a file deleted while open stays readable an
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "fs: a queued read is cancelled: errc::canceled, from the loop, exactly once") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "fs: a queued read is cancelled: errc::canceled, from the loop, exactly once") {
     temp_dir d;
     const std::string p = d / "c";
     put(p, "data");
@@ -432,7 +441,8 @@ TEST_CASE_FIXTURE(loop_fixture, "fs: co_await read under a cancel scope: when_an
     CHECK(read_ec == uvkit::errc::canceled);
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "fs: destroying a file with writes in flight loses no data and does not block") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "fs: destroying a file with writes in flight loses no data and does not block") {
     temp_dir d;
     const std::string p = d / "w";
     uvkit::file f = open_now(loop, p, UV_FS_O_WRONLY | UV_FS_O_CREAT | UV_FS_O_TRUNC);
@@ -442,10 +452,11 @@ TEST_CASE_FIXTURE(loop_fixture, "fs: destroying a file with writes in flight los
         pool_gate gate{loop};  // every pool thread busy: the writes wait in the queue
         for (int i = 0; i < 20; ++i) {
             std::string chunk = "chunk" + std::to_string(i) + ";";
-            f.write(std::move(chunk), static_cast<std::int64_t>(expect.size()), [&](std::error_code ec, std::size_t) {
-                CHECK_FALSE(ec);
-                ++done;
-            });
+            f.write(std::move(chunk), static_cast<std::int64_t>(expect.size()),
+                    [&](std::error_code ec, std::size_t) {
+                        CHECK_FALSE(ec);
+                        ++done;
+                    });
             expect += "chunk" + std::to_string(i) + ";";
         }
         f = uvkit::file{};  // returns at once although the pool is blocked
@@ -500,7 +511,8 @@ TEST_CASE("fs: a file that outlives its loop is empty and closes on its own") {
     CHECK_FALSE(f.is_open());
     char buf[2];
     std::error_code ec;
-    f.read(std::span<char>(buf), 0, [](std::error_code, std::size_t) {}, ec);
+    f.read(
+        std::span<char>(buf), 0, [](std::error_code, std::size_t) {}, ec);
     CHECK(ec == std::errc::invalid_argument);
     f.close();  // synchronous now: no loop
     CHECK(slurp(p).substr(0, 1) == "x");
@@ -637,7 +649,8 @@ TEST_CASE_FIXTURE(loop_fixture, "fs: truncate, chmod, utime on a file and stat's
         const auto when = std::chrono::system_clock::time_point(std::chrono::seconds(1600000000));
         co_await f.async_utime(when, when);
         uvkit::file_stat st = co_await f.async_stat();
-        CHECK(std::chrono::duration_cast<std::chrono::seconds>(st.mtime.time_since_epoch()).count() == 1600000000);
+        CHECK(std::chrono::duration_cast<std::chrono::seconds>(st.mtime.time_since_epoch()).count() ==
+              1600000000);
 #ifndef _WIN32
         co_await f.async_chmod(0600);
         CHECK((co_await f.async_stat()).permissions() == 0600);
@@ -645,13 +658,15 @@ TEST_CASE_FIXTURE(loop_fixture, "fs: truncate, chmod, utime on a file and stat's
         const auto later = std::chrono::system_clock::time_point(std::chrono::seconds(1700000000));
         co_await uvkit::fs::async_utime(loop, p, later, later);
         st = co_await uvkit::fs::async_stat(loop, p);
-        CHECK(std::chrono::duration_cast<std::chrono::seconds>(st.mtime.time_since_epoch()).count() == 1700000000);
+        CHECK(std::chrono::duration_cast<std::chrono::seconds>(st.mtime.time_since_epoch()).count() ==
+              1700000000);
     };
     uvkit::run(loop, t());
     CHECK(slurp(p) == "0123");
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "fs: path operations: mkdir, scandir with types, rename, copyfile, rmdir, unlink") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "fs: path operations: mkdir, scandir with types, rename, copyfile, rmdir, unlink") {
     temp_dir d;
     auto t = [&]() -> uvkit::task<void> {
         co_await uvkit::fs::async_mkdir(loop, d / "dir", 0755);
@@ -708,7 +723,8 @@ TEST_CASE_FIXTURE(loop_fixture, "fs: mkdtemp and mkstemp make unique names; the 
     uvkit::run(loop, t());
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "fs: link, symlink, readlink, lstat" UVKIT_SKIP_ON_WINDOWS("symlinks need privileges")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "fs: link, symlink, readlink, lstat" UVKIT_SKIP_ON_WINDOWS("symlinks need privileges")) {
 #ifndef _WIN32
     temp_dir d;
     put(d / "target", "t");
@@ -726,9 +742,9 @@ TEST_CASE_FIXTURE(loop_fixture, "fs: link, symlink, readlink, lstat" UVKIT_SKIP_
         CHECK((co_await uvkit::fs::async_stat(loop, d / "target")).permissions() == 0640);
         uvkit::file_stat st = co_await uvkit::fs::async_stat(loop, d / "target");
         co_await uvkit::fs::async_chown(loop, d / "target", static_cast<uv_uid_t>(st.uid),
-                                         static_cast<uv_gid_t>(st.gid));
+                                        static_cast<uv_gid_t>(st.gid));
         co_await uvkit::fs::async_lchown(loop, d / "soft", static_cast<uv_uid_t>(st.uid),
-                                          static_cast<uv_gid_t>(st.gid));
+                                         static_cast<uv_gid_t>(st.gid));
     };
     uvkit::run(loop, t());
 #endif
@@ -741,7 +757,8 @@ TEST_CASE_FIXTURE(loop_fixture, "fs: sendfile between files and to a socket") {
     put(d / "src", data);
     auto t = [&]() -> uvkit::task<void> {
         uvkit::file in = co_await uvkit::fs::async_open(loop, d / "src", UV_FS_O_RDONLY, 0);
-        uvkit::file out = co_await uvkit::fs::async_open(loop, d / "dst", UV_FS_O_WRONLY | UV_FS_O_CREAT, 0644);
+        uvkit::file out =
+            co_await uvkit::fs::async_open(loop, d / "dst", UV_FS_O_WRONLY | UV_FS_O_CREAT, 0644);
         std::size_t sent = 0;
         for (int i = 0; i < 1000 && sent < data.size(); ++i)
             sent += co_await in.async_sendfile(out, static_cast<std::int64_t>(sent), data.size() - sent);
@@ -768,7 +785,8 @@ TEST_CASE_FIXTURE(loop_fixture, "fs: sendfile between files and to a socket") {
         char buf[65536];
         for (int i = 0; i < 100000 && sent < data.size(); ++i) {
             std::error_code ec;
-            std::size_t n = co_await in.async_sendfile(a, static_cast<std::int64_t>(sent), data.size() - sent, ec);
+            std::size_t n =
+                co_await in.async_sendfile(a, static_cast<std::int64_t>(sent), data.size() - sent, ec);
             if (ec == std::errc::resource_unavailable_try_again) {
                 // The socket buffer is full: read + write, whose completion is the backpressure.
                 n = co_await in.async_read(std::span<char>(buf), static_cast<std::int64_t>(sent));
@@ -788,7 +806,8 @@ TEST_CASE_FIXTURE(loop_fixture, "fs: sendfile between files and to a socket") {
 #endif
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "fs: EMFILE from open is a clear error" UVKIT_SKIP_ON_WINDOWS("RLIMIT_NOFILE")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "fs: EMFILE from open is a clear error" UVKIT_SKIP_ON_WINDOWS("RLIMIT_NOFILE")) {
 #ifndef _WIN32
     temp_dir d;
     put(d / "f", "f");

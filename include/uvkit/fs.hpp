@@ -124,7 +124,7 @@ struct UVKIT_API file_state final : handle_state {
     explicit file_state(uvkit::loop& l) noexcept : handle_state(l) { uv_closed = true; }
     uv_file fd = -1;
     unsigned inflight = 0;
-    bool released = false;  // the file object let go: close when inflight is 0
+    bool released = false;        // the file object let go: close when inflight is 0
     pool_op* close_op = nullptr;  // a close waiting for the operations in flight
 
     /// Links the block into its loop (once it holds a descriptor).
@@ -136,9 +136,37 @@ struct UVKIT_API file_state final : handle_state {
 /// Every file system operation, as data: what to call and with what. One
 /// initiation (fs_start) serves the callback and the coroutine forms.
 enum class fs_kind : unsigned char {
-    open, close, read, write, fsync, fdatasync, ftruncate, fstat, fchmod, futime, sendfile,
-    stat, lstat, rename, unlink, mkdir, mkdtemp, mkstemp, rmdir, scandir, copyfile, link,
-    symlink, readlink, realpath, chmod, chown, lchown, utime, access, statfs,
+    open,
+    close,
+    read,
+    write,
+    fsync,
+    fdatasync,
+    ftruncate,
+    fstat,
+    fchmod,
+    futime,
+    sendfile,
+    stat,
+    lstat,
+    rename,
+    unlink,
+    mkdir,
+    mkdtemp,
+    mkstemp,
+    rmdir,
+    scandir,
+    copyfile,
+    link,
+    symlink,
+    readlink,
+    realpath,
+    chmod,
+    chown,
+    lchown,
+    utime,
+    access,
+    statfs,
 };
 
 struct fs_call {
@@ -156,7 +184,7 @@ struct fs_call {
     double atime = 0, mtime = 0;
     uv_uid_t uid{};
     uv_gid_t gid{};
-    uv_file out = -1;  // sendfile's destination
+    uv_file out = -1;   // sendfile's destination
     int out_error = 0;  // sendfile: the destination was not usable
 };
 
@@ -270,9 +298,11 @@ public:
     /// Writes borrowed bytes at `offset` (-1: the current position; with
     /// UV_FS_O_APPEND, the end) (uv_fs_write). `h(ec, n)`.
     fs_request write(std::string_view data, std::int64_t offset, size_handler h) {
-        return detail::fs_start_or_throw(write_call(data, nullptr, offset), std::move(h), "uvkit::file::write");
+        return detail::fs_start_or_throw(write_call(data, nullptr, offset), std::move(h),
+                                         "uvkit::file::write");
     }
-    fs_request write(std::string_view data, std::int64_t offset, size_handler h, std::error_code& ec) noexcept {
+    fs_request write(std::string_view data, std::int64_t offset, size_handler h,
+                     std::error_code& ec) noexcept {
         return detail::fs_start(write_call(data, nullptr, offset), std::move(h), ec);
     }
     /// Writes owned bytes (a std::string moved in; uvkit keeps it until the handler ran).
@@ -285,7 +315,9 @@ public:
         return detail::fs_start(write_call(data, &data, offset), std::move(h), ec);
     }
     /// Flushes data and metadata to the disk (uv_fs_fsync).
-    fs_request sync(void_handler h) { return start_void(detail::fs_kind::fsync, std::move(h), "uvkit::file::sync"); }
+    fs_request sync(void_handler h) {
+        return start_void(detail::fs_kind::fsync, std::move(h), "uvkit::file::sync");
+    }
     fs_request sync(void_handler h, std::error_code& ec) noexcept {
         return detail::fs_start(call(detail::fs_kind::fsync), std::move(h), ec);
     }
@@ -334,14 +366,16 @@ public:
     /// read() + the stream's write (whose completion is the backpressure).
     /// On Windows a stream destination fails with UV_ENOTSUP.
     fs_request sendfile(stream& out, std::int64_t offset, std::size_t length, size_handler h) {
-        return detail::fs_start_or_throw(sendfile_call(out, offset, length), std::move(h), "uvkit::file::sendfile");
+        return detail::fs_start_or_throw(sendfile_call(out, offset, length), std::move(h),
+                                         "uvkit::file::sendfile");
     }
     fs_request sendfile(stream& out, std::int64_t offset, std::size_t length, size_handler h,
                         std::error_code& ec) noexcept {
         return detail::fs_start(sendfile_call(out, offset, length), std::move(h), ec);
     }
     fs_request sendfile(file& out, std::int64_t offset, std::size_t length, size_handler h) {
-        return detail::fs_start_or_throw(sendfile_call(out, offset, length), std::move(h), "uvkit::file::sendfile");
+        return detail::fs_start_or_throw(sendfile_call(out, offset, length), std::move(h),
+                                         "uvkit::file::sendfile");
     }
     fs_request sendfile(file& out, std::int64_t offset, std::size_t length, size_handler h,
                         std::error_code& ec) noexcept {
@@ -358,7 +392,8 @@ public:
 
     // Coroutine forms (uvkit/co/fs.hpp): same arguments, no handler.
     detail::fs_awaiter<std::size_t> async_read(std::span<char> buf, std::int64_t offset = -1) noexcept;
-    detail::fs_awaiter<std::size_t> async_read(std::span<char> buf, std::int64_t offset, std::error_code& ec) noexcept;
+    detail::fs_awaiter<std::size_t> async_read(std::span<char> buf, std::int64_t offset,
+                                               std::error_code& ec) noexcept;
     detail::fs_awaiter<std::size_t> async_write(std::string_view data, std::int64_t offset = -1) noexcept;
     detail::fs_awaiter<std::size_t> async_write(std::string_view data, std::int64_t offset,
                                                 std::error_code& ec) noexcept;
@@ -375,10 +410,12 @@ public:
     detail::fs_awaiter<void> async_utime(file_stat::time_point atime, file_stat::time_point mtime) noexcept;
     detail::fs_awaiter<void> async_utime(file_stat::time_point atime, file_stat::time_point mtime,
                                          std::error_code& ec) noexcept;
-    detail::fs_awaiter<std::size_t> async_sendfile(stream& out, std::int64_t offset, std::size_t length) noexcept;
+    detail::fs_awaiter<std::size_t> async_sendfile(stream& out, std::int64_t offset,
+                                                   std::size_t length) noexcept;
     detail::fs_awaiter<std::size_t> async_sendfile(stream& out, std::int64_t offset, std::size_t length,
                                                    std::error_code& ec) noexcept;
-    detail::fs_awaiter<std::size_t> async_sendfile(file& out, std::int64_t offset, std::size_t length) noexcept;
+    detail::fs_awaiter<std::size_t> async_sendfile(file& out, std::int64_t offset,
+                                                   std::size_t length) noexcept;
     detail::fs_awaiter<std::size_t> async_sendfile(file& out, std::int64_t offset, std::size_t length,
                                                    std::error_code& ec) noexcept;
 
@@ -414,7 +451,8 @@ public:
         c.offset = offset;
         return c;
     }
-    detail::fs_call write_call(std::string_view data, std::string* owned, std::int64_t offset) const noexcept {
+    detail::fs_call write_call(std::string_view data, std::string* owned,
+                               std::int64_t offset) const noexcept {
         detail::fs_call c = call(detail::fs_kind::write);
         c.data = data;
         c.owned = owned;
@@ -497,7 +535,7 @@ inline uvkit::detail::fs_call path_call(uvkit::detail::fs_kind k, uvkit::loop& l
         setup;                                                                                   \
         return uvkit::detail::fs_start_or_throw(c, std::move(h), "uvkit::fs::" #name);           \
     }                                                                                            \
-    inline fs_request name(uvkit::loop& l, params, Handler h, std::error_code& ec) noexcept {   \
+    inline fs_request name(uvkit::loop& l, params, Handler h, std::error_code& ec) noexcept {    \
         uvkit::detail::fs_call c = detail_calls::path_call(uvkit::detail::fs_kind::kind, l, {}); \
         setup;                                                                                   \
         return uvkit::detail::fs_start(c, std::move(h), ec);                                     \
@@ -510,12 +548,13 @@ UVKIT_FS_PATH_OP(stat, stat, stat_handler, std::string_view path, c.path = path)
 UVKIT_FS_PATH_OP(lstat, lstat, stat_handler, std::string_view path, c.path = path)
 /// Renames `from` to `to`, replacing `to` (uv_fs_rename).
 UVKIT_FS_PATH_OP(rename, rename, void_handler, std::string_view from UVKIT_FS_COMMA std::string_view to,
-                 c.path = from; c.path2 = to)
+                 c.path = from;
+                 c.path2 = to)
 /// Removes a file (uv_fs_unlink).
 UVKIT_FS_PATH_OP(unlink, unlink, void_handler, std::string_view path, c.path = path)
 /// Makes a directory with permissions `mode` (uv_fs_mkdir).
-UVKIT_FS_PATH_OP(mkdir, mkdir, void_handler, std::string_view path UVKIT_FS_COMMA int mode,
-                 c.path = path; c.mode = mode)
+UVKIT_FS_PATH_OP(mkdir, mkdir, void_handler, std::string_view path UVKIT_FS_COMMA int mode, c.path = path;
+                 c.mode = mode)
 /// Makes a unique directory from `tmpl`, which ends in "XXXXXX"; `h(ec, path)` (uv_fs_mkdtemp).
 UVKIT_FS_PATH_OP(mkdtemp, mkdtemp, string_handler, std::string_view tmpl, c.path = tmpl)
 /// Makes and opens a unique file from `tmpl` ("...XXXXXX"); `h(ec, temp_file)` (uv_fs_mkstemp).
@@ -527,39 +566,42 @@ UVKIT_FS_PATH_OP(scandir, scandir, entries_handler, std::string_view path, c.pat
 /// Copies a file; `flags`: UV_FS_COPYFILE_EXCL, _FICLONE, _FICLONE_FORCE (uv_fs_copyfile).
 UVKIT_FS_PATH_OP(copyfile, copyfile, void_handler,
                  std::string_view from UVKIT_FS_COMMA std::string_view to UVKIT_FS_COMMA int flags,
-                 c.path = from; c.path2 = to; c.flags = flags)
+                 c.path = from;
+                 c.path2 = to; c.flags = flags)
 /// Makes a hard link `to` of `from` (uv_fs_link).
 UVKIT_FS_PATH_OP(link, link, void_handler, std::string_view from UVKIT_FS_COMMA std::string_view to,
-                 c.path = from; c.path2 = to)
+                 c.path = from;
+                 c.path2 = to)
 /// Makes a symlink `link_path` pointing to `target`; flags: UV_FS_SYMLINK_DIR,
 /// UV_FS_SYMLINK_JUNCTION (Windows) (uv_fs_symlink).
 UVKIT_FS_PATH_OP(symlink, symlink, void_handler,
                  std::string_view target UVKIT_FS_COMMA std::string_view link_path UVKIT_FS_COMMA int flags,
-                 c.path = target; c.path2 = link_path; c.flags = flags)
+                 c.path = target;
+                 c.path2 = link_path; c.flags = flags)
 /// The target of a symlink (uv_fs_readlink).
 UVKIT_FS_PATH_OP(readlink, readlink, string_handler, std::string_view path, c.path = path)
 /// The canonical absolute path (uv_fs_realpath).
 UVKIT_FS_PATH_OP(realpath, realpath, string_handler, std::string_view path, c.path = path)
 /// Changes permissions (uv_fs_chmod).
-UVKIT_FS_PATH_OP(chmod, chmod, void_handler, std::string_view path UVKIT_FS_COMMA int mode,
-                 c.path = path; c.mode = mode)
+UVKIT_FS_PATH_OP(chmod, chmod, void_handler, std::string_view path UVKIT_FS_COMMA int mode, c.path = path;
+                 c.mode = mode)
 /// Changes owner and group (uv_fs_chown; no effect on Windows).
 UVKIT_FS_PATH_OP(chown, chown, void_handler,
-                 std::string_view path UVKIT_FS_COMMA uv_uid_t uid UVKIT_FS_COMMA uv_gid_t gid,
-                 c.path = path; c.uid = uid; c.gid = gid)
+                 std::string_view path UVKIT_FS_COMMA uv_uid_t uid UVKIT_FS_COMMA uv_gid_t gid, c.path = path;
+                 c.uid = uid; c.gid = gid)
 /// chown of a symlink itself (uv_fs_lchown).
 UVKIT_FS_PATH_OP(lchown, lchown, void_handler,
-                 std::string_view path UVKIT_FS_COMMA uv_uid_t uid UVKIT_FS_COMMA uv_gid_t gid,
-                 c.path = path; c.uid = uid; c.gid = gid)
+                 std::string_view path UVKIT_FS_COMMA uv_uid_t uid UVKIT_FS_COMMA uv_gid_t gid, c.path = path;
+                 c.uid = uid; c.gid = gid)
 /// Sets access and modification times (uv_fs_utime).
 UVKIT_FS_PATH_OP(utime, utime, void_handler,
                  std::string_view path UVKIT_FS_COMMA file_stat::time_point atime UVKIT_FS_COMMA
                      file_stat::time_point mtime,
-                 c.path = path; c.atime = uvkit::detail::fs_seconds(atime);
-                 c.mtime = uvkit::detail::fs_seconds(mtime))
+                 c.path = path;
+                 c.atime = uvkit::detail::fs_seconds(atime); c.mtime = uvkit::detail::fs_seconds(mtime))
 /// Checks access; `mode`: F_OK or R_OK | W_OK | X_OK (uv_fs_access).
-UVKIT_FS_PATH_OP(access, access, void_handler, std::string_view path UVKIT_FS_COMMA int mode,
-                 c.path = path; c.flags = mode)
+UVKIT_FS_PATH_OP(access, access, void_handler, std::string_view path UVKIT_FS_COMMA int mode, c.path = path;
+                 c.flags = mode)
 /// File system statistics (uv_fs_statfs).
 UVKIT_FS_PATH_OP(statfs, statfs, statfs_handler, std::string_view path, c.path = path)
 

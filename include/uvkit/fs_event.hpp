@@ -104,7 +104,8 @@ public:
     }
 
 private:
-    void start_fn(std::string_view path, unsigned flags, event_handler&& h, bool queued, std::error_code& ec) noexcept;
+    void start_fn(std::string_view path, unsigned flags, event_handler&& h, bool queued,
+                  std::error_code& ec) noexcept;
 };
 
 }  // namespace uvkit

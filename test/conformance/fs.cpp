@@ -70,7 +70,8 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_file_noent (test-fs.c)") {
     CHECK(got == uv_code(UV_ENOENT));
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_file_nametoolong (test-fs.c)" UVKIT_SKIP_ON_WINDOWS("NAME_MAX is POSIX")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: fs_file_nametoolong (test-fs.c)" UVKIT_SKIP_ON_WINDOWS("NAME_MAX is POSIX")) {
 #ifndef _WIN32
     scratch d;
     std::error_code ec;
@@ -85,7 +86,8 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_file_async (test-fs.c): create,
     scratch d;
     co_run(loop, [&]() -> uvkit::task<void> {
         {
-            uvkit::file f = co_await uvkit::fs::async_open(loop, d / "test_file", UV_FS_O_WRONLY | UV_FS_O_CREAT, 0600);
+            uvkit::file f =
+                co_await uvkit::fs::async_open(loop, d / "test_file", UV_FS_O_WRONLY | UV_FS_O_CREAT, 0600);
             CHECK(co_await f.async_write("test-buffer\n", -1) == 12);
             co_await f.async_sync();
             co_await f.async_datasync();
@@ -106,7 +108,8 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_file_async (test-fs.c): create,
     CHECK(slurp(d / "test_file2") == "test-buffer\n");
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_file_write_null_buffer (test-fs.c): an empty write writes 0") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: fs_file_write_null_buffer (test-fs.c): an empty write writes 0") {
     scratch d;
     co_run(loop, [&]() -> uvkit::task<void> {
         uvkit::file f = co_await uvkit::fs::async_open(loop, d / "f", UV_FS_O_WRONLY | UV_FS_O_CREAT, 0600);
@@ -138,7 +141,8 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_file_open_append (test-fs.c)") 
     CHECK(slurp(d / "f") == "test-buffer\ntest-buffer\n");
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_file_pos_write (test-fs.c): an offset write keeps the position") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: fs_file_pos_write (test-fs.c): an offset write keeps the position") {
     scratch d;
     put(d / "f", "aaa");
     co_run(loop, [&]() -> uvkit::task<void> {
@@ -175,7 +179,9 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_async_dir (test-fs.c): mkdir, s
 TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_scandir_empty_dir (test-fs.c)") {
     scratch d;
     stdfs::create_directory(d / "empty");
-    co_run(loop, [&]() -> uvkit::task<void> { CHECK((co_await uvkit::fs::async_scandir(loop, d / "empty")).empty()); });
+    co_run(loop, [&]() -> uvkit::task<void> {
+        CHECK((co_await uvkit::fs::async_scandir(loop, d / "empty")).empty());
+    });
 }
 
 TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_scandir_non_existent_dir (test-fs.c)") {
@@ -193,7 +199,9 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_scandir_file (test-fs.c)") {
     CHECK(ec == uv_code(UV_ENOTDIR));
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_readdir_empty_dir, fs_readdir_non_empty_dir (test-fs-readdir.c), as scandir") {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "conformance: fs_readdir_empty_dir, fs_readdir_non_empty_dir (test-fs-readdir.c), as scandir") {
     scratch d;
     stdfs::create_directory(d / "dir");
     put(d / "dir/file1", "");
@@ -208,7 +216,9 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_readdir_empty_dir, fs_readdir_n
     });
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_readdir_non_existing_dir, fs_readdir_file (test-fs-readdir.c), as scandir") {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "conformance: fs_readdir_non_existing_dir, fs_readdir_file (test-fs-readdir.c), as scandir") {
     scratch d;
     put(d / "f", "");
     std::error_code missing, file;
@@ -275,7 +285,8 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_access (test-fs.c)") {
     });
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_chmod (test-fs.c)" UVKIT_SKIP_ON_WINDOWS("POSIX mode bits")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: fs_chmod (test-fs.c)" UVKIT_SKIP_ON_WINDOWS("POSIX mode bits")) {
 #ifndef _WIN32
     scratch d;
     put(d / "f", "x");
@@ -293,7 +304,8 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_chmod (test-fs.c)" UVKIT_SKIP_O
 TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_utime, fs_futime (test-fs.c)") {
     scratch d;
     put(d / "f", "x");
-    const auto t = std::chrono::system_clock::time_point(std::chrono::seconds(400497753));  // 1982-09-10 11:22:33
+    const auto t =
+        std::chrono::system_clock::time_point(std::chrono::seconds(400497753));  // 1982-09-10 11:22:33
     co_run(loop, [&]() -> uvkit::task<void> {
         co_await uvkit::fs::async_utime(loop, d / "f", t, t);
         uvkit::file_stat st = co_await uvkit::fs::async_stat(loop, d / "f");
@@ -306,8 +318,9 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_utime, fs_futime (test-fs.c)") 
     });
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_link, fs_symlink, fs_readlink (test-fs.c)"
-                                    UVKIT_SKIP_ON_WINDOWS("symlinks need privileges on Windows")) {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: fs_link, fs_symlink, fs_readlink (test-fs.c)" UVKIT_SKIP_ON_WINDOWS(
+                      "symlinks need privileges on Windows")) {
 #ifndef _WIN32
     scratch d;
     put(d / "f", "test-buffer\n");
@@ -381,10 +394,12 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_async_sendfile, fs_async_sendfi
     put(d / "src", data);
     co_run(loop, [&]() -> uvkit::task<void> {
         uvkit::file in = co_await uvkit::fs::async_open(loop, d / "src", UV_FS_O_RDONLY, 0);
-        uvkit::file out = co_await uvkit::fs::async_open(loop, d / "dst", UV_FS_O_WRONLY | UV_FS_O_CREAT, 0644);
+        uvkit::file out =
+            co_await uvkit::fs::async_open(loop, d / "dst", UV_FS_O_WRONLY | UV_FS_O_CREAT, 0644);
         std::size_t n = co_await in.async_sendfile(out, 1, 65536);
         CHECK(n == 65536);
-        CHECK(co_await in.async_sendfile(out, static_cast<std::int64_t>(data.size()), 100) == 0);  // nothing left
+        CHECK(co_await in.async_sendfile(out, static_cast<std::int64_t>(data.size()), 100) ==
+              0);  // nothing left
     });
     CHECK(slurp(d / "dst") == data.substr(1));
 }
@@ -414,12 +429,15 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_copyfile (test-fs-copyfile.c)")
         CHECK(slurp(d / "dst2") == "test-buffer\n");
         ec.clear();
         co_await uvkit::fs::async_copyfile(loop, d / "fixture", d / "dst3", UV_FS_COPYFILE_FICLONE_FORCE, ec);
-        if (!ec) CHECK(slurp(d / "dst3") == "test-buffer\n");  // else the file system cannot clone: an error, not a copy
+        if (!ec)
+            CHECK(slurp(d / "dst3") ==
+                  "test-buffer\n");  // else the file system cannot clone: an error, not a copy
         const std::string big(1 << 20, 'z');
         put(d / "big", big);
         co_await uvkit::fs::async_copyfile(loop, d / "big", d / "dst", 0);
         CHECK(slurp(d / "dst") == big);
-        CHECK((co_await uvkit::fs::async_stat(loop, d / "dst")).mode == (co_await uvkit::fs::async_stat(loop, d / "big")).mode);
+        CHECK((co_await uvkit::fs::async_stat(loop, d / "dst")).mode ==
+              (co_await uvkit::fs::async_stat(loop, d / "big")).mode);
     });
 }
 
@@ -437,13 +455,15 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_event_watch_dir (test-fs-event.
     for (int i = 0; i < 4; ++i) put(d / ("file" + std::to_string(i)), "x");
     run_until([&] {
         for (int i = 0; i < 4; ++i)
-            if (std::find(names.begin(), names.end(), "file" + std::to_string(i)) == names.end()) return false;
+            if (std::find(names.begin(), names.end(), "file" + std::to_string(i)) == names.end())
+                return false;
         return true;
     });
     w.close();
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_event_watch_file, fs_event_watch_file_twice (test-fs-event.c)") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: fs_event_watch_file, fs_event_watch_file_twice (test-fs-event.c)") {
     scratch d;
     put(d / "file1", "");
     uvkit::fs_event a{loop}, b{loop};
@@ -465,16 +485,20 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_event_watch_file, fs_event_watc
 TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_event_watch_invalid_path (test-fs-event.c)") {
     uvkit::fs_event w{loop};
     std::error_code ec;
-    w.start("<:;", 0, [](std::error_code, std::string_view, int) {}, ec);
+    w.start(
+        "<:;", 0, [](std::error_code, std::string_view, int) {}, ec);
     CHECK(ec);
     CHECK_FALSE(w.active());
     ec.clear();
-    w.start("", 0, [](std::error_code, std::string_view, int) {}, ec);
+    w.start(
+        "", 0, [](std::error_code, std::string_view, int) {}, ec);
     CHECK(ec);
     CHECK_FALSE(w.active());
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_event_no_callback_after_close, fs_event_close_with_pending_event (test-fs-event.c)") {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "conformance: fs_event_no_callback_after_close, fs_event_close_with_pending_event (test-fs-event.c)") {
     scratch d;
     put(d / "file1", "");
     uvkit::fs_event w{loop};
@@ -488,7 +512,8 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_event_no_callback_after_close, 
     CHECK(calls == 0);
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_event_immediate_close, fs_event_start_and_close (test-fs-event.c)") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: fs_event_immediate_close, fs_event_start_and_close (test-fs-event.c)") {
     scratch d;
     {
         uvkit::fs_event w{loop};  // never started
@@ -502,7 +527,8 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_event_immediate_close, fs_event
     CHECK(loop.handle_count() == 0);
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_event_close_in_callback, fs_event_stop_in_cb (test-fs-event.c)") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "conformance: fs_event_close_in_callback, fs_event_stop_in_cb (test-fs-event.c)") {
     scratch d;
     uvkit::fs_event closer{loop}, stopper{loop};
     int closes = 0, stops = 0;
@@ -573,7 +599,8 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_poll_getpath (test-fs-poll.c)")
     scratch d;
     uvkit::fs_poll poll{loop};
     CHECK(poll.path().empty());
-    poll.start(d / "fixture", 100ms, [](std::error_code, const uvkit::file_stat&, const uvkit::file_stat&) {});
+    poll.start(d / "fixture", 100ms,
+               [](std::error_code, const uvkit::file_stat&, const uvkit::file_stat&) {});
     CHECK(poll.path() == d / "fixture");
     poll.close();
 }
@@ -581,20 +608,25 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_poll_getpath (test-fs-poll.c)")
 TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_poll_ref (test-fs-poll.c)") {
     scratch d;
     uvkit::fs_poll poll{loop};
-    poll.start(d / "fixture", 100ms, [](std::error_code, const uvkit::file_stat&, const uvkit::file_stat&) {});
+    poll.start(d / "fixture", 100ms,
+               [](std::error_code, const uvkit::file_stat&, const uvkit::file_stat&) {});
     poll.unref();
     loop.run();  // returns: nothing referenced
     poll.close();
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_poll_close_request, fs_poll_close_request_multi_start_stop (test-fs-poll.c)") {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "conformance: fs_poll_close_request, fs_poll_close_request_multi_start_stop (test-fs-poll.c)") {
     scratch d;
     uvkit::fs_poll poll{loop};
     for (int i = 0; i < 10; ++i) {
-        poll.start(d / "fixture", 100ms, [](std::error_code, const uvkit::file_stat&, const uvkit::file_stat&) {});
+        poll.start(d / "fixture", 100ms,
+                   [](std::error_code, const uvkit::file_stat&, const uvkit::file_stat&) {});
         poll.stop();
     }
-    poll.start(d / "fixture", 100ms, [](std::error_code, const uvkit::file_stat&, const uvkit::file_stat&) {});
+    poll.start(d / "fixture", 100ms,
+               [](std::error_code, const uvkit::file_stat&, const uvkit::file_stat&) {});
     bool closed = false;
     poll.close([&] { closed = true; });
     loop.run();

@@ -211,7 +211,8 @@ inline detail::fs_awaiter<std::size_t> file::async_read(std::span<char> buf, std
                                                         std::error_code& ec) noexcept {
     return {read_call(buf, offset), "uvkit::file::async_read", &ec};
 }
-inline detail::fs_awaiter<std::size_t> file::async_write(std::string_view data, std::int64_t offset) noexcept {
+inline detail::fs_awaiter<std::size_t> file::async_write(std::string_view data,
+                                                         std::int64_t offset) noexcept {
     return {write_call(data, nullptr, offset), "uvkit::file::async_write", nullptr};
 }
 inline detail::fs_awaiter<std::size_t> file::async_write(std::string_view data, std::int64_t offset,
@@ -248,7 +249,8 @@ inline detail::fs_awaiter<void> file::async_chmod(int mode) noexcept {
 inline detail::fs_awaiter<void> file::async_chmod(int mode, std::error_code& ec) noexcept {
     return {chmod_call(mode), "uvkit::file::async_chmod", &ec};
 }
-inline detail::fs_awaiter<void> file::async_utime(file_stat::time_point atime, file_stat::time_point mtime) noexcept {
+inline detail::fs_awaiter<void> file::async_utime(file_stat::time_point atime,
+                                                  file_stat::time_point mtime) noexcept {
     return {utime_call(atime, mtime), "uvkit::file::async_utime", nullptr};
 }
 inline detail::fs_awaiter<void> file::async_utime(file_stat::time_point atime, file_stat::time_point mtime,
@@ -259,7 +261,8 @@ inline detail::fs_awaiter<std::size_t> file::async_sendfile(stream& out, std::in
                                                             std::size_t length) noexcept {
     return {sendfile_call(out, offset, length), "uvkit::file::async_sendfile", nullptr};
 }
-inline detail::fs_awaiter<std::size_t> file::async_sendfile(stream& out, std::int64_t offset, std::size_t length,
+inline detail::fs_awaiter<std::size_t> file::async_sendfile(stream& out, std::int64_t offset,
+                                                            std::size_t length,
                                                             std::error_code& ec) noexcept {
     return {sendfile_call(out, offset, length), "uvkit::file::async_sendfile", &ec};
 }
@@ -267,7 +270,8 @@ inline detail::fs_awaiter<std::size_t> file::async_sendfile(file& out, std::int6
                                                             std::size_t length) noexcept {
     return {sendfile_call(out, offset, length), "uvkit::file::async_sendfile", nullptr};
 }
-inline detail::fs_awaiter<std::size_t> file::async_sendfile(file& out, std::int64_t offset, std::size_t length,
+inline detail::fs_awaiter<std::size_t> file::async_sendfile(file& out, std::int64_t offset,
+                                                            std::size_t length,
                                                             std::error_code& ec) noexcept {
     return {sendfile_call(out, offset, length), "uvkit::file::async_sendfile", &ec};
 }
@@ -284,50 +288,57 @@ inline detail::fs_awaiter<file> async_open(uvkit::loop& l, std::string_view path
 }
 
 // Stamps out the two coroutine forms of one path operation (see uvkit/fs.hpp for each).
-#define UVKIT_FS_CO_OP(name, kind, R, params, setup)                                               \
-    inline uvkit::detail::fs_awaiter<R> async_##name(uvkit::loop& l, params) {                     \
-        uvkit::detail::fs_call c = detail_calls::path_call(uvkit::detail::fs_kind::kind, l, {});   \
-        setup;                                                                                     \
-        return {c, "uvkit::fs::async_" #name, nullptr};                                            \
-    }                                                                                              \
+#define UVKIT_FS_CO_OP(name, kind, R, params, setup)                                                \
+    inline uvkit::detail::fs_awaiter<R> async_##name(uvkit::loop& l, params) {                      \
+        uvkit::detail::fs_call c = detail_calls::path_call(uvkit::detail::fs_kind::kind, l, {});    \
+        setup;                                                                                      \
+        return {c, "uvkit::fs::async_" #name, nullptr};                                             \
+    }                                                                                               \
     inline uvkit::detail::fs_awaiter<R> async_##name(uvkit::loop& l, params, std::error_code& ec) { \
-        uvkit::detail::fs_call c = detail_calls::path_call(uvkit::detail::fs_kind::kind, l, {});   \
-        setup;                                                                                     \
-        return {c, "uvkit::fs::async_" #name, &ec};                                                \
+        uvkit::detail::fs_call c = detail_calls::path_call(uvkit::detail::fs_kind::kind, l, {});    \
+        setup;                                                                                      \
+        return {c, "uvkit::fs::async_" #name, &ec};                                                 \
     }
 #define UVKIT_FS_COMMA ,
 
 UVKIT_FS_CO_OP(stat, stat, file_stat, std::string_view path, c.path = path)
 UVKIT_FS_CO_OP(lstat, lstat, file_stat, std::string_view path, c.path = path)
-UVKIT_FS_CO_OP(rename, rename, void, std::string_view from UVKIT_FS_COMMA std::string_view to,
-               c.path = from; c.path2 = to)
+UVKIT_FS_CO_OP(rename, rename, void, std::string_view from UVKIT_FS_COMMA std::string_view to, c.path = from;
+               c.path2 = to)
 UVKIT_FS_CO_OP(unlink, unlink, void, std::string_view path, c.path = path)
-UVKIT_FS_CO_OP(mkdir, mkdir, void, std::string_view path UVKIT_FS_COMMA int mode, c.path = path; c.mode = mode)
+UVKIT_FS_CO_OP(mkdir, mkdir, void, std::string_view path UVKIT_FS_COMMA int mode, c.path = path;
+               c.mode = mode)
 UVKIT_FS_CO_OP(mkdtemp, mkdtemp, std::string, std::string_view tmpl, c.path = tmpl)
 UVKIT_FS_CO_OP(mkstemp, mkstemp, temp_file, std::string_view tmpl, c.path = tmpl)
 UVKIT_FS_CO_OP(rmdir, rmdir, void, std::string_view path, c.path = path)
 UVKIT_FS_CO_OP(scandir, scandir, std::vector<dir_entry>, std::string_view path, c.path = path)
 UVKIT_FS_CO_OP(copyfile, copyfile, void,
                std::string_view from UVKIT_FS_COMMA std::string_view to UVKIT_FS_COMMA int flags,
-               c.path = from; c.path2 = to; c.flags = flags)
-UVKIT_FS_CO_OP(link, link, void, std::string_view from UVKIT_FS_COMMA std::string_view to,
-               c.path = from; c.path2 = to)
+               c.path = from;
+               c.path2 = to; c.flags = flags)
+UVKIT_FS_CO_OP(link, link, void, std::string_view from UVKIT_FS_COMMA std::string_view to, c.path = from;
+               c.path2 = to)
 UVKIT_FS_CO_OP(symlink, symlink, void,
                std::string_view target UVKIT_FS_COMMA std::string_view link_path UVKIT_FS_COMMA int flags,
-               c.path = target; c.path2 = link_path; c.flags = flags)
+               c.path = target;
+               c.path2 = link_path; c.flags = flags)
 UVKIT_FS_CO_OP(readlink, readlink, std::string, std::string_view path, c.path = path)
 UVKIT_FS_CO_OP(realpath, realpath, std::string, std::string_view path, c.path = path)
-UVKIT_FS_CO_OP(chmod, chmod, void, std::string_view path UVKIT_FS_COMMA int mode, c.path = path; c.mode = mode)
-UVKIT_FS_CO_OP(chown, chown, void, std::string_view path UVKIT_FS_COMMA uv_uid_t uid UVKIT_FS_COMMA uv_gid_t gid,
-               c.path = path; c.uid = uid; c.gid = gid)
+UVKIT_FS_CO_OP(chmod, chmod, void, std::string_view path UVKIT_FS_COMMA int mode, c.path = path;
+               c.mode = mode)
+UVKIT_FS_CO_OP(chown, chown, void,
+               std::string_view path UVKIT_FS_COMMA uv_uid_t uid UVKIT_FS_COMMA uv_gid_t gid, c.path = path;
+               c.uid = uid; c.gid = gid)
 UVKIT_FS_CO_OP(lchown, lchown, void,
-               std::string_view path UVKIT_FS_COMMA uv_uid_t uid UVKIT_FS_COMMA uv_gid_t gid,
-               c.path = path; c.uid = uid; c.gid = gid)
+               std::string_view path UVKIT_FS_COMMA uv_uid_t uid UVKIT_FS_COMMA uv_gid_t gid, c.path = path;
+               c.uid = uid; c.gid = gid)
 UVKIT_FS_CO_OP(utime, utime, void,
                std::string_view path UVKIT_FS_COMMA file_stat::time_point atime UVKIT_FS_COMMA
                    file_stat::time_point mtime,
-               c.path = path; c.atime = uvkit::detail::fs_seconds(atime); c.mtime = uvkit::detail::fs_seconds(mtime))
-UVKIT_FS_CO_OP(access, access, void, std::string_view path UVKIT_FS_COMMA int mode, c.path = path; c.flags = mode)
+               c.path = path;
+               c.atime = uvkit::detail::fs_seconds(atime); c.mtime = uvkit::detail::fs_seconds(mtime))
+UVKIT_FS_CO_OP(access, access, void, std::string_view path UVKIT_FS_COMMA int mode, c.path = path;
+               c.flags = mode)
 UVKIT_FS_CO_OP(statfs, statfs, fs_stats, std::string_view path, c.path = path)
 
 #undef UVKIT_FS_CO_OP
