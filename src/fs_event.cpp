@@ -51,6 +51,7 @@ void fs_event::start_fn(std::string_view path, unsigned flags, event_handler&& h
     if (detail::set_error(ec, uv_fs_event_start(&s->h, &fs_event_state::on_event, p.c_str(), flags))) return;
     s->queued = queued;
     s->cb.set(std::move(h));
+    if (!queued) s->queue.closing();  // a waiting async_next() would wait for ever: errc::canceled
 }
 
 void fs_event::start(std::string_view path, unsigned flags, event_handler h, std::error_code& ec) noexcept {

@@ -51,6 +51,7 @@ void fs_poll::start_fn(std::string_view path, std::chrono::milliseconds interval
         return;
     s->queued = queued;
     s->cb.set(std::move(h));
+    if (!queued) s->queue.closing();  // a waiting async_next() would wait for ever: errc::canceled
 }
 
 void fs_poll::start(std::string_view path, std::chrono::milliseconds interval, poll_handler h,

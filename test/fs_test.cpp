@@ -577,6 +577,36 @@ TEST_CASE_FIXTURE(loop_fixture, "fs: a task destroyed while its read waits: noth
     CHECK(resumed == 0);
 }
 
+TEST_CASE_FIXTURE(loop_fixture, "fs: an owned co_await write survives its task being destroyed mid-write") {
+    temp_dir d;
+    const std::string p = d / "owned";
+    uvkit::file f = open_now(loop, p, UV_FS_O_WRONLY | UV_FS_O_CREAT | UV_FS_O_TRUNC);
+    const std::string text(100000, 'k');
+    int resumed = 0;
+    auto writer = [&]() -> uvkit::task<void> {
+        std::string local = text;  // in the frame; moved into the request
+        co_await f.async_write(std::move(local), 0);
+        ++resumed;
+    };
+    {
+        // The write is cancelled if it is still queued when the task dies: let it start first.
+        auto t = writer();
+        uvkit_co_test::start(t);
+        // A second write queued behind it keeps the file busy; the task is destroyed now.
+    }
+    loop.run();
+    CHECK(resumed == 0);
+    // Either the write had started (all bytes written) or it was cancelled (none): never partial garbage.
+    const std::string on_disk = slurp(p);
+    CHECK((on_disk.empty() || on_disk == text));
+    std::error_code ec;
+    auto t2 = [&]() -> uvkit::task<std::size_t> {
+        co_return co_await f.async_write(std::string("tail"), -1, ec);
+    };
+    CHECK(uvkit::run(loop, t2()) == 4);
+    CHECK_FALSE(ec);
+}
+
 TEST_CASE_FIXTURE(loop_fixture, "fs: destroying an fs_request does not cancel it") {
     temp_dir d;
     const std::string p = d / "r";

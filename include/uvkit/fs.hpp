@@ -397,6 +397,12 @@ public:
     detail::fs_awaiter<std::size_t> async_write(std::string_view data, std::int64_t offset = -1) noexcept;
     detail::fs_awaiter<std::size_t> async_write(std::string_view data, std::int64_t offset,
                                                 std::error_code& ec) noexcept;
+    /// Owned bytes (a std::string moved in): the request keeps them, so even a task
+    /// destroyed while the write runs leaves it nothing freed to read.
+    template <class S, class = std::enable_if_t<detail::is_owned_string<S>>>
+    detail::fs_awaiter<std::size_t> async_write(S&& data, std::int64_t offset = -1) noexcept;
+    template <class S, class = std::enable_if_t<detail::is_owned_string<S>>>
+    detail::fs_awaiter<std::size_t> async_write(S&& data, std::int64_t offset, std::error_code& ec) noexcept;
     detail::fs_awaiter<void> async_sync() noexcept;
     detail::fs_awaiter<void> async_sync(std::error_code& ec) noexcept;
     detail::fs_awaiter<void> async_datasync() noexcept;

@@ -69,6 +69,14 @@ public:
         }
     }
 
+    /// A write of owned bytes: kept here, then moved into the request when it starts.
+    fs_awaiter(const fs_call& c, std::string&& owned, const char* what, std::error_code* ec_out) noexcept
+        : fs_awaiter(c, what, ec_out) {
+        owned_ = std::move(owned);
+        call_.data = owned_;
+        call_.owned = &owned_;
+    }
+
     using pool_awaiter::await_ready;
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
@@ -116,6 +124,7 @@ private:
     fs_call call_;
     const char* what_;
     std::string path_, path2_;
+    std::string owned_;
     [[no_unique_address]] std::conditional_t<std::is_void_v<R>, nothing, R> result_{};
     bool oom_ = false;
 };
@@ -218,6 +227,15 @@ inline detail::fs_awaiter<std::size_t> file::async_write(std::string_view data,
 inline detail::fs_awaiter<std::size_t> file::async_write(std::string_view data, std::int64_t offset,
                                                          std::error_code& ec) noexcept {
     return {write_call(data, nullptr, offset), "uvkit::file::async_write", &ec};
+}
+template <class S, class>
+inline detail::fs_awaiter<std::size_t> file::async_write(S&& data, std::int64_t offset) noexcept {
+    return {write_call({}, nullptr, offset), std::move(data), "uvkit::file::async_write", nullptr};
+}
+template <class S, class>
+inline detail::fs_awaiter<std::size_t> file::async_write(S&& data, std::int64_t offset,
+                                                         std::error_code& ec) noexcept {
+    return {write_call({}, nullptr, offset), std::move(data), "uvkit::file::async_write", &ec};
 }
 inline detail::fs_awaiter<void> file::async_sync() noexcept {
     return {call(detail::fs_kind::fsync), "uvkit::file::async_sync", nullptr};
