@@ -316,7 +316,15 @@ fs_request start(const fs_call& c, H&& h, std::error_code& ec) noexcept {
         op->kind = c.kind;
         op->cb = std::move(h);
         if (c.owned) op->owned = std::move(*c.owned);
-        if (c.kind == fs_kind::open || c.kind == fs_kind::mkstemp) op->pre = new file_state(*l);
+        if (c.kind == fs_kind::open || c.kind == fs_kind::mkstemp) {
+            op->pre = new (std::nothrow) file_state(*l);
+            if (!op->pre) {
+                if (c.owned) *c.owned = std::move(op->owned);
+                delete op;
+                ec = make_uv_error(UV_ENOMEM);
+                return {};
+            }
+        }
         op->req.data = static_cast<pool_op*>(op);
         op->issued = true;
         const int rc = issue(l->raw(), op, c, p1.c_str(), p2.c_str(), fd);

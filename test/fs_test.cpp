@@ -607,6 +607,37 @@ TEST_CASE_FIXTURE(loop_fixture, "fs: an owned co_await write survives its task b
     CHECK_FALSE(ec);
 }
 
+TEST_CASE_FIXTURE(loop_fixture, "fs: out of memory when starting: UV_ENOMEM, the handler never runs") {
+    temp_dir d;
+    const std::string p = d / "m";
+    put(p, "m");
+    uvkit::file f = open_now(loop, p, UV_FS_O_RDONLY);
+    char buf[4];
+    int failed = 0;
+    for (std::size_t allow = 0; allow < 4; ++allow) {
+        int calls = 0;
+        std::error_code open_ec, read_ec;
+        {
+            uvkit_test::alloc_failure fail{allow};
+            uvkit::file::open(
+                loop, p, UV_FS_O_RDONLY, 0, [&](std::error_code, uvkit::file) { ++calls; }, open_ec);
+            f.read(
+                std::span<char>(buf), 0, [&](std::error_code, std::size_t) { ++calls; }, read_ec);
+        }
+        loop.run();
+        const int started = (open_ec ? 0 : 1) + (read_ec ? 0 : 1);
+        CHECK(calls == started);
+        for (const std::error_code& e : {open_ec, read_ec})
+            if (e) {
+                CHECK(e == std::errc::not_enough_memory);
+                ++failed;
+            }
+    }
+    // The file and the loop are still fine afterwards.
+    CHECK(f.is_open());
+    CHECK(failed >= 1);  // at least the open with no allocation allowed (its file's state block)
+}
+
 TEST_CASE_FIXTURE(loop_fixture, "fs: destroying an fs_request does not cancel it") {
     temp_dir d;
     const std::string p = d / "r";
