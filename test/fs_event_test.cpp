@@ -185,7 +185,8 @@ TEST_CASE_FIXTURE(loop_fixture, "fs_event: a task destroyed while it waits leave
     uvkit::fs_event w{loop};
     w.start(d.path.string());
     {
-        auto t = [&]() -> uvkit::task<void> { co_await w.async_next(); }();
+        auto waiter = [&]() -> uvkit::task<void> { co_await w.async_next(); };  // outlives the task
+        auto t = waiter();
         uvkit_co_test::start(t);
     }
     auto t2 = [&]() -> uvkit::task<bool> {
