@@ -32,6 +32,20 @@ namespace stdfs = std::filesystem;
 
 namespace {
 
+// Requests come from the loop's block pool, except under AddressSanitizer (which must see every
+// block freed): there each request is one allocation.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool requests_pooled = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool requests_pooled = false;
+#else
+constexpr bool requests_pooled = true;
+#endif
+#else
+constexpr bool requests_pooled = true;
+#endif
+
 /// A fresh directory for one test, removed with everything in it.
 struct temp_dir {
     stdfs::path path;
@@ -688,7 +702,8 @@ TEST_CASE_FIXTURE(loop_fixture, "fs: a warm read loop allocates nothing per read
     };
     next();
     run_until([&] { return left == 0; });
-    CHECK(window_allocs == 0);
+    // Under ASan, exactly the request's block per read, nothing else.
+    CHECK(window_allocs == (requests_pooled ? 0u : 30u));
     // co_await
     auto t = [&]() -> uvkit::task<std::size_t> {
         for (int i = 0; i < 10; ++i) co_await f.async_read(std::span<char>(buf), 0);
@@ -696,7 +711,7 @@ TEST_CASE_FIXTURE(loop_fixture, "fs: a warm read loop allocates nothing per read
         for (int i = 0; i < 30; ++i) co_await f.async_read(std::span<char>(buf), i * 100);
         co_return cw.count();
     };
-    CHECK(uvkit::run(loop, t()) == 0);
+    CHECK(uvkit::run(loop, t()) == (requests_pooled ? 0u : 30u));
 }
 
 TEST_CASE_FIXTURE(loop_fixture, "fs: truncate, chmod, utime on a file and stat's chrono times") {
