@@ -224,6 +224,7 @@ TEST_CASE_FIXTURE(loop_fixture, "fs_poll: a size change is reported with the sta
     CHECK(shrank == 0);
     grow.close();
     poll.close();
+    run_all();  // fs_poll's close waits for its stat on the thread pool
 }
 
 TEST_CASE_FIXTURE(loop_fixture, "fs_poll: a missing path reports ENOENT once, then its creation") {
@@ -241,6 +242,7 @@ TEST_CASE_FIXTURE(loop_fixture, "fs_poll: a missing path reports ENOENT once, th
     run_until([&] { return seen.size() >= 2; });
     CHECK_FALSE(seen[1]);
     poll.close();
+    run_all();  // fs_poll's close waits for its stat on the thread pool
 }
 
 TEST_CASE_FIXTURE(loop_fixture, "fs_poll: errors and co_await async_next()") {
@@ -282,6 +284,7 @@ TEST_CASE_FIXTURE(loop_fixture, "fs_poll: errors and co_await async_next()") {
     };
     uvkit::run(loop, both());
     CHECK(got == uvkit::errc::canceled);
+    run_all();  // fs_poll's close waits for its stat on the thread pool
 }
 
 }  // TEST_SUITE

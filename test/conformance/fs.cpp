@@ -602,6 +602,7 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_poll (test-fs-poll.c): missing,
     CHECK(std::count(seen.begin(), seen.end(), uv_code(UV_ENOENT)) == 2);
     act.close();
     poll.close();
+    run_all();  // fs_poll's close waits for its stat on the thread pool
 }
 
 TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_poll_getpath (test-fs-poll.c)") {
@@ -612,6 +613,7 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_poll_getpath (test-fs-poll.c)")
                [](std::error_code, const uvkit::file_stat&, const uvkit::file_stat&) {});
     CHECK(poll.path() == d / "fixture");
     poll.close();
+    run_all();  // fs_poll's close waits for its stat on the thread pool
 }
 
 TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_poll_ref (test-fs-poll.c)") {
@@ -622,6 +624,7 @@ TEST_CASE_FIXTURE(loop_fixture, "conformance: fs_poll_ref (test-fs-poll.c)") {
     poll.unref();
     loop.run();  // returns: nothing referenced
     poll.close();
+    run_all();  // fs_poll's close waits for its stat on the thread pool
 }
 
 TEST_CASE_FIXTURE(
