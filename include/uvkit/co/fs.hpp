@@ -1,6 +1,6 @@
 // uvkit/co/fs.hpp: co_await on files and paths (uvkit/fs.hpp).
 //
-//     uvkit::file f = co_await uvkit::file::async_open(loop, path, UV_FS_O_RDONLY, 0);
+//     uvkit::file f = co_await uvkit::fs::async_open(loop, path, UV_FS_O_RDONLY, 0);
 //     char buf[65536];
 //     for (std::int64_t off = 0;;) {
 //         std::size_t n = co_await f.async_read(std::span<char>(buf), off);   // 0 at end of file
