@@ -29,9 +29,9 @@
 // stdin and stdout may be pipes, sockets, terminals or files. libuv has
 // stream handles for the first three (uv_guess_handle says which); a regular
 // file (or a device such as /dev/null) has none, because it is always
-// "ready". Those are read and written in 64 KiB chunks by libuv's
-// synchronous uv_fs_read/uv_fs_write, called on the thread pool
-// (uvkit::async_work), so the loop never blocks and the code stays portable.
+// "ready". Those are read and written in 64 KiB chunks through uvkit::file
+// (uv_fs_read/uv_fs_write on the thread pool), so the loop never blocks and
+// the code stays portable.
 //
 // Closed standard streams (`uvcat ... <&- >&-`): before anything else, a
 // closed fd 0, 1 or 2 gets /dev/null opened onto it, so that none of the
@@ -186,35 +186,11 @@ std::string parse_args(int argc, char** argv, options& opt) {
 
 // ------------------------------------------------------------ stdin, stdout
 
-// Blocking reads and writes of a file, for a pool thread. Without a callback
-// uv_fs_read/uv_fs_write are synchronous and use no loop; offset -1 means
-// "at the file's current position", so a file that is partly read already
-// (or opened for appending) behaves as with read(2) and write(2).
-std::size_t file_read(uv_file fd, std::span<char> buf) {
-    uv_fs_t req;
-    uv_buf_t b = uv_buf_init(buf.data(), static_cast<unsigned>(buf.size()));
-    int r = uv_fs_read(nullptr, &req, fd, &b, 1, -1, nullptr);
-    uv_fs_req_cleanup(&req);
-    if (r < 0) throw std::system_error(uvkit::make_uv_error(r), "uv_fs_read");
-    return static_cast<std::size_t>(r);
-}
-
-void file_write(uv_file fd, std::string_view data) {
-    while (!data.empty()) {
-        uv_fs_t req;
-        uv_buf_t b = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
-        int r = uv_fs_write(nullptr, &req, fd, &b, 1, -1, nullptr);
-        uv_fs_req_cleanup(&req);
-        if (r < 0) throw std::system_error(uvkit::make_uv_error(r), "uv_fs_write");
-        data.remove_prefix(static_cast<std::size_t>(r));
-    }
-}
-
 // stdin or stdout, whatever it is: a libuv stream when there is one (a pipe,
-// a socket, a terminal), else a file handled on the thread pool.
+// a socket, a terminal), else a uvkit::file (its reads and writes run on the thread pool).
 class stdio_end {
 public:
-    stdio_end(uvkit::loop& loop, uv_file fd) : loop_(loop), fd_(fd) {
+    stdio_end(uvkit::loop& loop, uv_file fd) {
         switch (uv_guess_handle(fd)) {
             case UV_TTY:
                 tty_ = uvkit::tty{loop, fd};
@@ -227,7 +203,7 @@ public:
                 stream_ = &pipe_;
                 break;
             case UV_FILE:  // a regular file or a device (/dev/null)
-                file_ = true;
+                file_ = uvkit::file::adopt(loop, fd);
                 break;
             default:  // closed, or a UDP socket: no bytes to read, nowhere to write
                 break;
@@ -240,7 +216,7 @@ public:
     uvkit::task<std::size_t> read(std::span<char> buf) {
         if (stream_) co_return co_await stream_->async_read(buf);
         if (!file_) co_return 0;
-        co_return co_await uvkit::async_work(loop_, [fd = fd_, buf] { return file_read(fd, buf); });
+        co_return co_await file_.async_read(buf, -1);  // -1: at the current position, as read(2)
     }
 
     // Writes all of `data`, which must stay alive until done. Throws std::system_error.
@@ -248,7 +224,7 @@ public:
         if (stream_) {
             co_await stream_->async_write(data);
         } else if (file_) {
-            co_await uvkit::async_work(loop_, [fd = fd_, data] { file_write(fd, data); });
+            while (!data.empty()) data.remove_prefix(co_await file_.async_write(data, -1));
         } else {
             throw std::system_error(uvkit::make_uv_error(UV_EBADF), "stdout");
         }
@@ -257,12 +233,10 @@ public:
     bool ended = false;  // stdin reached its end (with -k: in an earlier session)
 
 private:
-    uvkit::loop& loop_;
-    uv_file fd_;
     uvkit::pipe pipe_;
     uvkit::tty tty_;
     uvkit::stream* stream_ = nullptr;
-    bool file_ = false;
+    uvkit::file file_;  // closes the descriptor when uvcat is done with it
 };
 
 // ------------------------------------------------------------ one session

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "uvkit/co/dns.hpp"
+#include "uvkit/co/fs.hpp"
 #include "uvkit/co/pipe.hpp"
 #include "uvkit/co/process.hpp"
 #include "uvkit/co/sleep.hpp"

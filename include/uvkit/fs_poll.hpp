@@ -1,0 +1,103 @@
+// uvkit/fs_poll.hpp: watching a path by polling its status (uv_fs_poll_t).
+//
+// What it is: stats `path` every `interval` and reports when anything in the
+// status changed, with the status before and after. Slower than fs_event but
+// works everywhere, on network file systems too, and for paths that do not
+// exist yet.
+//
+//     uvkit::fs_poll p{loop};
+//     p.start("app.log", 500ms, [&](std::error_code ec, const uvkit::file_stat& prev,
+//                                   const uvkit::file_stat& curr) {
+//         if (!ec && curr.size > prev.size) tail_from(prev.size);
+//     });
+//
+// Or pull (uvkit/co/fs.hpp): `p.start(path, 500ms); auto r = co_await p.async_next();`.
+//
+// Reports: the handler runs when the status changed; when the path cannot be
+// stat'ed it gets that error once (e.g. UV_ENOENT, with `curr` zeroed), and
+// again only if the error changes; when the path comes back, it gets no error
+// and the new status. A queued watcher keeps at most 1024 unconsumed reports.
+//
+// Lifetime: see uvkit/handle.hpp; closing completes a pending async_next()
+// with errc::canceled.
+//
+// Errors: start on an empty or closed handle, with a NUL in the path or an empty
+// handler: UV_EINVAL.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "uvkit/detail/event_queue.hpp"
+#include "uvkit/fs.hpp"
+#include "uvkit/handle.hpp"
+
+namespace uvkit {
+
+/// One change, as async_next() gives it.
+struct fs_poll_record {
+    std::error_code ec;
+    file_stat prev, curr;
+};
+
+namespace detail {
+template <class Record>
+class watch_awaiter;
+
+struct UVKIT_API fs_poll_state final : handle_state {
+    using handle_state::handle_state;
+    uv_fs_poll_t h{};
+    handler_slot<void(std::error_code, const file_stat&, const file_stat&)> cb;
+    event_queue<fs_poll_record> queue;
+    bool queued = false;
+    void on_closing() noexcept override { queue.closing(); }
+    static void on_poll(uv_fs_poll_t* h, int status, const uv_stat_t* prev, const uv_stat_t* curr) noexcept;
+};
+}  // namespace detail
+
+/// A status poller of one path (uv_fs_poll_t).
+class UVKIT_API fs_poll : public handle {
+public:
+    using poll_handler = detail::unique_function<void(std::error_code, const file_stat&, const file_stat&)>;
+
+    fs_poll() noexcept = default;
+    /// Creates a poller on `l` (uv_fs_poll_init). Throws std::system_error.
+    explicit fs_poll(uvkit::loop& l);
+    fs_poll(fs_poll&&) noexcept = default;
+    fs_poll& operator=(fs_poll&&) noexcept = default;
+    ~fs_poll() = default;
+
+    /// Polls `path` every `interval` (uv_fs_poll_start): `h(ec, prev, curr)`
+    /// on each change. Replaces a previous start. Throws std::system_error.
+    void start(std::string_view path, std::chrono::milliseconds interval, poll_handler h);
+    void start(std::string_view path, std::chrono::milliseconds interval, poll_handler h,
+               std::error_code& ec) noexcept;
+    /// Polls and queues the reports for async_next().
+    void start(std::string_view path, std::chrono::milliseconds interval);
+    void start(std::string_view path, std::chrono::milliseconds interval, std::error_code& ec) noexcept;
+    /// Stops polling (uv_fs_poll_stop). No-op when stopped or empty.
+    void stop() noexcept;
+    /// The polled path (uv_fs_poll_getpath); empty when not started.
+    std::string path() const;
+
+    /// Coroutine form (uvkit/co/fs.hpp): the next queued report.
+    detail::watch_awaiter<fs_poll_record> async_next() noexcept;
+    detail::watch_awaiter<fs_poll_record> async_next(std::error_code& ec) noexcept;
+
+    /// The libuv handle, or nullptr for an empty poller.
+    uv_fs_poll_t* raw() const noexcept;
+
+    /// Internal (the coroutine layer): the state whose queue async_next() waits
+    /// on; null unless started without a handler and still watching.
+    detail::fs_poll_state* queued_state() const noexcept {
+        auto* s = static_cast<detail::fs_poll_state*>(state_);
+        return s && s->usable() && s->queued && uv_is_active(s->uvh) ? s : nullptr;
+    }
+
+private:
+    void start_fn(std::string_view path, std::chrono::milliseconds interval, poll_handler&& h, bool queued,
+                  std::error_code& ec) noexcept;
+};
+
+}  // namespace uvkit
