@@ -307,6 +307,10 @@ fs_request start(const fs_call& c, H&& h, std::error_code& ec) noexcept {
         ec = make_uv_error(c.out_error);
         return {};
     }
+    if (!pool_op::ready(*l)) {  // the loop's registry of thread-pool requests
+        ec = make_uv_error(UV_ENOMEM);
+        return {};
+    }
     fs_op<R>* op;
     try {
         std::string p1, p2;  // NUL-terminated copies; libuv copies them again during the call
@@ -371,6 +375,10 @@ bool request_close(file_state* s, fs_void_handler&& h, std::error_code& ec) noex
         return true;
     }
     uvkit::loop& l = *s->owner;
+    if (!pool_op::ready(l)) {
+        ec = make_uv_error(UV_ENOMEM);
+        return false;
+    }
     fs_op<void>* op;
     try {
         op = new (l) fs_op<void>(l);

@@ -18,7 +18,7 @@ void fs_event_state::on_event(uv_fs_event_t* h, const char* filename, int events
             if (filename) r.filename = filename;
         } catch (...) {
         }
-        s->queue.push(std::move(r));
+        s->queue.push(*s, std::move(r));
         return;
     }
     guarded(s, [&] { s->cb(ec, filename ? std::string_view(filename) : std::string_view(), events); });
@@ -51,7 +51,7 @@ void fs_event::start_fn(std::string_view path, unsigned flags, event_handler&& h
     if (detail::set_error(ec, uv_fs_event_start(&s->h, &fs_event_state::on_event, p.c_str(), flags))) return;
     s->queued = queued;
     s->cb.set(std::move(h));
-    if (!queued) s->queue.closing();  // a waiting async_next() would wait for ever: errc::canceled
+    if (!queued) s->queue.stopped(*s);  // a waiting async_next() would wait for ever: errc::canceled
 }
 
 void fs_event::start(std::string_view path, unsigned flags, event_handler h, std::error_code& ec) noexcept {
@@ -73,8 +73,7 @@ void fs_event::stop() noexcept {
     if (!usable()) return;
     auto* s = static_cast<fs_event_state*>(state_);
     uv_fs_event_stop(&s->h);
-    s->queue.items.clear();
-    s->queue.closing();  // a waiting async_next() ends with errc::canceled
+    s->queue.stopped(*s);  // a waiting async_next() ends with errc::canceled
 }
 
 std::string fs_event::path() const {

@@ -16,7 +16,7 @@ void fs_poll_state::on_poll(uv_fs_poll_t* h, int status, const uv_stat_t* prev,
     file_stat p = prev ? to_file_stat(*prev) : file_stat{};
     file_stat c = curr ? to_file_stat(*curr) : file_stat{};
     if (s->queued) {
-        s->queue.push(fs_poll_record{ec, p, c});
+        s->queue.push(*s, fs_poll_record{ec, p, c});
         return;
     }
     guarded(s, [&] { s->cb(ec, p, c); });
@@ -51,7 +51,7 @@ void fs_poll::start_fn(std::string_view path, std::chrono::milliseconds interval
         return;
     s->queued = queued;
     s->cb.set(std::move(h));
-    if (!queued) s->queue.closing();  // a waiting async_next() would wait for ever: errc::canceled
+    if (!queued) s->queue.stopped(*s);  // a waiting async_next() would wait for ever: errc::canceled
 }
 
 void fs_poll::start(std::string_view path, std::chrono::milliseconds interval, poll_handler h,
@@ -74,8 +74,7 @@ void fs_poll::stop() noexcept {
     if (!usable()) return;
     auto* s = static_cast<fs_poll_state*>(state_);
     uv_fs_poll_stop(&s->h);
-    s->queue.items.clear();
-    s->queue.closing();  // a waiting async_next() ends with errc::canceled
+    s->queue.stopped(*s);  // a waiting async_next() ends with errc::canceled
 }
 
 std::string fs_poll::path() const {

@@ -56,7 +56,6 @@ struct UVKIT_API fs_event_state final : handle_state {
     handler_slot<void(std::error_code, std::string_view, int)> cb;
     event_queue<fs_event_record> queue;
     bool queued = false;  // started without a handler
-    void on_closing() noexcept override { queue.closing(); }
     static void on_event(uv_fs_event_t* h, const char* filename, int events, int status) noexcept;
 };
 }  // namespace detail

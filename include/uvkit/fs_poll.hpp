@@ -51,7 +51,6 @@ struct UVKIT_API fs_poll_state final : handle_state {
     handler_slot<void(std::error_code, const file_stat&, const file_stat&)> cb;
     event_queue<fs_poll_record> queue;
     bool queued = false;
-    void on_closing() noexcept override { queue.closing(); }
     static void on_poll(uv_fs_poll_t* h, int status, const uv_stat_t* prev, const uv_stat_t* curr) noexcept;
 };
 }  // namespace detail

@@ -132,13 +132,14 @@ private:
 /// The await of a watcher's next queued event (fs_event, fs_poll). A queued
 /// event completes it at once, without suspending.
 template <class Record>
-class watch_awaiter final : public operation, event_consumer {
+class watch_awaiter final : public operation, handle_consumer {
 public:
-    watch_awaiter(event_queue<Record>* q, uvkit::loop* l, std::error_code* ec_out, const char* what) noexcept
-        : operation(ec_out, l), q_(q), what_(what) {}
+    watch_awaiter(handle_state* s, event_queue<Record>* q, uvkit::loop* l, std::error_code* ec_out,
+                  const char* what) noexcept
+        : operation(ec_out, l), s_(s), q_(q), what_(what) {}
     ~watch_awaiter() override {
         if (!pending_) return;
-        if (q_ && q_->consumer == this) q_->consumer = nullptr;
+        unhook();
         forget();
     }
 
@@ -154,12 +155,12 @@ public:
             take();
             return false;
         }
-        if (q_->consumer) {
+        if (s_->consumer) {
             ec_ = make_uv_error(UV_EALREADY);
             return false;
         }
         suspend(h, scope, *loop_);
-        q_->consumer = this;
+        s_->consumer = this;
         return true;
     }
     Record await_resume() {
@@ -173,19 +174,26 @@ private:
         q_->items.pop_front();
         ec_ = rec_.ec;
     }
-    void events_ready() noexcept override {
+    void unhook() noexcept {
+        if (s_ && s_->consumer == this) s_->consumer = nullptr;
+    }
+    // The watcher's consumer while waiting: an event was queued, or the watcher closes or stops.
+    void ready(int) noexcept override {
+        unhook();
         take();
         resume_now();
     }
-    void watcher_closing() noexcept override {
+    void stop() noexcept override {
+        unhook();
         q_ = nullptr;
         resume_soon(make_error_code(errc::canceled));
     }
     void cancel() noexcept override {
-        if (q_ && q_->consumer == this) q_->consumer = nullptr;
+        unhook();
         resume_soon(make_error_code(errc::canceled));
     }
 
+    handle_state* s_;
     event_queue<Record>* q_;
     const char* what_;
     Record rec_{};
@@ -194,8 +202,8 @@ private:
 template <class Record, class H>
 watch_awaiter<Record> next_of(const H& h, std::error_code* ec, const char* what) noexcept {
     auto* s = h.queued_state();
-    if (!s) return {nullptr, nullptr, ec, what};
-    return {&s->queue, s->owner, ec, what};
+    if (!s) return {nullptr, nullptr, nullptr, ec, what};
+    return {s, &s->queue, s->owner, ec, what};
 }
 
 }  // namespace detail
