@@ -1,7 +1,9 @@
 // uvkit/co.hpp: the coroutine layer in one include.
 #pragma once
 
+#include "uvkit/co/cancel_token.hpp"
 #include "uvkit/co/dns.hpp"
+#include "uvkit/co/join_handle.hpp"
 #include "uvkit/co/pipe.hpp"
 #include "uvkit/co/process.hpp"
 #include "uvkit/co/sleep.hpp"

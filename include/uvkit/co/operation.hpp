@@ -65,6 +65,20 @@ protected:
         pending_ = true;
         watch(scope);
     }
+    /// The operation waits on other coroutines (a combinator's children), not
+    /// on the loop: it ends through handoff(), never through resume_soon().
+    void suspend(std::coroutine_handle<> h, cancel_scope* scope) noexcept {
+        node_.handle = h;
+        pending_ = true;
+        watch(scope);
+    }
+    /// The operation ended where control passes by transfer (a child's
+    /// final_suspend): returns the coroutine to hand control to.
+    std::coroutine_handle<> handoff() noexcept {
+        pending_ = false;
+        unwatch();
+        return node_.handle;
+    }
     /// The operation ended in a libuv callback: resumes the coroutine now.
     void resume_now() noexcept {
         pending_ = false;
