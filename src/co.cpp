@@ -210,7 +210,7 @@ namespace {
 std::coroutine_handle<> spawned_done(void* ctx, promise_base& p) noexcept {
     if (p.joiner) return {};  // its handle keeps the finished frame
     auto* c = static_cast<co_context*>(ctx);
-    if (p.error && !(p.dropped && is_canceled(p.error))) c->get_loop().fail(p.error);
+    if (p.error && !(p.handle_cancelled && is_canceled(p.error))) c->get_loop().fail(p.error);
     c->detached().erase(p);
     p.self.destroy();
     return {};
@@ -309,7 +309,7 @@ std::coroutine_handle<> task_group::enlist(std::coroutine_handle<> h, detail::pr
 
 std::coroutine_handle<> task_group::child_done(void* ctx, detail::promise_base& p) noexcept {
     auto* g = static_cast<task_group*>(ctx);
-    if (p.error && !g->error_) {
+    if (p.error && !g->error_ && !(p.handle_cancelled && detail::is_canceled(p.error))) {
         g->error_ = p.error;
         g->scope_.request();
     }

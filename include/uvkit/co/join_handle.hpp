@@ -22,7 +22,10 @@
 // cancelled, which is expected and dropped.
 //
 // Cancellation: h.cancel() requests cancellation of the task (on the loop's
-// thread; from another thread, start the task under a cancel_token). If the
+// thread; from another thread, start the task under a cancel_token). The
+// errc::canceled it then ends with is given to `co_await h`, and is not
+// reported elsewhere: not by loop.run(), and a task_group's child cancelled
+// by its handle does not fail (nor cancel) its group. If the
 // coroutine awaiting `co_await h` is cancelled, the task is cancelled too, and
 // the await completes when the task stopped, with what the task gave.
 //
@@ -48,6 +51,8 @@ UVKIT_API task_list& adopt_spawned(uvkit::loop& l, std::coroutine_handle<> h, pr
 /// The end of a finished frame nobody awaits any more: its exception (unless
 /// `taken`) goes to `l` (if any), and it leaves `list` and is destroyed.
 UVKIT_API void retire(uvkit::loop* l, task_list& list, promise_base& p, bool taken) noexcept;
+/// True if `e` is a std::system_error with errc::canceled.
+UVKIT_API bool is_canceled(const std::exception_ptr& e) noexcept;
 }  // namespace detail
 
 template <class T>
@@ -92,7 +97,9 @@ public:
 
     /// Requests cancellation of the task (loop thread). No effect once it finished.
     void cancel() noexcept {
-        if (p_ && !p_->self.done()) p_->own_scope.request();
+        if (!p_ || p_->self.done()) return;
+        p_->handle_cancelled = true;
+        p_->own_scope.request();
     }
 
     /// Lets the task run on by itself; the handle becomes empty. Its exception,
@@ -127,7 +134,7 @@ private:
         if (p->self.done()) {
             detail::retire(loop_, *list_, *p, taken_);
         } else if (loop_) {  // a spawned task (a group's child is the group's)
-            p->dropped = true;
+            p->handle_cancelled = true;
             p->own_scope.request();
         }
     }

@@ -85,8 +85,9 @@ struct promise_base {
     // The join_handle's pointer to this promise, while one is attached: the
     // frame going away first (with its loop) empties the handle.
     promise_base** joiner = nullptr;
-    // Its join_handle was destroyed before it finished (and cancelled it).
-    bool dropped = false;
+    // Its join_handle cancelled it (h.cancel(), or destroyed before the end):
+    // its errc::canceled is expected, not a failure to report.
+    bool handle_cancelled = false;
 
     promise_base() noexcept = default;
     promise_base(const promise_base&) = delete;
