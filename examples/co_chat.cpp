@@ -85,10 +85,10 @@ struct client {
     // Every message is at least one byte, so the byte limit is reached before
     // the channel is full: sending never waits.
     uvkit::channel<message> outbox;
-    std::size_t queued = 0;      // bytes in outbox and in the write in flight
-    bool leaving = false;        // takes no more messages
-    bool dropped = false;        // cut off: no goodbye, no lingering close
-    uvkit::task_group tasks;     // its reader and writer; last, so destroyed first
+    std::size_t queued = 0;   // bytes in outbox and in the write in flight
+    bool leaving = false;     // takes no more messages
+    bool dropped = false;     // cut off: no goodbye, no lingering close
+    uvkit::task_group tasks;  // its reader and writer; last, so destroyed first
 };
 
 class room {
@@ -163,7 +163,8 @@ uvkit::task<void> write_all(room& r, client& c) {
     try {
         while (std::optional<message> msg = co_await c.outbox.recv()) {
             // *msg keeps the bytes alive while the write is in flight.
-            co_await uvkit::with_timeout(r.loop(), write_deadline, c.socket.async_write(std::string_view(**msg)));
+            co_await uvkit::with_timeout(r.loop(), write_deadline,
+                                         c.socket.async_write(std::string_view(**msg)));
             c.queued -= (*msg)->size();
         }
     } catch (const std::system_error& e) {

@@ -93,7 +93,8 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: run() under a token; a token ca
     CHECK(uvkit::run(loop, ready(3), idle.token()) == 3);
 }
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a token cancelled from another thread cancels through the loop") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: a token cancelled from another thread cancels through the loop") {
     uvkit::cancel_source src;
     outcome o;
     auto body = [&]() -> uvkit::task<int> { co_return co_await sleeper(loop, o); };
@@ -106,7 +107,8 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a token cancelled from another 
     CHECK(o.cancelled == 1);
 }
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: threads: 10000 cross-thread cancels while tasks start and finish") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: threads: 10000 cross-thread cancels while tasks start and finish") {
     // One canceller thread; each round hands it a fresh source, spawns a task
     // under its token (half sleep 1 h, half finish at once or after 0 ms), and
     // waits for the task. Every task ends exactly once, cancelled or finished.
@@ -227,7 +229,8 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: co_await a join_handle gives th
     CHECK_FALSE(loop.run(uvkit::run_mode::nowait));
 }
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a join_handle destroyed before its task finished cancels it") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: a join_handle destroyed before its task finished cancels it") {
     outcome o;
     bool freed = false;
     auto body = [&]() -> uvkit::task<int> {
@@ -242,7 +245,8 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a join_handle destroyed before 
     CHECK(freed);
 }
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a join_handle destroyed while its task runs, and after it finished") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: a join_handle destroyed while its task runs, and after it finished") {
     // During: the task itself drops its own handle while it runs.
     std::optional<uvkit::join_handle<int>> self;
     outcome o;
@@ -266,16 +270,19 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a join_handle destroyed while i
     CHECK(token.use_count() == 1);
 }
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: detach() lets it run; an exception nobody awaits leaves run()") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: detach() lets it run; an exception nobody awaits leaves run()") {
     outcome o;
     uvkit::spawn(loop, sleeper(loop, o, 1ms)).detach();
     loop.run();
     CHECK(o.finished == 1);
 
-    uvkit::spawn(loop, [](uvkit::loop& l) -> uvkit::task<void> {
-        co_await uvkit::sleep(l, 1ms);
-        throw std::runtime_error("detached");
-    }(loop)).detach();
+    uvkit::spawn(loop,
+                 [](uvkit::loop& l) -> uvkit::task<void> {
+                     co_await uvkit::sleep(l, 1ms);
+                     throw std::runtime_error("detached");
+                 }(loop))
+        .detach();
     CHECK(run_until_throw() == "detached");
 
     // Dropped unawaited after it threw: the exception is not lost either.
@@ -289,7 +296,8 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: detach() lets it run; an except
     CHECK(run_until_throw() == "boom");
 }
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: h.cancel(), and cancelling the awaiter cancels the joined task") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: h.cancel(), and cancelling the awaiter cancels the joined task") {
     outcome o;
     auto h = uvkit::spawn(loop, sleeper(loop, o));
     h.cancel();
@@ -338,7 +346,8 @@ TEST_CASE("co: a loop destroyed under a spawned task empties its handle") {
     l.reset();
     CHECK_FALSE(moved);
     CHECK_FALSE(moved.done());
-    CHECK_THROWS_AS(uvkit::spawn(*std::make_unique<uvkit::loop>(), uvkit::task<int>{}), std::invalid_argument);
+    CHECK_THROWS_AS(uvkit::spawn(*std::make_unique<uvkit::loop>(), uvkit::task<int>{}),
+                    std::invalid_argument);
 }
 
 }  // TEST_SUITE
@@ -360,7 +369,8 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: with_deadline on the loop's clo
             CHECK(e.code() == std::errc::timed_out);
         }
         try {
-            co_await uvkit::with_deadline(loop, std::chrono::steady_clock::now() - 1ms, uvkit::sleep(loop, 1h));
+            co_await uvkit::with_deadline(loop, std::chrono::steady_clock::now() - 1ms,
+                                          uvkit::sleep(loop, 1h));
             co_return -1;
         } catch (const std::system_error& e) {
             CHECK(e.code() == std::errc::timed_out);
@@ -375,7 +385,8 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: with_deadline on the loop's clo
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: with_timeout takes any std::chrono::duration") {
     outcome o;
     auto t = [&]() -> uvkit::task<int> {
-        int a = co_await uvkit::with_timeout(loop, std::chrono::microseconds(1), ready(1));  // rounds up to 1 ms
+        int a =
+            co_await uvkit::with_timeout(loop, std::chrono::microseconds(1), ready(1));  // rounds up to 1 ms
         int b = co_await uvkit::with_timeout(loop, std::chrono::hours(1), ready(2));
         int c = co_await uvkit::with_timeout(loop, std::chrono::duration<double>(3600.0), ready(3));
         try {
@@ -547,7 +558,8 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a cancelled async_spawn starts 
     CHECK(o.finished == 1);
 }
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a bounded group destroyed with queued children and a waiting spawner") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: a bounded group destroyed with queued children and a waiting spawner") {
     auto token = std::make_shared<int>(0);
     outcome o;
     bool spawner_cancelled = false;

@@ -49,7 +49,8 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: channel sends wait while full, 
     CHECK_THROWS_AS(uvkit::channel<int>(loop, 0), std::invalid_argument);
 }
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: channel close: buffered values drain, sends fail with broken_pipe") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: channel close: buffered values drain, sends fail with broken_pipe") {
     uvkit::channel<int> ch{loop, 4};
     int v = 1;
     CHECK(ch.try_send(v));
@@ -92,7 +93,8 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: channel close: buffered values 
     uvkit::run(loop, check());
 }
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: channel fairness: waiting senders and receivers first come, first served") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: channel fairness: waiting senders and receivers first come, first served") {
     uvkit::channel<int> ch{loop, 1};
     int zero = 0;
     CHECK(ch.try_send(zero));
@@ -120,7 +122,8 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: channel fairness: waiting sende
     CHECK(uvkit::run(loop, collect()) == std::vector<int>{10, 20, 30});
 }
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a cancelled send is not delivered; a delivered one is not cancelled") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: a cancelled send is not delivered; a delivered one is not cancelled") {
     uvkit::channel<int> ch{loop, 1};
     int zero = 0;
     CHECK(ch.try_send(zero));
@@ -168,7 +171,8 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a cancelled send is not deliver
     uvkit::run(loop, t4());
 }
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: channel property: no value lost or duplicated over random schedules") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: channel property: no value lost or duplicated over random schedules") {
     // Seeded, bounded: 60 schedules of 3 producers x 12 values and 2
     // consumers, random capacity, random yields, random cancellations of
     // single sends and receives.
@@ -219,7 +223,9 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: channel property: no value lost
             co_await uvkit::when_all(producer(1), producer(2), producer(3));
             ch.close();
         };
-        auto all = [&]() -> uvkit::task<void> { co_await uvkit::when_all(producers(), consumer(), consumer()); };
+        auto all = [&]() -> uvkit::task<void> {
+            co_await uvkit::when_all(producers(), consumer(), consumer());
+        };
         uvkit::run(loop, all());
         while (auto v = ch.try_recv()) ++received[*v];
         CHECK(sent_ok.size() + sent_cancelled.size() == 36);
@@ -236,7 +242,8 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: channel property: no value lost
 
 TEST_SUITE("co: async_mutex and event") {
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_mutex excludes, and hands over first come, first served") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: async_mutex excludes, and hands over first come, first served") {
     uvkit::async_mutex m{loop};
     int inside = 0, most = 0;
     std::vector<int> order;
@@ -250,7 +257,9 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_mutex excludes, and hands
         co_await uvkit::sleep(loop, 0ms);
         --inside;
     };
-    auto all = [&]() -> uvkit::task<void> { co_await uvkit::when_all(worker(1), worker(2), worker(3), worker(4)); };
+    auto all = [&]() -> uvkit::task<void> {
+        co_await uvkit::when_all(worker(1), worker(2), worker(3), worker(4));
+    };
     uvkit::run(loop, all());
     CHECK(most == 1);
     CHECK(order == std::vector<int>{1, 2, 3, 4});
@@ -262,7 +271,8 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_mutex excludes, and hands
     CHECK_FALSE(m.locked());
 }
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_mutex: a cancelled waiter, and one cancelled after the handover") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: async_mutex: a cancelled waiter, and one cancelled after the handover") {
     uvkit::async_mutex m{loop};
     auto held = m.try_lock();
     int got = 0;

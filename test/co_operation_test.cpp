@@ -31,7 +31,8 @@ struct fake_client {
     };
     std::map<int, std::unique_ptr<req>> reqs;
 
-    int fetch(std::string key, std::chrono::milliseconds d, bool sync, std::function<void(int, std::string)> cb) {
+    int fetch(std::string key, std::chrono::milliseconds d, bool sync,
+              std::function<void(int, std::string)> cb) {
         ++started;
         int id = ++next_id;
         if (sync) {
@@ -61,7 +62,8 @@ class fetch_op : public uvkit::operation<fetch_op, std::string> {
 public:
     fetch_op(uvkit::loop& l, fake_client& c, std::string key, std::chrono::milliseconds d, bool sync = false)
         : operation(l), c_(c), key_(std::move(key)), d_(d), sync_(sync) {}
-    fetch_op(uvkit::loop& l, fake_client& c, std::string key, std::chrono::milliseconds d, std::error_code& ec)
+    fetch_op(uvkit::loop& l, fake_client& c, std::string key, std::chrono::milliseconds d,
+             std::error_code& ec)
         : operation(l, ec), c_(c), key_(std::move(key)), d_(d), sync_(false) {}
     ~fetch_op() {
         if (pending()) c_.drop(id_);
@@ -112,7 +114,8 @@ bool canceled(const std::system_error& e) { return e.code() == uvkit::errc::canc
 
 TEST_SUITE("co: operation") {
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: operation completes from a callback, and at once inside start()") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: operation completes from a callback, and at once inside start()") {
     fake_client c{loop};
     auto t = [&]() -> uvkit::task<std::string> {
         std::string a = co_await fetch_op{loop, c, "a", 1ms};
@@ -130,7 +133,8 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: operation completes from a call
     CHECK(uvkit::run(loop, many()) == 100000);
 }
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a user's operation is cancelled by with_timeout, a handle, a token") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: a user's operation is cancelled by with_timeout, a handle, a token") {
     fake_client c{loop};
     auto timed = [&]() -> uvkit::task<bool> {
         try {
@@ -169,12 +173,13 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: a user's operation is cancelled
     auto quiet = [&]() -> uvkit::task<bool> {
         std::error_code ec;
         std::string v = co_await uvkit::with_timeout(loop, 1ms, fetch_op{loop, c, "q", 1h, ec});
-        co_return ec == uvkit::errc::canceled && v.empty();
+        co_return ec == uvkit::errc::canceled&& v.empty();
     };
     CHECK_THROWS_AS(uvkit::run(loop, quiet()), std::system_error);  // timed out around it
 }
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: operation: already cancelled, default on_cancel, start() throwing") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: operation: already cancelled, default on_cancel, start() throwing") {
     fake_client c{loop};
     // A task already cancelled never calls start().
     auto t = [&]() -> uvkit::task<void> {

@@ -230,8 +230,7 @@ class cancel_callback {
 public:
     cancel_callback(const cancel_token& token, F f)
 #if UVKIT_HAS_STOP_TOKEN
-        : cb_(token.t_, std::move(f)) {
-    }
+        : cb_(token.t_, std::move(f)){}
 #else
         : f_(std::move(f)), s_(token.s_) {
         if (!s_) return;
@@ -243,7 +242,7 @@ public:
         if (s_) s_->drop(&node_);
     }
 #endif
-    cancel_callback(const cancel_callback&) = delete;
+          cancel_callback(const cancel_callback&) = delete;
     cancel_callback& operator=(const cancel_callback&) = delete;
 
 private:

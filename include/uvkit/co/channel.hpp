@@ -56,7 +56,8 @@ public:
 
     class send_awaiter final : public detail::list_waiter {
     public:
-        send_awaiter(channel& c, T v, std::error_code* ec) : list_waiter(ec, &c.loop_), c_(&c), v_(std::move(v)) {}
+        send_awaiter(channel& c, T v, std::error_code* ec)
+            : list_waiter(ec, &c.loop_), c_(&c), v_(std::move(v)) {}
         ~send_awaiter() override {
             if (!pending_) return;
             c_->senders_.erase(*this);

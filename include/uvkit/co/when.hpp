@@ -250,8 +250,11 @@ template <class T>
 class timeout_awaiter final : public operation {
 public:
     timeout_awaiter(uvkit::loop& l, std::chrono::milliseconds d, task<T> t, bool shield, const char* what)
-        : operation(nullptr, &l), d_(d < std::chrono::milliseconds{0} ? std::chrono::milliseconds{0} : d),
-          task_(std::move(t)), shield_(shield), what_(what) {
+        : operation(nullptr, &l),
+          d_(d < std::chrono::milliseconds{0} ? std::chrono::milliseconds{0} : d),
+          task_(std::move(t)),
+          shield_(shield),
+          what_(what) {
         if (!task_) throw std::invalid_argument(what);
     }
     ~timeout_awaiter() override {
@@ -265,7 +268,8 @@ public:
         ctx_ = &co_context::of(*loop_);
         timer_ = ctx_->acquire_timer();
         std::error_code ec;
-        timer_.start(d_, [this] { expire(); }, ec);
+        timer_.start(
+            d_, [this] { expire(); }, ec);
         if (ec) {
             ctx_->release_timer(std::move(timer_));
             ec_ = ec;
@@ -286,8 +290,7 @@ public:
     }
     T await_resume() {
         deliver(what_);
-        if (expired_)
-            throw std::system_error(std::make_error_code(std::errc::timed_out), what_);
+        if (expired_) throw std::system_error(std::make_error_code(std::errc::timed_out), what_);
         return task_.handle().promise().take();
     }
 
