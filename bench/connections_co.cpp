@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
     server.bind(uvkit::endpoint::parse("127.0.0.1:0"));
     server.listen(128);
     long accepted = 0;
-    uvkit::spawn(loop, acceptor(server, total, accepted));
+    uvkit::spawn(loop, acceptor(server, total, accepted)).detach();
     long cycles = uvkit::run(loop, connector(loop, server.local_endpoint(), total));
     loop.run();
     BENCH_CHECK(cycles == total && accepted == total, "N cycles");

@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
     uvkit::tcp server{loop};
     server.bind(uvkit::endpoint::parse("127.0.0.1:0"));
     server.listen(128);
-    uvkit::spawn(loop, echo(server));
+    uvkit::spawn(loop, echo(server)).detach();
     long pongs = uvkit::run(loop, client(loop, server.local_endpoint(), total));
     loop.run();  // the echo task sees the end of stream and finishes
     BENCH_CHECK(pongs == total, "N pongs");

@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
     pin_buffers(server);
     server.listen(128);
     long long received = 0;
-    uvkit::spawn(loop, sink(server, received));
+    uvkit::spawn(loop, sink(server, received)).detach();
     uvkit::run(loop, source(loop, server.local_endpoint(),
                             static_cast<long long>(mib) * (1024 * 1024 / BENCH_CHUNK)));
     loop.run();  // the sink reads to the end of stream

@@ -13,8 +13,8 @@
 //   cancels the read when the deadline passes.
 // - A line longer than 4 KiB gets "bye: line too long" and a disconnect
 //   (async_read_until's limit).
-// - Writes to a client never hold up anyone else: each client has an outbox,
-//   drained in order by its own writer task. A client whose outbox grows
+// - Writes to a client never hold up anyone else: each client has an outbox
+//   (a uvkit::channel of messages), drained in order by its own writer task. A client whose outbox grows
 //   beyond 256 KiB, or that takes no bytes for 10 s, is a slow reader and is
 //   cut off: cancelling its task group stops its reader and its writer.
 // - SIGINT or SIGTERM cancels the group of connections: the accept loop and
@@ -74,7 +74,7 @@ class room;
 // address is stable for as long as any of its tasks runs.
 struct client {
     client(uvkit::loop& loop, uvkit::tcp s, std::string n)
-        : socket(std::move(s)), name(std::move(n)), tasks(loop) {}
+        : socket(std::move(s)), name(std::move(n)), outbox(loop, max_queued), tasks(loop) {}
     client(const client&) = delete;
     client& operator=(const client&) = delete;
 
@@ -82,12 +82,13 @@ struct client {
     std::string name;
     std::list<client*>::iterator seat;  // in room::members_, while in_room
     bool in_room = false;
-    std::deque<message> outbox;  // the front is being written
-    std::size_t queued = 0;      // bytes in outbox
-    bool writing = false;        // a writer task is draining the outbox
-    bool leaving = false;        // takes no more messages
-    bool dropped = false;        // cut off: no goodbye, no lingering close
-    uvkit::task_group tasks;     // its reader and writer; last, so destroyed first
+    // Every message is at least one byte, so the byte limit is reached before
+    // the channel is full: sending never waits.
+    uvkit::channel<message> outbox;
+    std::size_t queued = 0;   // bytes in outbox and in the write in flight
+    bool leaving = false;     // takes no more messages
+    bool dropped = false;     // cut off: no goodbye, no lingering close
+    uvkit::task_group tasks;  // its reader and writer; last, so destroyed first
 };
 
 class room {
@@ -154,38 +155,31 @@ private:
     bool closing_ = false;
 };
 
-uvkit::task<void> write_one(uvkit::tcp& socket, std::string_view bytes) {
-    co_await socket.async_write(bytes);
-}
-
-// Drains a client's outbox in order, then ends; send() starts a new one when
-// needed. Only one runs per client at a time, so lines never interleave.
+// Drains a client's outbox in order until it is closed and empty (the reader
+// closes it when it ends) or the client is dropped. The only writer of its
+// socket, so lines never interleave.
 uvkit::task<void> write_all(room& r, client& c) {
     std::string_view failure;
-    while (!c.outbox.empty()) {
-        message msg = c.outbox.front();  // keeps the bytes alive while the write is in flight
-        try {
-            co_await uvkit::with_timeout(r.loop(), write_deadline, write_one(c.socket, *msg));
-        } catch (const std::system_error& e) {
-            if (e.code() == std::errc::timed_out)
-                failure = "slow reader";
-            else if (e.code() != uvkit::errc::canceled)
-                failure = "write failed";
-            break;
+    try {
+        while (std::optional<message> msg = co_await c.outbox.recv()) {
+            // *msg keeps the bytes alive while the write is in flight.
+            co_await uvkit::with_timeout(r.loop(), write_deadline,
+                                         c.socket.async_write(std::string_view(**msg)));
+            c.queued -= (*msg)->size();
         }
-        c.outbox.pop_front();
-        c.queued -= msg->size();
+    } catch (const std::system_error& e) {
+        if (e.code() == std::errc::timed_out)
+            failure = "slow reader";
+        else if (e.code() != uvkit::errc::canceled)
+            failure = "write failed";
     }
-    c.writing = false;
     if (!failure.empty()) r.drop(c, failure);
 }
 
 void room::enqueue(client& c, message msg) {
-    c.queued += msg->size();
-    c.outbox.push_back(std::move(msg));
-    if (c.writing) return;
-    c.writing = true;
-    c.tasks.spawn(write_all(*this, c));
+    std::size_t n = msg->size();
+    if (!c.outbox.try_send(msg)) return;  // closed: the client is leaving
+    c.queued += n;
 }
 
 uvkit::task<std::size_t> read_line(uvkit::tcp& socket, std::string& buf) {
@@ -224,6 +218,7 @@ uvkit::task<void> read_all(room& r, client& c) {
     r.leave(c, reason);
     // Queued lines still go out (the writer drains the outbox), the goodbye last.
     if (goodbye) r.send_last(c, "bye: " + std::string{reason} + "\n");
+    c.outbox.close();
 }
 
 uvkit::task<void> discard_input(uvkit::tcp& socket) {
@@ -238,7 +233,8 @@ uvkit::task<void> session(room& r, uvkit::tcp socket) {
     uvkit::endpoint peer = socket.peer_endpoint(ec);
     client c{r.loop(), std::move(socket), ec ? std::string{"?"} : peer.to_string()};
     r.enter(c);
-    c.tasks.spawn(read_all(r, c));
+    (void)c.tasks.spawn(read_all(r, c));
+    (void)c.tasks.spawn(write_all(r, c));
     try {
         co_await c.tasks.join();  // the reader, and the writer once the outbox is empty
     } catch (const std::system_error& e) {
@@ -267,7 +263,7 @@ uvkit::task<void> accept_all(room& r, uvkit::tcp& listener, uvkit::task_group& c
             std::cerr << "accept: " << ec.message() << "\n";
             continue;
         }
-        connections.spawn(session(r, std::move(conn)));
+        (void)connections.spawn(session(r, std::move(conn)));
     }
 }
 
@@ -290,7 +286,7 @@ uvkit::task<void> serve(uvkit::loop& loop, uvkit::tcp& listener, std::chrono::mi
     sigterm.start(SIGTERM, stop);
 
     std::cout << "listening on " << listener.local_endpoint().to_string() << std::endl;
-    connections.spawn(accept_all(r, listener, connections));
+    (void)connections.spawn(accept_all(r, listener, connections));
     co_await connections.join();
 }
 

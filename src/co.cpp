@@ -1,4 +1,6 @@
+#include "uvkit/co/cancel_token.hpp"
 #include "uvkit/co/context.hpp"
+#include "uvkit/co/join_handle.hpp"
 #include "uvkit/co/operation.hpp"
 #include "uvkit/co/stream.hpp"
 
@@ -126,31 +128,112 @@ void co_context::release_timer(uvkit::timer&& t) noexcept {
     }
 }
 
-std::coroutine_handle<> detached_done(void* ctx, promise_base& p) noexcept {
+void co_context::queue_remote(remote_cancel& r) noexcept {
+    bool post = false;
+    {
+        std::lock_guard lk(remote_mutex_);
+        if (r.queued) return;
+        r.queued = true;
+        r.next = remote_head_;
+        remote_head_ = &r;
+        post = !std::exchange(remote_posted_, true);
+    }
+    if (!post) return;
+    try {
+        uvkit::loop* l = &loop_;
+        loop_.post([l] {
+            if (co_context* c = existing_context(*l)) c->run_remote();
+        });
+    } catch (...) {
+        // The loop is closing (its tasks go with it) or out of memory: the
+        // request stays queued and the next queue_remote() posts again.
+        std::lock_guard lk(remote_mutex_);
+        remote_posted_ = false;
+    }
+}
+
+void co_context::unqueue_remote(remote_cancel& r) noexcept {
+    std::lock_guard lk(remote_mutex_);
+    if (!r.queued) return;
+    for (remote_cancel** at = &remote_head_; *at; at = &(*at)->next) {
+        if (*at == &r) {
+            *at = r.next;
+            break;
+        }
+    }
+    r.queued = false;
+    r.next = nullptr;
+}
+
+void co_context::run_remote() noexcept {
+    // One at a time: a link taken out of the queue may be queued again by its
+    // callback's thread (it is not: a token fires once), and fire() runs
+    // without the lock, so that a cancel hook may cancel other sources.
+    for (;;) {
+        remote_cancel* r;
+        {
+            std::lock_guard lk(remote_mutex_);
+            r = remote_head_;
+            if (!r) {
+                remote_posted_ = false;
+                return;
+            }
+            remote_head_ = r->next;
+            r->next = nullptr;
+            r->queued = false;
+        }
+        r->fire();
+    }
+}
+
+remote_cancel::remote_cancel(uvkit::loop& l, cancel_scope* scope, const cancel_token& token)
+    : ctx_(&co_context::of(l)), scope_(scope) {
+    // Already cancelled: at once, before the task's first operation.
+    if (token.cancel_requested()) fire();
+    cb_.emplace(token, notify{this});
+}
+
+remote_cancel::~remote_cancel() {
+    cb_.reset();  // waits for a callback running on another thread
+    ctx_->unqueue_remote(*this);
+}
+
+void remote_cancel::notify::operator()() noexcept { self->ctx_->queue_remote(*self); }
+
+bool is_canceled(const std::exception_ptr& e) noexcept {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::system_error& se) {
+        return se.code() == errc::canceled;
+    } catch (...) {
+        return false;
+    }
+}
+
+namespace {
+std::coroutine_handle<> spawned_done(void* ctx, promise_base& p) noexcept {
+    if (p.joiner) return {};  // its handle keeps the finished frame
     auto* c = static_cast<co_context*>(ctx);
-    if (p.error) c->get_loop().fail(p.error);
+    if (p.error && !(p.handle_cancelled && is_canceled(p.error))) c->get_loop().fail(p.error);
     c->detached().erase(p);
     p.self.destroy();
-    return std::noop_coroutine();
+    return {};
+}
+}  // namespace
+
+void retire(uvkit::loop* l, task_list& list, promise_base& p, bool taken) noexcept {
+    if (l && p.error && !taken) l->fail(p.error);
+    list.erase(p);
+    p.self.destroy();
 }
 
-}  // namespace detail
-
-void spawn(uvkit::loop& l, task<void> t) {
-    if (!t) throw std::invalid_argument("uvkit::spawn: empty task");
-    auto h = t.release();
-    detail::adopt(l, h, h.promise());
-    detail::resume(h);
-}
-
-namespace detail {
-
-void adopt(uvkit::loop& l, std::coroutine_handle<> h, promise_base& p) {
+task_list& adopt_spawned(uvkit::loop& l, std::coroutine_handle<> h, promise_base& p) {
     co_context& c = co_context::of(l);
     p.self = h;
-    p.on_done = &detached_done;
+    p.on_done = &spawned_done;
     p.on_done_ctx = &c;
     c.detached().push(p);
+    return c.detached();
 }
 
 void drive(uvkit::loop& l, std::coroutine_handle<> h, promise_base& p) {
@@ -163,7 +246,7 @@ void drive(uvkit::loop& l, std::coroutine_handle<> h, promise_base& p) {
     p.on_done = [](void* ctx, promise_base&) noexcept -> std::coroutine_handle<> {
         auto* dr = static_cast<driver*>(ctx);
         if (dr->running) dr->loop->stop();
-        return std::noop_coroutine();
+        return {};
     };
     p.on_done_ctx = &d;
     resume(h);
@@ -190,40 +273,113 @@ void drive(uvkit::loop& l, std::coroutine_handle<> h, promise_base& p) {
 
 namespace uvkit {
 
-void task_group::spawn(task<void> t) {
-    if (!t) throw std::invalid_argument("uvkit::task_group::spawn: empty task");
-    auto h = t.release();
-    auto& p = h.promise();
+task_group::~task_group() {
+    while (slot_waiter* w = waiters_head_) {
+        w->unlist();
+        w->orphan();
+    }
+    if (joiner_) {
+        joiner_->g_.scope_.unlink();
+        joiner_ = nullptr;
+    }
+    queued_.destroy_all();
+    children_.destroy_all();
+    finished_.destroy_all();
+}
+
+void task_group::admit(std::coroutine_handle<> h, detail::promise_base& p) {
+    p.self = h;
+    p.own_scope.link(&scope_);
+    p.scope = &p.own_scope;
+    p.on_done = &child_done;
+    p.on_done_ctx = this;
+    if (max_ != 0 && children_.size() >= max_) {
+        queued_.push(p);
+        return;
+    }
+    children_.push(p);
+    detail::resume(h);
+}
+
+std::coroutine_handle<> task_group::enlist(std::coroutine_handle<> h, detail::promise_base& p) noexcept {
     p.self = h;
     p.own_scope.link(&scope_);
     p.scope = &p.own_scope;
     p.on_done = &child_done;
     p.on_done_ctx = this;
     children_.push(p);
-    detail::resume(h);
+    return h;
 }
 
 std::coroutine_handle<> task_group::child_done(void* ctx, detail::promise_base& p) noexcept {
     auto* g = static_cast<task_group*>(ctx);
-    if (p.error && !g->error_) {
+    if (p.error && !g->error_ && !(p.handle_cancelled && detail::is_canceled(p.error))) {
         g->error_ = p.error;
         g->scope_.request();
     }
     g->children_.erase(p);
-    p.self.destroy();
-    if (g->children_.empty() && g->joiner_) return std::exchange(g->joiner_, {});
-    return std::noop_coroutine();
+    if (p.joiner)
+        g->finished_.push(p);  // its handle frees it
+    else
+        p.self.destroy();
+    // The slot is free: the next queued child starts (control passes to it),
+    // or the first waiting async_spawn() gets it.
+    if (detail::promise_base* next = g->queued_.oldest()) {
+        g->queued_.erase(*next);
+        g->children_.push(*next);
+        return next->self;
+    }
+    if (slot_waiter* w = g->waiters_head_) {
+        w->unlist();
+        std::coroutine_handle<> start = w->grant();
+        w->granted();
+        return start;
+    }
+    if (g->children_.empty() && g->joiner_) return std::exchange(g->joiner_, nullptr)->handoff();
+    return {};
+}
+
+void task_group::slot_waiter::list(std::coroutine_handle<> h, detail::cancel_scope* scope) {
+    suspend(h, scope, g_->loop_);
+    prev_ = g_->waiters_tail_;
+    next_ = nullptr;
+    if (prev_)
+        prev_->next_ = this;
+    else
+        g_->waiters_head_ = this;
+    g_->waiters_tail_ = this;
+}
+
+void task_group::slot_waiter::unlist() noexcept {
+    if (!g_) return;
+    if (prev_)
+        prev_->next_ = next_;
+    else if (g_->waiters_head_ == this)
+        g_->waiters_head_ = next_;
+    else
+        return;  // not listed
+    if (next_)
+        next_->prev_ = prev_;
+    else
+        g_->waiters_tail_ = prev_;
+    next_ = prev_ = nullptr;
+}
+
+task_group::join_awaiter::~join_awaiter() {
+    // The joiner was destroyed while suspended: the group, which may live on,
+    // must neither resume it nor stay linked to its scope.
+    if (pending_ && g_.joiner_ == this) {
+        g_.joiner_ = nullptr;
+        g_.scope_.unlink();
+        forget();
+    }
 }
 
 void task_group::join_awaiter::await_resume() {
     g_.scope_.unlink();
     if (g_.error_) std::rethrow_exception(std::exchange(g_.error_, nullptr));
-    std::error_code ec;
-    if (joiner_scope_ && joiner_scope_->requested()) ec = make_error_code(errc::canceled);
-    if (ec_)
-        *ec_ = ec;
-    else if (ec)
-        throw std::system_error(ec, "uvkit::task_group::join");
+    if (joiner_scope_ && joiner_scope_->requested()) ec_ = make_error_code(errc::canceled);
+    deliver("uvkit::task_group::join");
 }
 
 }  // namespace uvkit

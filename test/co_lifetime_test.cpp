@@ -83,9 +83,10 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
 TEST_CASE("co: a loop destroyed under spawned tasks waiting in with_timeout, sleep and read") {
     auto l = std::make_unique<uvkit::loop>();
     auto ab = connected_pair(*l);
-    uvkit::spawn(*l, sleep_with_timeout(*l));
-    uvkit::spawn(*l, read_with_timeout(*l, ab.first));
-    uvkit::spawn(*l, [](uvkit::loop& lp) -> uvkit::task<void> { co_await uvkit::sleep(lp, 1h); }(*l));
+    uvkit::spawn(*l, sleep_with_timeout(*l)).detach();
+    uvkit::spawn(*l, read_with_timeout(*l, ab.first)).detach();
+    uvkit::spawn(*l, [](uvkit::loop& lp) -> uvkit::task<void> { co_await uvkit::sleep(lp, 1h); }(*l))
+        .detach();
     l->run(uvkit::run_mode::nowait);
     l.reset();  // the frames go with the loop; the sockets outlive it, empty
     CHECK_FALSE(ab.first.writable());

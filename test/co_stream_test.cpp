@@ -151,7 +151,7 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
         std::string buf;
         // The delimiter "\r\n" arrives split across chunks.
         std::vector<std::string> pieces{"hel", "lo\r", "\nwor", "ld\r\nx", "y\r\n"};
-        uvkit::spawn(loop, write_later(loop, b, pieces, 2ms, true));
+        uvkit::spawn(loop, write_later(loop, b, pieces, 2ms, true)).detach();
         for (;;) {
             std::error_code ec;
             std::size_t n = co_await a.async_read_until(buf, "\r\n", 1024, ec);

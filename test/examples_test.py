@@ -753,8 +753,22 @@ def case_co_chat_bad_arguments_exit_2():
         check(b"usage" in err, f"{args}: no usage on stderr: {err!r}")
 
 
+def case_co_legacy_operations_cancelled():
+    rc, out, err, _ = run([binary("co_legacy")], 10)
+    check(rc == 0, f"exit status {rc}, stderr {err!r}")
+    expected = [
+        "lookup: value-of-alpha",
+        "timeout: timed out, library requests left 0",
+        "when_any: 0 value-of-fast, library requests left 0",
+        "cancel: cancelled, library requests left 0",
+    ]
+    lines = out.decode().splitlines()
+    check(lines == expected, f"output {lines!r}, expected {expected!r}")
+
+
 CASES += [
     ("two_timers_co_concurrent", case_two_timers_co_concurrent),
+    ("co_legacy_operations_cancelled", case_co_legacy_operations_cancelled),
     ("co_echo_nc_and_explicit_port", case_co_echo_nc_and_explicit_port),
     ("co_echo_socat_1mib_random", case_co_echo_socat_1mib_random),
     ("co_echo_20_socat_clients_at_once", case_co_echo_20_socat_clients_at_once),

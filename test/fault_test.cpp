@@ -472,7 +472,7 @@ TEST_CASE_FIXTURE(loop_fixture,
         co_await u.async_recv(std::span<char>(buf), recv_co_ec);
         done = true;
     };
-    uvkit::spawn(loop, reader());
+    uvkit::spawn(loop, reader()).detach();
     uvkit::timer watchdog{loop};  // made outside the window: a read that waits is cut short
     bool expired = false;
     watchdog.start(10s, [&] { expired = true; });

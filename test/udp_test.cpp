@@ -1003,8 +1003,8 @@ TEST_CASE("udp co: destroying the loop while tasks are suspended on receive and 
         co_await u.async_send(local, to);
         co_await u.async_send(local, to);
     };
-    uvkit::spawn(*lp, receiver(rx, buf, recv_resumed));
-    uvkit::spawn(*lp, sender(tx, rx.local_endpoint()));
+    uvkit::spawn(*lp, receiver(rx, buf, recv_resumed)).detach();
+    uvkit::spawn(*lp, sender(tx, rx.local_endpoint())).detach();
     CHECK(rx.active());
     lp.reset();  // destroys the suspended frames, then closes the handles
     CHECK_FALSE(recv_resumed);

@@ -468,7 +468,7 @@ TEST_CASE("co: destroying the loop with a spawned task suspended on work") {
             co_await uvkit::async_work(l, [&] { ++ran; });
             co_await uvkit::async_work(l, [&] { ++ran; });
         };
-        uvkit::spawn(l, body());
+        uvkit::spawn(l, body()).detach();
         l.run(uvkit::run_mode::nowait);
     }
     CHECK(ran <= 2);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <coroutine>
+#include <mutex>
 #include <vector>
 
 #include "uvkit/co/task.hpp"
@@ -22,7 +23,10 @@ public:
     void push(promise_base& p) noexcept {
         p.sibling_prev = nullptr;
         p.sibling_next = head_;
-        if (head_) head_->sibling_prev = &p;
+        if (head_)
+            head_->sibling_prev = &p;
+        else
+            tail_ = &p;
         head_ = &p;
         ++size_;
     }
@@ -31,7 +35,10 @@ public:
             p.sibling_prev->sibling_next = p.sibling_next;
         else
             head_ = p.sibling_next;
-        if (p.sibling_next) p.sibling_next->sibling_prev = p.sibling_prev;
+        if (p.sibling_next)
+            p.sibling_next->sibling_prev = p.sibling_prev;
+        else
+            tail_ = p.sibling_prev;
         p.sibling_prev = p.sibling_next = nullptr;
         --size_;
     }
@@ -46,13 +53,18 @@ public:
             p->self.destroy();
         }
     }
+    /// The first pushed of the frames still listed (FIFO order for a queue).
+    promise_base* oldest() const noexcept { return tail_; }
     std::size_t size() const noexcept { return size_; }
     bool empty() const noexcept { return size_ == 0; }
 
 private:
     promise_base* head_ = nullptr;
+    promise_base* tail_ = nullptr;
     std::size_t size_ = 0;
 };
+
+class remote_cancel;
 
 /// A coroutine waiting in the loop's ready queue.
 struct ready_node {
@@ -88,6 +100,11 @@ public:
     /// Spawned tasks.
     task_list& detached() noexcept { return detached_; }
 
+    /// Any thread: `r` fires on the loop's thread soon (through loop.post).
+    void queue_remote(remote_cancel& r) noexcept;
+    /// Loop thread: `r` goes away; it will not fire.
+    void unqueue_remote(remote_cancel& r) noexcept;
+
     uvkit::loop& get_loop() noexcept { return loop_; }
 
 private:
@@ -100,6 +117,11 @@ private:
     ready_node* tail_ = nullptr;
     std::vector<uvkit::timer> timers_;
     task_list detached_;
+    // Cross-thread cancellations waiting for the loop's thread (queue_remote).
+    void run_remote() noexcept;
+    std::mutex remote_mutex_;
+    remote_cancel* remote_head_ = nullptr;
+    bool remote_posted_ = false;
 };
 
 }  // namespace uvkit::detail

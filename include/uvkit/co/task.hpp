@@ -1,4 +1,4 @@
-// uvkit/co/task.hpp: task<T>, run() and spawn().
+// uvkit/co/task.hpp: task<T> and run() (spawn() is in uvkit/co/join_handle.hpp).
 //
 // What it is: `uvkit::task<T>` is a lazy, move-only coroutine type. Nothing
 // runs until it is awaited (co_await t), driven by run(loop, t), or spawned.
@@ -79,13 +79,27 @@ struct promise_base {
     cancel_scope* scope = &own_scope;
     std::exception_ptr error;
     // Instead of a continuation, a combinator (when_all, task_group, spawn)
-    // may ask to be told: it returns where to transfer control next.
+    // may ask to be told: it returns where to transfer control next (an empty
+    // handle: nowhere).
     std::coroutine_handle<> (*on_done)(void* ctx, promise_base& p) noexcept = nullptr;
     void* on_done_ctx = nullptr;
     // Links used by whoever owns a detached child (spawn, task_group).
     promise_base* sibling_prev = nullptr;
     promise_base* sibling_next = nullptr;
     std::coroutine_handle<> self;
+    // The join_handle's pointer to this promise, while one is attached: the
+    // frame going away first (with its loop) empties the handle.
+    promise_base** joiner = nullptr;
+    // Its join_handle cancelled it (h.cancel(), or destroyed before the end):
+    // its errc::canceled is expected, not a failure to report.
+    bool handle_cancelled = false;
+
+    promise_base() noexcept = default;
+    promise_base(const promise_base&) = delete;
+    promise_base& operator=(const promise_base&) = delete;
+    ~promise_base() {
+        if (joiner) *joiner = nullptr;
+    }
 
     std::suspend_always initial_suspend() const noexcept { return {}; }
 
@@ -94,7 +108,10 @@ struct promise_base {
         template <class P>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
             promise_base& p = h.promise();
-            if (p.on_done) return transfer(p.on_done(p.on_done_ctx, p));
+            if (p.on_done) {
+                std::coroutine_handle<> next = p.on_done(p.on_done_ctx, p);
+                return next ? transfer(next) : std::noop_coroutine();
+            }
             return p.continuation ? transfer(p.continuation) : std::noop_coroutine();
         }
         void await_resume() const noexcept {}
@@ -216,9 +233,6 @@ inline task<void> task_promise<void>::get_return_object() noexcept {
 /// of work while the task is still suspended (nothing could ever resume it).
 UVKIT_API void drive(uvkit::loop& l, std::coroutine_handle<> h, promise_base& p);
 
-/// Hands a started task's frame to the loop: it is destroyed when done, and
-/// its exception leaves loop.run(). Destroyed with the loop if still suspended.
-UVKIT_API void adopt(uvkit::loop& l, std::coroutine_handle<> h, promise_base& p);
 }  // namespace detail
 
 /// Runs `t` to completion on `l` (driving the loop) and returns its value or
@@ -232,10 +246,6 @@ T run(uvkit::loop& l, task<T> t) {
     return t.handle().promise().take();
 }
 
-/// Starts `t` now, detached: it runs until its first suspension before
-/// spawn() returns, then on the loop. When it finishes, its frame is freed;
-/// if it threw, the loop stops and loop.run() rethrows. Tasks still
-/// suspended when the loop is destroyed are destroyed with it.
-UVKIT_API void spawn(uvkit::loop& l, task<void> t);
+// spawn() is declared in uvkit/co/join_handle.hpp: it returns a join_handle.
 
 }  // namespace uvkit

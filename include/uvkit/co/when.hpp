@@ -38,6 +38,8 @@
 #include <utility>
 #include <variant>
 
+#include "uvkit/co/deadline.hpp"
+#include "uvkit/co/operation.hpp"
 #include "uvkit/co/sleep.hpp"
 #include "uvkit/co/task.hpp"
 
@@ -59,22 +61,22 @@ result_of_t<T> take_result(task<T>& t) {
 }
 
 /// What when_all and when_any share: starting the children under scopes
-/// linked below the parent's, and counting them back in.
+/// linked below the parent's, and counting them back in. The awaiter is the
+/// operation its parent waits on (the parent's cancellation reaches the
+/// children through their linked scopes).
 template <class Derived, class... T>
-class when_base {
+class when_base : public operation {
 public:
     static constexpr std::size_t count = sizeof...(T);
 
-    explicit when_base(task<T>&&... ts) noexcept : tasks_(std::move(ts)...) {}
-    when_base(const when_base&) = delete;
-    when_base& operator=(const when_base&) = delete;
+    explicit when_base(task<T>&&... ts) noexcept : operation(nullptr), tasks_(std::move(ts)...) {}
 
     bool await_ready() const noexcept { return count == 0; }
 
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) noexcept {
-        parent_ = h;
         cancel_scope* parent_scope = scope_of(h);
+        suspend(h, parent_scope);
         remaining_ = count + 1;  // +1: nothing resumes the parent before all started
         for_each_promise([&](promise_base& p, std::size_t i) {
             ctx_[i] = {static_cast<Derived*>(this), i};
@@ -84,7 +86,9 @@ public:
             p.on_done_ctx = &ctx_[i];
         });
         std::apply([](auto&... t) { (resume(t.handle()), ...); }, tasks_);
-        return --remaining_ != 0;
+        if (--remaining_ != 0) return true;
+        forget();  // every child finished at once
+        return false;
     }
 
 protected:
@@ -106,13 +110,15 @@ protected:
         auto* ctx = static_cast<child_ctx*>(c);
         Derived* self = ctx->self;
         self->on_child_done(ctx->index, p);
-        if (--self->remaining_ == 0) return self->parent_;
-        return std::noop_coroutine();
+        if (--self->remaining_ == 0) return self->handoff();
+        return {};
     }
+
+    // The children reach the parent's cancellation through their linked scopes.
+    void cancel() noexcept override {}
 
     std::tuple<task<T>...> tasks_;
     std::array<child_ctx, count> ctx_{};
-    std::coroutine_handle<> parent_;
     std::size_t remaining_ = 0;
 };
 
@@ -167,8 +173,6 @@ private:
     static constexpr std::size_t npos = static_cast<std::size_t>(-1);
     std::size_t winner_ = npos;
 };
-
-inline task<void> sleep_task(uvkit::loop& l, std::chrono::milliseconds d) { co_await sleep(l, d); }
 
 template <class T>
 inline constexpr bool is_task = false;
@@ -235,22 +239,143 @@ auto when_any(A&&... as) {
     return detail::when_any_of(detail::as_task(std::forward<A>(as))...);
 }
 
-/// Runs `t` with a deadline `d` from now: on expiry `t` is cancelled and
-/// std::system_error(std::errc::timed_out) is thrown.
+namespace detail {
+
+/// with_timeout, with_deadline and shielded: one child under a timer. On
+/// expiry the child is cancelled and the await, once the child stopped, ends
+/// with std::errc::timed_out (even if the cancelled child returned a value).
+/// A shielded child's scope is a root: the parent's cancellation does not
+/// reach it (the parent's next operation sees it, cancellation is sticky).
 template <class T>
-task<T> with_timeout(uvkit::loop& l, std::chrono::milliseconds d, task<T> t) {
-    auto r = co_await when_any(std::move(t), detail::sleep_task(l, d));
-    if (r.index() == 1)
-        throw std::system_error(std::make_error_code(std::errc::timed_out), "uvkit::with_timeout");
-    if constexpr (!std::is_void_v<T>) co_return std::get<0>(std::move(r));
+class timeout_awaiter final : public operation {
+public:
+    timeout_awaiter(uvkit::loop& l, std::chrono::milliseconds d, task<T> t, bool shield, const char* what)
+        : operation(nullptr, &l),
+          d_(d < std::chrono::milliseconds{0} ? std::chrono::milliseconds{0} : d),
+          task_(std::move(t)),
+          shield_(shield),
+          what_(what) {
+        if (!task_) throw std::invalid_argument(what);
+    }
+    ~timeout_awaiter() override {
+        if (timer_) ctx_->release_timer(std::move(timer_));
+        if (pending_) forget();
+    }
+
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+        cancel_scope* parent_scope = scope_of(h);
+        ctx_ = &co_context::of(*loop_);
+        timer_ = ctx_->acquire_timer();
+        std::error_code ec;
+        timer_.start(
+            d_, [this] { expire(); }, ec);
+        if (ec) {
+            ctx_->release_timer(std::move(timer_));
+            ec_ = ec;
+            return false;
+        }
+        promise_base& p = task_.handle().promise();
+        p.own_scope.link(shield_ ? nullptr : parent_scope);
+        p.scope = &p.own_scope;
+        p.on_done = &child_done;
+        p.on_done_ctx = this;
+        suspend(h, parent_scope);
+        starting_ = true;
+        resume(task_.handle());
+        starting_ = false;
+        if (!task_.done()) return true;
+        forget();  // the child finished at once
+        return false;
+    }
+    T await_resume() {
+        deliver(what_);
+        if (expired_) throw std::system_error(std::make_error_code(std::errc::timed_out), what_);
+        return task_.handle().promise().take();
+    }
+
+private:
+    void expire() noexcept {
+        ctx_->release_timer(std::move(timer_));
+        expired_ = true;
+        task_.handle().promise().own_scope.request();
+    }
+    static std::coroutine_handle<> child_done(void* c, promise_base&) noexcept {
+        auto* self = static_cast<timeout_awaiter*>(c);
+        if (self->timer_) self->ctx_->release_timer(std::move(self->timer_));
+        if (self->starting_) return {};
+        return self->handoff();
+    }
+    // The child's scope is linked below the parent's (unless shielded): the
+    // parent's cancellation reaches it there.
+    void cancel() noexcept override {}
+
+    std::chrono::milliseconds d_;
+    task<T> task_;
+    co_context* ctx_ = nullptr;
+    uvkit::timer timer_;
+    bool shield_;
+    bool starting_ = false;
+    bool expired_ = false;
+    const char* what_;
+};
+
+/// A task given to with_timeout/with_deadline/shielded stays a task (it can be
+/// stored, spawned, run); an operation is awaited in place by the awaiter.
+template <class T>
+task<T> timeout_task(uvkit::loop& l, std::chrono::milliseconds d, task<T> t, bool shield, const char* what) {
+    co_return co_await timeout_awaiter<T>(l, d, std::move(t), shield, what);
+}
+template <class A>
+auto timed(uvkit::loop& l, std::chrono::milliseconds d, A&& a, bool shield, const char* what) {
+    if constexpr (is_task<std::remove_cvref_t<A>>) {
+        if (!a) throw std::invalid_argument(what);
+        return timeout_task(l, d, std::remove_cvref_t<A>(std::forward<A>(a)), shield, what);
+    } else {
+        auto t = await_in_task(std::forward<A>(a));
+        using T = typename decltype(t)::value_type;
+        return timeout_awaiter<T>(l, d, std::move(t), shield, what);
+    }
 }
 
-/// Runs an operation (`c.async_read()`, `uvkit::connect(...)`, ...) under a
-/// deadline: `co_await uvkit::with_timeout(loop, 5s, c.async_read())`. Await
-/// the result in the same expression: the operation is a temporary.
-template <class A, class = std::enable_if_t<!detail::is_task<std::remove_cvref_t<A>>>>
-auto with_timeout(uvkit::loop& l, std::chrono::milliseconds d, A&& aw) {
-    return with_timeout(l, d, detail::await_in_task(std::forward<A>(aw)));
+template <class Rep, class Period>
+std::chrono::milliseconds round_up(std::chrono::duration<Rep, Period> d) {
+    return std::chrono::ceil<std::chrono::milliseconds>(d);
+}
+
+}  // namespace detail
+
+/// Runs a task or an awaitable operation (`c.async_read()`, `uvkit::connect(...)`)
+/// with a deadline `d` (any std::chrono::duration, rounded up to milliseconds)
+/// from now: on expiry it is cancelled and std::system_error(std::errc::timed_out)
+/// is thrown. Given a task, returns a task (to await, run, spawn or store);
+/// given an operation, returns an awaiter: await it in the same expression,
+/// `co_await uvkit::with_timeout(loop, 5s, c.async_read())` (an operation is a
+/// temporary). Throws std::invalid_argument for an empty task.
+template <class Rep, class Period, detail::task_or_awaitable A>
+auto with_timeout(uvkit::loop& l, std::chrono::duration<Rep, Period> d, A&& a) {
+    return detail::timed(l, detail::round_up(d), std::forward<A>(a), false, "uvkit::with_timeout");
+}
+
+/// As with_timeout, until the time point `tp`: a loop_clock::time_point is on
+/// the loop's clock (`uvkit::loop_clock::now(loop) + 2s`, the time of
+/// loop.now()); a time point of any other clock (std::chrono::steady_clock)
+/// is converted through that clock's now(). A deadline already past still
+/// starts the task, and cancels it at the loop's next timer pass.
+template <class Clock, class Dur, detail::task_or_awaitable A>
+auto with_deadline(uvkit::loop& l, std::chrono::time_point<Clock, Dur> tp, A&& a) {
+    return detail::timed(l, detail::round_up(loop_clock::remaining(l, tp)), std::forward<A>(a), false,
+                         "uvkit::with_deadline");
+}
+
+/// Runs cleanup that the awaiting task's cancellation does not interrupt (a
+/// goodbye message, a flush), bounded by its own timeout `d`: on expiry it is
+/// cancelled and std::system_error(std::errc::timed_out) is thrown. The
+/// awaiting task stays cancelled: its next operation after the shield
+/// completes with errc::canceled. Throws std::invalid_argument for an empty task.
+template <class Rep, class Period, detail::task_or_awaitable A>
+auto shielded(uvkit::loop& l, std::chrono::duration<Rep, Period> d, A&& a) {
+    return detail::timed(l, detail::round_up(d), std::forward<A>(a), true, "uvkit::shielded");
 }
 
 }  // namespace uvkit
