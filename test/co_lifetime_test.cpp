@@ -5,11 +5,14 @@
 #include <uvkit/co.hpp>
 #include <uvkit/uvkit.hpp>
 
+#include <array>
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 #include <variant>
 
@@ -78,6 +81,36 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
         CHECK(g.size() == 2);
     }
     CHECK_FALSE(loop.run(uvkit::run_mode::nowait));
+}
+
+TEST_CASE("co: a loop destroyed while a spawned task's thread-pool work writes into its frame") {
+    // ~loop waits for the work before it destroys the frame the work writes into (ASan checks).
+    std::atomic<bool> running{false};
+    std::atomic<bool> finished{false};
+    {
+        uvkit::loop l;
+        auto body = [](uvkit::loop& lp, std::atomic<bool>& run, std::atomic<bool>& fin) -> uvkit::task<void> {
+            std::array<char, 4096> frame_buf{};
+            std::error_code ec;
+            co_await uvkit::async_work(
+                lp,
+                [&] {
+                    run = true;
+                    // Long enough that ~loop normally starts while this runs; correct either way.
+                    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                    frame_buf.fill('w');
+                    fin = true;
+                },
+                ec);
+        };
+        uvkit::spawn(l, body(l, running, finished)).detach();
+        for (int i = 0; i < 100000 && !running; ++i) {
+            l.run(uvkit::run_mode::nowait);
+            std::this_thread::yield();
+        }
+        REQUIRE(running);
+    }
+    CHECK(finished);  // the loop waited for the work to end
 }
 
 TEST_CASE("co: a loop destroyed under spawned tasks waiting in with_timeout, sleep and read") {
