@@ -621,7 +621,7 @@ TEST_CASE_FIXTURE(loop_fixture, "fs: an owned co_await write survives its task b
     CHECK_FALSE(ec);
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "fs: out of memory when starting: UV_ENOMEM, the handler never runs") {
+TEST_CASE_FIXTURE(loop_fixture, "fs: allocation failure when starting: UV_ENOMEM, the handler never runs") {
     temp_dir d;
     const std::string p = d / "m";
     put(p, "m");
