@@ -184,7 +184,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (s.reader == reader_kind::callbacks) {
         callback_reader r{reader, uvkit::idle(loop), got};
         r.start();
-        uvkit::spawn(loop, write_all(writer, s));
+        uvkit::spawn(loop, write_all(writer, s)).detach();
         loop.run();
         require(r.eof);
     } else {

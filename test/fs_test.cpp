@@ -74,7 +74,7 @@ std::string slurp(const std::string& p) {
     return std::string(std::istreambuf_iterator<char>(i), {});
 }
 
-bool running_as_root() {
+[[maybe_unused]] bool running_as_root() {
 #ifdef _WIN32
     return false;
 #else
