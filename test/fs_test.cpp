@@ -245,7 +245,10 @@ TEST_CASE_FIXTURE(loop_fixture,
     CHECK(std::distance(stdfs::directory_iterator(d.path), stdfs::directory_iterator()) == 1);
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "fs: a directory where a file is expected") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "fs: a directory where a file is expected" UVKIT_SKIP_UNDER_WINE(
+                      "wine opens a directory for writing, and fails rmdir/scandir of a file with "
+                      "other codes than ENOTDIR (unverified on real Windows)")) {
     temp_dir d;
     const std::string dir = d / "sub";
     stdfs::create_directory(dir);
