@@ -37,7 +37,13 @@
 #include <utility>
 #include <version>
 
-#if defined(__cpp_lib_jthread)
+// std::stop_token where the standard library has it and it works. libstdc++
+// before GCC 13 on a platform without futexes (mingw-w64: Windows) can
+// deadlock when a std::stop_callback is destroyed while another thread runs it
+// (its atomic wait misses the wake-up; a stress test hangs under wine within
+// 100,000 rounds): there uvkit uses its own stop state, as with libc++ 14.
+#if defined(__cpp_lib_jthread) && \
+    !(defined(__GLIBCXX__) && !defined(__linux__) && defined(_GLIBCXX_RELEASE) && _GLIBCXX_RELEASE < 13)
 #include <stop_token>
 #define UVKIT_HAS_STOP_TOKEN 1
 #else
