@@ -8,6 +8,13 @@
 #   test/run_consumer.sh pkgconfig    `meson install` uvkit into a temporary prefix and compile
 #                                     test/consumer/main.cpp with `pkg-config --cflags --libs uvkit`.
 #
+#   test/run_consumer.sh core BUILD   BUILD: a configured build with -Dcoroutines=false (the `core`
+#                                     stage's). `meson install --destdir` it into a temporary DESTDIR:
+#                                     no co/ header and no co.hpp installed, the installed uvkit.pc
+#                                     says -DUVKIT_NO_COROUTINES and is usable through
+#                                     PKG_CONFIG_SYSROOT_DIR, and main.cpp compiles and runs against
+#                                     the installed core alone.
+#
 #   test/run_consumer.sh strict       a user's stricter flags (STRICT_FLAGS below) over every public
 #                                     header, each included alone and all together, with g++ and
 #                                     clang++: no warning may come from uvkit's headers.
@@ -84,6 +91,47 @@ pkgconfig() {
     "$TMP/consumer"
 }
 
+core() {
+    local build=${1:?usage: $0 core BUILD_DIR} dest=$TMP/destdir
+    [ -f "$build/build.ninja" ] || die "$build is not a configured build"
+    grep -q -- "-DUVKIT_NO_COROUTINES" "$build/build.ninja" || die "$build is not built with -Dcoroutines=false"
+    say "+ meson install -C $build --destdir $dest"
+    meson install -C "$build" --destdir "$dest"
+
+    local prefix includedir libdir
+    read -r prefix includedir libdir < <(meson introspect --buildoptions "$build" | python3 -c '
+import json, sys
+o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
+print(o["prefix"], o["includedir"], o["libdir"])')
+    # Relative includedir/libdir are below the prefix; absolute ones stand alone.
+    case $includedir in /*) ;; *) includedir=$prefix/$includedir ;; esac
+    case $libdir in /*) ;; *) libdir=$prefix/$libdir ;; esac
+    local inc=$dest$includedir/uvkit
+    [ -f "$inc/uvkit.hpp" ] || die "no uvkit/uvkit.hpp installed under $dest$includedir"
+    [ ! -e "$inc/co" ] || die "the core install has the coroutine headers: $inc/co"
+    [ ! -e "$inc/co.hpp" ] || die "the core install has $inc/co.hpp"
+    say "+ installed: $(cd "$dest" && find . -type f | wc -l) files, no uvkit/co/, no uvkit/co.hpp"
+
+    # The DESTDIR way of using an installed .pc: pkg-config puts the sysroot in front of its paths.
+    export PKG_CONFIG_SYSROOT_DIR=$dest
+    export PKG_CONFIG_PATH=$dest$libdir/pkgconfig
+    local pc
+    pc=$(pkg-config --path uvkit) || die "pkg-config does not find the installed uvkit.pc"
+    case $pc in "$dest"/*) ;; *) die "pkg-config found $pc, not the one in $dest" ;; esac
+    say "+ $pc:"
+    cat "$pc"
+    pkg-config --cflags uvkit | grep -q -- "-DUVKIT_NO_COROUTINES" ||
+        die "uvkit.pc's Cflags do not say -DUVKIT_NO_COROUTINES"
+    pkg-config --cflags uvkit | grep -q -- "-I$dest$includedir" ||
+        die "uvkit.pc's Cflags do not point into $dest (is PKG_CONFIG_SYSROOT_DIR honoured?)"
+
+    say "+ g++ -std=c++20 main.cpp \$(pkg-config --cflags --libs uvkit) (the installed core)"
+    # shellcheck disable=SC2046  # pkg-config's output is a list of words
+    g++ -std=c++20 -Wall -Wextra -Werror "$CONSUMER/main.cpp" -o "$TMP/consumer" $(pkg-config --cflags --libs uvkit)
+    say "+ $TMP/consumer"
+    "$TMP/consumer"
+}
+
 STRICT_FLAGS=(-std=c++20 -Wall -Wextra -Wpedantic -Werror -Wshadow -Wconversion -Wsign-conversion
     -Wold-style-cast -Wnon-virtual-dtor -Wcast-qual -Woverloaded-virtual)
 
@@ -115,5 +163,6 @@ case ${1:-} in
     subproject) subproject ;;
     pkgconfig) pkgconfig ;;
     strict) strict ;;
-    *) die "usage: $0 subproject|pkgconfig|strict" ;;
+    core) core "${2:-}" ;;
+    *) die "usage: $0 subproject|pkgconfig|strict|core BUILD_DIR" ;;
 esac

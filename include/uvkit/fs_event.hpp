@@ -31,11 +31,11 @@
 // in the std::error_code& form).
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
-#include "uvkit/detail/event_queue.hpp"
-#include "uvkit/handle.hpp"
+#include "uvkit/detail/path_watcher.hpp"
 
 namespace uvkit {
 
@@ -47,21 +47,27 @@ struct fs_event_record {
 };
 
 namespace detail {
-template <class Record>
-class watch_awaiter;
+/// What fs_event's path_watcher stamps in.
+struct fs_event_traits {
+    using uv_type = uv_fs_event_t;
+    using record = fs_event_record;
+    using signature = void(std::error_code, std::string_view, int);
+    static int stop(uv_fs_event_t* h) noexcept { return uv_fs_event_stop(h); }
+    static int getpath(uv_fs_event_t* h, char* buf, std::size_t* n) noexcept {
+        return uv_fs_event_getpath(h, buf, n);
+    }
+    static constexpr const char* next_name = "uvkit::fs_event::async_next";
+};
 
-struct UVKIT_API fs_event_state final : handle_state {
-    using handle_state::handle_state;
-    uv_fs_event_t h{};
-    handler_slot<void(std::error_code, std::string_view, int)> cb;
-    event_queue<fs_event_record> queue;
-    bool queued = false;  // started without a handler
+struct UVKIT_API fs_event_state final : path_watcher_state<fs_event_traits> {
+    using path_watcher_state::path_watcher_state;
     static void on_event(uv_fs_event_t* h, const char* filename, int events, int status) noexcept;
 };
 }  // namespace detail
 
-/// A watcher of one path (uv_fs_event_t).
-class UVKIT_API fs_event : public handle {
+/// A watcher of one path (uv_fs_event_t). From detail::path_watcher: stop(),
+/// path(), async_next() (uvkit/co/fs.hpp), raw(), and handle's functions.
+class UVKIT_API fs_event : public detail::path_watcher<detail::fs_event_traits, detail::fs_event_state> {
 public:
     using event_handler = detail::unique_function<void(std::error_code, std::string_view, int)>;
 
@@ -80,27 +86,8 @@ public:
     /// Watches `path` and queues the events for async_next().
     void start(std::string_view path, unsigned flags = 0);
     void start(std::string_view path, unsigned flags, std::error_code& ec) noexcept;
-    /// Stops watching (uv_fs_event_stop); queued events are dropped. No-op when stopped or empty.
-    void stop() noexcept;
-    /// The watched path (uv_fs_event_getpath); empty when not started.
-    std::string path() const;
     /// Events a queued watcher dropped because nobody consumed them.
-    std::size_t dropped() const noexcept;
-
-    /// Coroutine form (uvkit/co/fs.hpp): the next queued event (a queued watcher
-    /// only, else UV_EINVAL; one waiter at a time, else UV_EALREADY).
-    detail::watch_awaiter<fs_event_record> async_next() noexcept;
-    detail::watch_awaiter<fs_event_record> async_next(std::error_code& ec) noexcept;
-
-    /// The libuv handle, or nullptr for an empty watcher.
-    uv_fs_event_t* raw() const noexcept;
-
-    /// Internal (the coroutine layer): the state whose queue async_next() waits
-    /// on; null unless started without a handler and still watching.
-    detail::fs_event_state* queued_state() const noexcept {
-        auto* s = static_cast<detail::fs_event_state*>(state_);
-        return s && s->usable() && s->queued && uv_is_active(s->uvh) ? s : nullptr;
-    }
+    std::size_t dropped() const noexcept { return dropped_count(); }
 
 private:
     void start_fn(std::string_view path, unsigned flags, event_handler&& h, bool queued,

@@ -26,12 +26,11 @@
 #pragma once
 
 #include <chrono>
-#include <string>
+#include <cstddef>
 #include <string_view>
 
-#include "uvkit/detail/event_queue.hpp"
+#include "uvkit/detail/path_watcher.hpp"
 #include "uvkit/fs.hpp"
-#include "uvkit/handle.hpp"
 
 namespace uvkit {
 
@@ -42,24 +41,31 @@ struct fs_poll_record {
 };
 
 namespace detail {
-template <class Record>
-class watch_awaiter;
+/// What fs_poll's path_watcher stamps in.
+struct fs_poll_traits {
+    using uv_type = uv_fs_poll_t;
+    using record = fs_poll_record;
+    using signature = void(std::error_code, const file_stat&, const file_stat&);
+    static int stop(uv_fs_poll_t* h) noexcept { return uv_fs_poll_stop(h); }
+    static int getpath(uv_fs_poll_t* h, char* buf, std::size_t* n) noexcept {
+        return uv_fs_poll_getpath(h, buf, n);
+    }
+    static constexpr const char* next_name = "uvkit::fs_poll::async_next";
+};
 
-struct UVKIT_API fs_poll_state final : handle_state {
-    using handle_state::handle_state;
-    uv_fs_poll_t h{};
-    handler_slot<void(std::error_code, const file_stat&, const file_stat&)> cb;
-    event_queue<fs_poll_record> queue;
-    bool queued = false;
+struct UVKIT_API fs_poll_state final : path_watcher_state<fs_poll_traits> {
+    using path_watcher_state::path_watcher_state;
     static void on_poll(uv_fs_poll_t* h, int status, const uv_stat_t* prev, const uv_stat_t* curr) noexcept;
 };
 }  // namespace detail
 
-/// A status poller of one path (uv_fs_poll_t).
-class UVKIT_API fs_poll : public handle {
+/// A status poller of one path (uv_fs_poll_t). From detail::path_watcher:
+/// stop(), path(), async_next() (uvkit/co/fs.hpp), raw(), and handle's functions.
+class UVKIT_API fs_poll : public detail::path_watcher<detail::fs_poll_traits, detail::fs_poll_state> {
 public:
     using poll_handler = detail::unique_function<void(std::error_code, const file_stat&, const file_stat&)>;
 
+    /// An empty poller: every operation fails with UV_EINVAL until one is moved in.
     fs_poll() noexcept = default;
     /// Creates a poller on `l` (uv_fs_poll_init). Throws std::system_error.
     explicit fs_poll(uvkit::loop& l);
@@ -75,24 +81,6 @@ public:
     /// Polls and queues the reports for async_next().
     void start(std::string_view path, std::chrono::milliseconds interval);
     void start(std::string_view path, std::chrono::milliseconds interval, std::error_code& ec) noexcept;
-    /// Stops polling (uv_fs_poll_stop). No-op when stopped or empty.
-    void stop() noexcept;
-    /// The polled path (uv_fs_poll_getpath); empty when not started.
-    std::string path() const;
-
-    /// Coroutine form (uvkit/co/fs.hpp): the next queued report.
-    detail::watch_awaiter<fs_poll_record> async_next() noexcept;
-    detail::watch_awaiter<fs_poll_record> async_next(std::error_code& ec) noexcept;
-
-    /// The libuv handle, or nullptr for an empty poller.
-    uv_fs_poll_t* raw() const noexcept;
-
-    /// Internal (the coroutine layer): the state whose queue async_next() waits
-    /// on; null unless started without a handler and still watching.
-    detail::fs_poll_state* queued_state() const noexcept {
-        auto* s = static_cast<detail::fs_poll_state*>(state_);
-        return s && s->usable() && s->queued && uv_is_active(s->uvh) ? s : nullptr;
-    }
 
 private:
     void start_fn(std::string_view path, std::chrono::milliseconds interval, poll_handler&& h, bool queued,

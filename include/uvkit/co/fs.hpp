@@ -199,27 +199,23 @@ private:
     Record rec_{};
 };
 
-template <class Record, class H>
-watch_awaiter<Record> next_of(const H& h, std::error_code* ec, const char* what) noexcept {
-    auto* s = h.queued_state();
-    if (!s) return {nullptr, nullptr, nullptr, ec, what};
-    return {s, &s->queue, s->owner, ec, what};
+template <class Traits, class State>
+watch_awaiter<typename Traits::record> path_watcher<Traits, State>::async_next() noexcept {
+    return async_next_into(nullptr);
+}
+template <class Traits, class State>
+watch_awaiter<typename Traits::record> path_watcher<Traits, State>::async_next(std::error_code& ec) noexcept {
+    return async_next_into(&ec);
+}
+template <class Traits, class State>
+watch_awaiter<typename Traits::record> path_watcher<Traits, State>::async_next_into(
+    std::error_code* ec) const noexcept {
+    State* s = queued_state();
+    if (!s) return {nullptr, nullptr, nullptr, ec, Traits::next_name};
+    return {s, &s->queue, s->owner, ec, Traits::next_name};
 }
 
 }  // namespace detail
-
-inline detail::watch_awaiter<fs_event_record> fs_event::async_next() noexcept {
-    return detail::next_of<fs_event_record>(*this, nullptr, "uvkit::fs_event::async_next");
-}
-inline detail::watch_awaiter<fs_event_record> fs_event::async_next(std::error_code& ec) noexcept {
-    return detail::next_of<fs_event_record>(*this, &ec, "uvkit::fs_event::async_next");
-}
-inline detail::watch_awaiter<fs_poll_record> fs_poll::async_next() noexcept {
-    return detail::next_of<fs_poll_record>(*this, nullptr, "uvkit::fs_poll::async_next");
-}
-inline detail::watch_awaiter<fs_poll_record> fs_poll::async_next(std::error_code& ec) noexcept {
-    return detail::next_of<fs_poll_record>(*this, &ec, "uvkit::fs_poll::async_next");
-}
 
 inline detail::fs_awaiter<std::size_t> file::async_read(std::span<char> buf, std::int64_t offset) noexcept {
     return {read_call(buf, offset), "uvkit::file::async_read", nullptr};
