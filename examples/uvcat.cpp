@@ -370,17 +370,14 @@ uvkit::task<void> udp_upload(session& s, uvkit::udp& sock) {
 }
 
 // Asks for a large kernel receive buffer on `sock` (which must have its
-// socket, i.e. be bound or connected). uvkit's udp has no call for it, so
-// this uses libuv's portable uv_recv_buffer_size on the raw handle. A
-// refusal is no error: the default buffer still works, it only loses more
-// under bursts.
+// socket, i.e. be bound or connected). A refusal is no error: the default
+// buffer still works, it only loses more under bursts.
 void grow_receive_buffer(uvkit::udp& sock) {
-    int size = 0;
-    uv_handle_t* h = reinterpret_cast<uv_handle_t*>(sock.raw());
-    if (uv_recv_buffer_size(h, &size) == 0 && size < udp_receive_buffer) {
-        size = udp_receive_buffer;
-        uv_recv_buffer_size(h, &size);
-    }
+    std::error_code ec;
+    // Linux reports twice what it granted; asking only when the reported size is smaller
+    // keeps a system default that is larger already.
+    if (sock.recv_buffer_size(ec) < udp_receive_buffer && !ec)
+        sock.set_recv_buffer_size(udp_receive_buffer, ec);
 }
 
 // Receives datagrams until the session ends; `first`, if not empty, is one

@@ -31,7 +31,11 @@
 //   the open, the fstat and the first 256 KiB are one pool trip (a small
 //   file needs no other); the rest streams 256 KiB at a time, each chunk
 //   written before the next one is read: a large file never sits in memory
-//   and a slow client holds up only its own connection.
+//   and a slow client holds up only its own connection. Files up to 64 KiB
+//   read whole are kept in memory (per thread, at most 1024 of them and
+//   16 MiB); a request for one costs one stat on the loop thread, no pool
+//   trip, and any change to the file (inode, size, mtime, ctime) or a
+//   failing stat sends the request the pool way again (small_file_cache).
 // - "Expect: 100-continue" with a body to come: "100 Continue", then the
 //   body is read (and dropped) and answered; if the request is refused anyway
 //   (405), the answer comes at once and the connection closes after it.
@@ -105,6 +109,7 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -353,6 +358,8 @@ struct found_file {
     std::string head_bytes;
     // Open while more than `head_bytes` is to be sent; else closed already.
     std::shared_ptr<file_reader> file;
+    std::string real;  // the path opened (every link resolved), for the small-file cache
+    uv_stat_t st{};    // what fstat said of the open file
 };
 
 // True if `real` is `root` or lies below it; both canonical.
@@ -474,6 +481,8 @@ found_file lookup(const std::filesystem::path& root, const std::string& rel, boo
         return f;
     }
     auto file = std::make_shared<file_reader>(fd);
+    f.real = full.string();
+    f.st = st;
     f.size = st.st_size;
     f.mtime = static_cast<std::int64_t>(st.st_mtim.tv_sec);
     f.name = std::string(named);
@@ -488,6 +497,79 @@ found_file lookup(const std::filesystem::path& root, const std::string& rel, boo
     }
     f.file = std::move(file);
     return f;
+}
+
+// Small files, kept whole in memory per thread (each loop has its own), as
+// nginx's open_file_cache keeps what it opened: a request for a cached file
+// needs no pool trip, only one stat of the path on the loop thread (a few
+// microseconds on a local disk, what nginx's own open does) to see that the
+// file is still the one read: same inode, size, mtime and ctime (a chmod
+// changes ctime, so a file made unreadable is not served from memory). Any
+// difference, or a stat that fails, drops the entry and the request takes
+// the pool way, which looks the name up again (links, "..", permissions)
+// and caches what it read. Only whole files up to `max_size` are kept; at
+// most `max_entries` and `max_bytes`, beyond which an arbitrary entry goes.
+class small_file_cache {
+public:
+    static constexpr std::size_t max_size = 64 * 1024;
+    static constexpr std::size_t max_entries = 1024;
+    static constexpr std::size_t max_bytes = 16 * 1024 * 1024;
+
+    // The file `key` names, if cached and unchanged: status 200, all its bytes in head_bytes.
+    bool find(const std::string& key, found_file& f) {
+        auto it = entries_.find(key);
+        if (it == entries_.end()) return false;
+        uv_fs_t req;
+        int r = uv_fs_stat(nullptr, &req, it->second.real.c_str(), nullptr);
+        const uv_stat_t now = req.statbuf;
+        uv_fs_req_cleanup(&req);
+        if (r != 0 || !same(now, it->second.st)) {
+            drop(it);
+            return false;
+        }
+        const found_file& e = it->second;
+        f.status = 200;
+        f.size = e.size;
+        f.mtime = e.mtime;
+        f.name = e.name;
+        f.head_bytes = e.head_bytes;
+        return true;
+    }
+    // Keeps `f` if it is a whole small file (read from 0, every byte there).
+    void keep(const std::string& key, const found_file& f) {
+        if (f.status != 200 || f.file || f.size > max_size || f.head_bytes.size() != f.size) return;
+        if (auto it = entries_.find(key); it != entries_.end()) drop(it);
+        while (!entries_.empty() && (entries_.size() >= max_entries || bytes_ + f.size > max_bytes))
+            drop(entries_.begin());
+        found_file& e = entries_[key];
+        e.status = 200;
+        e.size = f.size;
+        e.mtime = f.mtime;
+        e.name = f.name;
+        e.head_bytes = f.head_bytes;
+        e.real = f.real;
+        e.st = f.st;
+        bytes_ += e.size;
+    }
+
+private:
+    static bool same(const uv_stat_t& a, const uv_stat_t& b) {
+        return a.st_ino == b.st_ino && a.st_dev == b.st_dev && a.st_size == b.st_size &&
+               a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec &&
+               a.st_ctim.tv_sec == b.st_ctim.tv_sec && a.st_ctim.tv_nsec == b.st_ctim.tv_nsec &&
+               (a.st_mode & S_IFMT) == S_IFREG;
+    }
+    void drop(std::unordered_map<std::string, found_file>::iterator it) {
+        bytes_ -= it->second.size;
+        entries_.erase(it);
+    }
+    std::unordered_map<std::string, found_file> entries_;
+    std::size_t bytes_ = 0;
+};
+
+small_file_cache& file_cache() {
+    thread_local small_file_cache cache;
+    return cache;
 }
 
 // The validator nginx sends too: the time and the size, in hex.
@@ -666,14 +748,23 @@ private:
                     static_cast<std::size_t>(std::min<std::uint64_t>(file_chunk, any.last - any.first + 1));
             }
         }
-        // Named, not written inside the co_await: GCC 12 destroys twice a
-        // lambda with captured objects there (README, "compiler pitfalls").
-        auto open = [root = cfg_.root, rel = std::move(p.path), dir = p.directory, guess, want] {
-            return lookup(root, rel, dir, guess, want);
-        };
-        std::error_code ec;
-        found_file f = co_await uvkit::async_work(loop_, std::move(open), ec);
-        if (ec) co_return false;  // cancelled: shutting down
+        // A cached small file holds every byte: the answer is cut from it at any offset.
+        std::string key = p.path + (p.directory ? "/" : "");
+        found_file f;
+        if (file_cache().find(key, f)) {
+            guess = 0;
+        } else {
+            // Named, not written inside the co_await: GCC 12 destroys twice a
+            // lambda with captured objects there (README, "compiler pitfalls").
+            // A read from 0 of the first chunk takes a small file whole: only such reads are cached.
+            auto open = [root = cfg_.root, rel = std::move(p.path), dir = p.directory, guess, want] {
+                return lookup(root, rel, dir, guess, want);
+            };
+            std::error_code ec;
+            f = co_await uvkit::async_work(loop_, std::move(open), ec);
+            if (ec) co_return false;  // cancelled: shutting down
+            if (guess == 0 && want == file_chunk) file_cache().keep(key, f);
+        }
         if (f.status == 301) {
             std::string extra = "Location: " + http::encode_path(http::target_path(req.target).path) + "/" +
                                 std::string{p.query} + "\r\n";

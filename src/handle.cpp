@@ -139,6 +139,17 @@ void handle_state::close_all(uvkit::loop& l) noexcept {
 
 }  // namespace detail
 
+int handle::socket_buffer_size(bool send, bool set, int bytes, std::error_code& ec) const noexcept {
+    if (!usable() || (set && bytes <= 0)) {
+        ec = make_uv_error(UV_EINVAL);
+        return 0;
+    }
+    int value = set ? bytes : 0;
+    int rc = send ? uv_send_buffer_size(state_->uvh, &value) : uv_recv_buffer_size(state_->uvh, &value);
+    if (detail::set_error(ec, rc)) return 0;
+    return set ? 0 : value;
+}
+
 uvkit::loop& handle::get_loop() const {
     if (!state_ || state_->uv_closed) detail::throw_uv_error(UV_EINVAL, "uvkit::handle::get_loop");
     return *state_->owner;

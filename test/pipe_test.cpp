@@ -168,6 +168,26 @@ TEST_CASE_FIXTURE(loop_fixture, "pipe: invalid names fail synchronously and are 
     CHECK_FALSE(called);
 }
 
+TEST_CASE_FIXTURE(loop_fixture,
+                  "pipe: socket buffer sizes of a pipe that is no socket are an error, not a size") {
+    uv_file fds[2];
+    REQUIRE(uv_pipe(fds, 0, 0) == 0);
+    uvkit::pipe reader{loop};
+    uvkit::pipe writer{loop};
+    reader.open(fds[0]);
+    writer.open(fds[1]);
+    std::error_code ec;
+    CHECK(reader.recv_buffer_size(ec) == 0);  // UV_ENOTSOCK (UV_ENOTSUP on Windows)
+    CHECK(ec);
+    CHECK_FALSE(is_einval(ec));
+    writer.set_send_buffer_size(65536, ec);
+    CHECK(ec);
+    CHECK_FALSE(is_einval(ec));
+    CHECK_THROWS_AS(writer.set_send_buffer_size(65536), std::system_error);
+    writer.set_send_buffer_size(0, ec);
+    CHECK(is_einval(ec));
+}
+
 TEST_CASE_FIXTURE(loop_fixture, "pipe: open() adopts both ends of uv_pipe()") {
     uv_file fds[2];
     REQUIRE(uv_pipe(fds, 0, 0) == 0);

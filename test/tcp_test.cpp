@@ -1264,6 +1264,74 @@ TEST_CASE_FIXTURE(loop_fixture,
     run_all();
 }
 
+TEST_CASE_FIXTURE(loop_fixture,
+                  "tcp: socket buffer sizes on a connected pair; invalid sizes and handles refused") {
+    const std::error_code einval = uvkit::make_uv_error(UV_EINVAL);
+    uvkit::tcp server{loop};
+    std::error_code ec;
+    CHECK(server.recv_buffer_size(ec) == 0);  // no socket before bind
+    CHECK(ec);
+    CHECK(ec != einval);
+    server.bind(any_v4);
+    uvkit::tcp conn;
+    server.listen(8, [&](std::error_code e) {
+        REQUIRE_FALSE(e);
+        conn = uvkit::tcp{loop};
+        server.accept(conn);
+    });
+    uvkit::tcp client{loop};
+    bool connected = false;
+    client.connect(server.local_endpoint(), [&](std::error_code e) {
+        CHECK_FALSE(e);
+        connected = true;
+    });
+    run_until([&] { return connected && static_cast<bool>(conn); });
+    for (uvkit::tcp* t : {&client, &conn}) {
+        t->set_recv_buffer_size(4096);
+        const int small = t->recv_buffer_size();
+        CHECK(small >= 4096);
+        t->set_recv_buffer_size(200000, ec);
+        CHECK_FALSE(ec);
+        CHECK(t->recv_buffer_size(ec) >= 200000);
+        CHECK_FALSE(ec);
+        CHECK(t->recv_buffer_size() > small);
+        t->set_send_buffer_size(8192, ec);
+        CHECK_FALSE(ec);
+        const int send_small = t->send_buffer_size(ec);
+        CHECK(send_small >= 8192);
+        t->set_send_buffer_size(200000);
+        CHECK(t->send_buffer_size() >= 200000);
+        CHECK(t->send_buffer_size() > send_small);
+        t->set_send_buffer_size(0, ec);
+        CHECK(ec == einval);
+        t->set_recv_buffer_size(-1, ec);
+        CHECK(ec == einval);
+        CHECK_THROWS_AS(t->set_recv_buffer_size(0), std::system_error);
+    }
+    // The connection still works with the sizes it was given.
+    std::string got;
+    conn.read_start([&](std::error_code e, std::string_view data) {
+        if (!e) got += data;
+    });
+    client.write(std::string(100000, 'b'));
+    run_until([&] { return got.size() == 100000; });
+    CHECK(got == std::string(100000, 'b'));
+    uvkit::tcp moved = std::move(client);
+    CHECK(client.send_buffer_size(ec) == 0);
+    CHECK(ec == einval);
+    bool closed = false;
+    moved.close([&] { closed = true; });
+    moved.set_recv_buffer_size(65536, ec);
+    CHECK(ec == einval);
+    run_until([&] { return closed; });
+    try {
+        (void)moved.recv_buffer_size();
+        FAIL("expected std::system_error");
+    } catch (const std::system_error& e) {
+        CHECK(e.code() == einval);
+    }
+}
+
 TEST_CASE_FIXTURE(loop_fixture, "tcp: socket options and endpoints on a connected pair" UVKIT_SKIP_UNDER_WINE(
                                     "setting keepalive failed with an unknown error")) {
     uvkit::tcp server{loop};

@@ -530,6 +530,62 @@ TEST_CASE_FIXTURE(loop_fixture, "udp: socket options") {
     run_all();
 }
 
+TEST_CASE_FIXTURE(loop_fixture, "udp: socket buffer sizes are set, read back, and refused when invalid") {
+    uvkit::udp u{loop};
+    std::error_code ec;
+    // No socket yet (bind, connect, open or a family make it): an error, not a crash or a 0.
+    CHECK(u.recv_buffer_size(ec) == 0);
+    CHECK(ec);
+    CHECK(ec != einval);
+    u.set_send_buffer_size(65536, ec);
+    CHECK(ec);
+    u.bind(any_v4);
+    // A small size and a larger one: what the kernel grants follows what was asked
+    // (Linux doubles it, so the read-back is at least the value set).
+    u.set_recv_buffer_size(4096);
+    const int small = u.recv_buffer_size();
+    CHECK(small >= 4096);
+    u.set_recv_buffer_size(100000, ec);
+    CHECK_FALSE(ec);
+    const int large = u.recv_buffer_size(ec);
+    CHECK_FALSE(ec);
+    CHECK(large >= 100000);
+    CHECK(large > small);
+    u.set_send_buffer_size(8192);
+    const int send_small = u.send_buffer_size();
+    CHECK(send_small >= 8192);
+    u.set_send_buffer_size(100000);
+    CHECK(u.send_buffer_size(ec) >= 100000);
+    CHECK_FALSE(ec);
+    CHECK(u.send_buffer_size() > send_small);
+    // 0 would make libuv read instead of set, a negative size would reach setsockopt: refused,
+    // and the size stays.
+    u.set_recv_buffer_size(0, ec);
+    CHECK(ec == einval);
+    u.set_recv_buffer_size(-1, ec);
+    CHECK(ec == einval);
+    check_einval_throw([&] { u.set_send_buffer_size(0); });
+    check_einval_throw([&] { u.set_send_buffer_size(-4096); });
+    CHECK(u.recv_buffer_size() == large);
+    // A socket made with its family has it before bind.
+    uvkit::udp v4{loop, AF_INET};
+    v4.set_recv_buffer_size(65536);
+    CHECK(v4.recv_buffer_size() >= 65536);
+    // Moved-from, closing and closed: UV_EINVAL in both forms.
+    uvkit::udp moved = std::move(v4);
+    CHECK(v4.recv_buffer_size(ec) == 0);
+    CHECK(ec == einval);
+    check_einval_throw([&] { v4.set_recv_buffer_size(65536); });
+    check_einval_throw([&] { (void)v4.send_buffer_size(); });
+    bool closed = false;
+    moved.close([&] { closed = true; });
+    CHECK(moved.send_buffer_size(ec) == 0);
+    CHECK(ec == einval);
+    check_einval_throw([&] { moved.set_send_buffer_size(65536); });
+    run_until([&] { return closed; });
+    check_einval_throw([&] { (void)moved.recv_buffer_size(); });
+}
+
 TEST_CASE_FIXTURE(loop_fixture, "udp: open() adopts a native socket") {
     uvkit::udp rx = bound(loop);
     uv_os_sock_t s = ::socket(AF_INET, SOCK_DGRAM, 0);

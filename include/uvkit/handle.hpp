@@ -238,6 +238,11 @@ protected:
     ~handle() { detail::handle_state::release(state_); }
 
     bool usable() const noexcept { return state_ && state_->usable(); }
+    /// What stream's and udp's set_recv_buffer_size() and the others share:
+    /// with `set`, asks for `bytes` (> 0, else UV_EINVAL: libuv reads the size
+    /// when given 0) and returns 0; without, returns the size (uv_recv_buffer_size
+    /// or, with `send`, uv_send_buffer_size). Returns 0 on error.
+    int socket_buffer_size(bool send, bool set, int bytes, std::error_code& ec) const noexcept;
 
     /// The state block if usable; otherwise reports UV_EINVAL through `ec`.
     template <class State>

@@ -848,6 +848,56 @@ def case_pipelined_burst_answered_in_order():
             check(c.buf == b"", f"extra bytes {c.buf[:80]!r}")
 
 
+def case_cached_small_files_follow_every_change():
+    """Small files are served from memory after the first request, validated by a stat each time:
+    a file replaced by another of the same size and time (a new inode), rewritten in place with
+    its time put back (a new ctime), removed, or turned into a directory is seen at once; ranges
+    and If-Range are cut from the cached bytes; a directory's index likewise."""
+    with Site() as site, Server("uvhttpd", "--dir", site.root) as srv:
+        port = srv.port()
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        path = os.path.join(site.root, "a.txt")
+        st = os.stat(path)
+        for _ in range(3):  # the first fills the cache, the others come from it
+            status, h, body = hc_get(port, "/a.txt", conn=c)
+            check(status == 200 and body == site.files["a.txt"], f"{status} {body!r}")
+        etag = h.get("etag")
+        status, h, body = hc_get(port, "/a.txt", {"Range": "bytes=2-5"}, conn=c)
+        check(status == 206 and body == site.files["a.txt"][2:6], f"range from the cache: {status} {body!r}")
+        status, h, body = hc_get(port, "/a.txt", {"Range": "bytes=-3", "If-Range": etag}, conn=c)
+        check(status == 206 and body == site.files["a.txt"][-3:], f"suffix range: {status} {body!r}")
+        status, h, body = hc_get(port, "/a.txt", {"Range": "bytes=2-5", "If-Range": '"other"'}, conn=c)
+        check(status == 200 and body == site.files["a.txt"], f"If-Range that fails: {status} {body!r}")
+        # Another file of the same size and times, renamed over it: a new inode.
+        other = os.path.join(site.root, "a.new")
+        with open(other, "wb") as f:
+            f.write(b"SOME TEXT\n")
+        os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.replace(other, path)
+        status, h, body = hc_get(port, "/a.txt", conn=c)
+        check(status == 200 and body == b"SOME TEXT\n", f"replaced file: {status} {body!r}")
+        check(h.get("etag") == etag, f"same size and time, same ETag: {h.get('etag')} {etag}")
+        # Rewritten in place, same size, its time put back: only the ctime tells.
+        with open(path, "r+b") as f:
+            f.write(b"some TEXT\n")
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        status, h, body = hc_get(port, "/a.txt", conn=c)
+        check(status == 200 and body == b"some TEXT\n", f"rewritten in place: {status} {body!r}")
+        os.remove(path)
+        status, h, body = hc_get(port, "/a.txt", conn=c)
+        check(status == 404, f"removed file: {status} {body!r}")
+        os.mkdir(path)
+        status, h, body = hc_get(port, "/a.txt", conn=c)
+        check(status == 301, f"a directory now: {status}")
+        status, h, body = hc_get(port, "/", conn=c)
+        check(status == 200 and body == site.files["index.html"], f"index: {status} {body!r}")
+        with open(os.path.join(site.root, "index.html"), "ab") as f:
+            f.write(b"<p>more</p>\n")
+        status, h, body = hc_get(port, "/", conn=c)
+        check(status == 200 and body == site.files["index.html"] + b"<p>more</p>\n", f"index changed: {body!r}")
+        c.close()
+
+
 CASES = [
     ("uvhttpd_hello_get_head", case_hello_get_head),
     ("uvhttpd_static_files_and_types", case_static_files_and_types),
@@ -878,4 +928,5 @@ CASES = [
     ("uvhttpd_directories_redirect_forbid_and_trailing_slash", case_directories_redirect_forbid_and_trailing_slash),
     ("uvhttpd_expect_100_continue", case_expect_100_continue),
     ("uvhttpd_pipelined_burst_answered_in_order", case_pipelined_burst_answered_in_order),
+    ("uvhttpd_cached_small_files_follow_every_change", case_cached_small_files_follow_every_change),
 ]
