@@ -811,7 +811,8 @@ void tls_stream::init(const tls_context& ctx, std::unique_ptr<transport_holder> 
         return;
     }
     auto* hs = detail::state_of<detail::stream_state>(s.raw_stream());
-    if (hs->consumer || hs->on_read || uv_is_active(s.raw_handle())) {
+    // A coroutine read waiting on `s`, or bytes it kept unread, would be lost.
+    if (hs->consumer && !hs->consumer->yield()) {
         ec = make_uv_error(UV_EBUSY);
         return;
     }
@@ -835,6 +836,7 @@ void tls_stream::init(const tls_context& ctx, std::unique_ptr<transport_holder> 
         return;
     }
     SSL_set_bio(st->ssl, st->rbio, st->wbio);
+    s.read_stop();  // a read_start() handler on `s` is replaced; reading resumes with the handshake
     st->owner = hs->owner;
     st->ctx = ctx.state_;
     st->holder = std::move(t);

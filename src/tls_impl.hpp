@@ -34,7 +34,7 @@ struct tls_op {
     bool is_owned = false;
 };
 
-struct UVKIT_API tls_state {
+struct tls_state {
     enum class phase : unsigned char { idle, handshaking, established, failed };
 
     tls_state() = default;

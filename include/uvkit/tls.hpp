@@ -211,9 +211,12 @@ public:
     tls_stream() noexcept = default;
     /// Takes ownership of the connected stream `s` (a tcp or a pipe, moved
     /// in) and prepares a TLS session of `ctx`'s role over it. Nothing is
-    /// sent until handshake(). Throws std::system_error: UV_EINVAL for an
-    /// empty context or stream, UV_EBUSY if `s` is being read by a handler or
-    /// a coroutine (stop that first), UV_ENOMEM.
+    /// sent until handshake(); bytes already queued on `s` (a STARTTLS
+    /// answer) go out first. A read_start() handler on `s` stops being
+    /// called. Throws std::system_error: UV_EINVAL for an empty context or
+    /// stream, UV_EBUSY if a coroutine read waits on `s` or bytes it read wait
+    /// to be taken, UV_ENOMEM. Do not read, write or close `s` directly
+    /// afterwards (transport() is for its endpoints and options).
     template <class S, class = std::enable_if_t<std::is_base_of_v<stream, S> && !std::is_reference_v<S>>>
     tls_stream(const tls_context& ctx, S&& s) {
         std::error_code ec;
