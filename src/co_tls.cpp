@@ -40,24 +40,27 @@ struct co_tls_reader final : tls_read_consumer {
             if (tls_read_waiter* w = std::exchange(waiter, nullptr)) w->ended(ec);
             return;
         }
+        tls_read_waiter* w = nullptr;
+        std::size_t used = 0;
         try {
             if (waiter && kept().empty()) {
-                std::size_t used = waiter->take(data);
+                used = waiter->take(data);
                 data.remove_prefix(used);
-                backlog.append(data);
-                std::exchange(waiter, nullptr)->done(used);
-            } else {
-                backlog.append(data);
+                w = std::exchange(waiter, nullptr);
             }
+            backlog.append(data);
         } catch (...) {
             // Out of memory: the bytes cannot be kept, the stream is of no use.
             ended = true;
             end = make_uv_error(UV_ENOMEM);
-            if (tls_read_waiter* w = std::exchange(waiter, nullptr)) w->ended(end);
             st->begin_close();
+            if (!w) w = std::exchange(waiter, nullptr);
+            if (w) w->ended(end);  // last: the coroutine may delete this reader
             return;
         }
-        if (!waiter && kept().size() >= keep_limit) st->set_reading(false);
+        if (!w && !waiter && kept().size() >= keep_limit) st->set_reading(false);
+        // Last: resuming the coroutine may delete this reader (read_start takes over).
+        if (w) w->done(used);
     }
     bool tls_yield() noexcept override { return !waiter && kept().empty(); }
     void tls_stop() noexcept override {

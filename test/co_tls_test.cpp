@@ -211,11 +211,12 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
     auto& c = sc.second;
     bool destroyed = false;
     {
-        auto t = [&](bool* flag) -> uvkit::task<void> {
+        auto fn = [&](bool* flag) -> uvkit::task<void> {
             destroy_flag f{flag};
             co_await c.async_handshake();  // the server never answers
             FAIL("not reached");
-        }(&destroyed);
+        };
+        auto t = fn(&destroyed);
         start(t);
         loop.run(uvkit::run_mode::nowait);  // the ClientHello goes out
     }
@@ -238,11 +239,12 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
     {
         // 16 MiB that the server does not read: the write waits on the transport.
         auto data = std::make_unique<std::string>(pattern(16 << 20, 7));
-        auto t = [&](bool* flag, const std::string& d) -> uvkit::task<void> {
+        auto fn = [&](bool* flag, const std::string& d) -> uvkit::task<void> {
             destroy_flag f{flag};
             co_await c.async_write(d);
             FAIL("not reached");
-        }(&destroyed, *data);
+        };
+        auto t = fn(&destroyed, *data);
         start(t);
         CHECK(c.write_queue_size() > 0);
         // The task goes, then the bytes.
