@@ -179,11 +179,12 @@ void tls_read_waiter::start() {
     if (st_->reader) {
         r = static_cast<co_tls_reader*>(st_->reader);
     } else {
-        if (st_->on_read) {
-            // A read_start() handler reads this stream.
+        if (st_->on_read && st_->reading) {
+            // A read_start() handler reads this stream (until read_stop()).
             fail(make_uv_error(UV_EALREADY));
             return;
         }
+        st_->on_read.set(nullptr);
         r = co_tls_reader::of(st_);
         if (!r) {
             fail(make_uv_error(UV_ENOMEM));

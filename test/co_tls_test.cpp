@@ -273,6 +273,11 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
         CHECK(ec == std::errc::connection_already_in_progress);
         co_await c.async_write("two");
         while (got != "two") co_await uvkit::sleep(loop, std::chrono::milliseconds(1));
+        // After read_stop() a coroutine takes the stream back.
+        s.read_stop();
+        co_await c.async_write("three");
+        CHECK(co_await s.async_read() == "three");
+        CHECK(got == "two");
     };
     uvkit::run(loop, t());
 }

@@ -12,7 +12,9 @@
 // Reading: the first awaited read makes the stream deliver to coroutines; bytes
 // that arrive while no read waits are kept (up to 64 KiB, then reading pauses)
 // and handed to the next read. One read may wait at a time (a second gets
-// UV_EALREADY). A peer that closes without close_notify is
+// UV_EALREADY; so does a read while a read_start() handler reads the stream;
+// read_start() takes the stream over when no read waits and no bytes are kept,
+// else UV_EBUSY). A peer that closes without close_notify is
 // tls_errc::unexpected_eof, not "".
 //
 // Cancellation, as for streams: a cancelled read completes with
