@@ -169,9 +169,16 @@ class operation : public detail::operation {
 public:
     explicit operation(uvkit::loop& l) noexcept : detail::operation(nullptr, &l) {}
     operation(uvkit::loop& l, std::error_code& ec) noexcept : detail::operation(&ec, &l) {}
+    /// For an operation on an object that may be empty: with no loop, the
+    /// await completes with UV_EINVAL and start() is never called. `ec` may be null.
+    operation(uvkit::loop* l, std::error_code* ec) noexcept : detail::operation(ec, l) {}
 
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
+        if (!loop_) {
+            ec_ = make_uv_error(UV_EINVAL);
+            return false;
+        }
         detail::cancel_scope* scope = detail::scope_of(h);
         if (!admit(scope)) return false;
         suspend(h, scope, *loop_);

@@ -1,0 +1,112 @@
+// The state behind uvkit::tls_context and uvkit::tls_stream, shared by
+// src/tls.cpp (the callback core) and src/co_tls.cpp (the coroutine layer).
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include "uvkit/tls.hpp"
+
+namespace uvkit::detail {
+
+struct tls_context_state {
+    ~tls_context_state() {
+        if (ctx) SSL_CTX_free(ctx);
+    }
+    SSL_CTX* ctx = nullptr;
+    tls_role role = tls_role::client;
+    bool verify = false;
+    std::string alpn_wire;  // the ALPN list in wire format (length-prefixed names)
+};
+
+/// One pending handshake, write or shutdown: its handler or its consumer,
+/// completed exactly once.
+struct tls_op {
+    write_handler cb;
+    tls_consumer* consumer = nullptr;
+    tls_op* next = nullptr;  // the queue of writes waiting for the handshake
+    std::string_view data;   // a borrowed write's bytes
+    std::string owned;       // an owned write's bytes
+    bool is_owned = false;
+};
+
+struct tls_state {
+    enum class phase : unsigned char { idle, handshaking, established, failed };
+
+    tls_state() = default;
+    ~tls_state();
+    tls_state(const tls_state&) = delete;
+    tls_state& operator=(const tls_state&) = delete;
+
+    /// Drops a reference (the owner's, the open transport's, a posted pump's).
+    static void unref(tls_state* s) noexcept;
+
+    stream& transport() noexcept { return holder->get(); }
+    bool usable() const noexcept { return !closing; }
+
+    // What both layers call; each returns 0 or sets `ec`.
+    void start_handshake(write_handler&& h, tls_consumer* c, tls_op** out, std::error_code& ec) noexcept;
+    void start_write(std::string_view data, std::string* owned, write_handler&& h, tls_consumer* c,
+                     tls_op** out, std::error_code& ec) noexcept;
+    void start_shutdown(write_handler&& h, tls_consumer* c, tls_op** out, std::error_code& ec) noexcept;
+    /// Turns the delivery of decrypted bytes on or off (transport reads follow).
+    void set_reading(bool on) noexcept;
+    /// Starts closing the transport (idempotent).
+    void begin_close() noexcept;
+
+    // Internals.
+    void pump() noexcept;
+    void schedule_pump() noexcept;
+    void flush(tls_op* op) noexcept;
+    void complete(tls_op* op, std::error_code ec) noexcept;
+    void deliver(std::error_code ec, std::string_view data) noexcept;
+    void fail(std::error_code ec) noexcept;
+    void established() noexcept;
+    void encrypt(tls_op* op) noexcept;
+    void do_shutdown() noexcept;
+    void update_transport_reading() noexcept;
+    void on_transport_read(std::error_code ec, std::string_view data) noexcept;
+    void on_transport_closed() noexcept;
+    std::error_code ssl_error(int ret) noexcept;
+
+    uvkit::loop* owner = nullptr;
+    std::unique_ptr<tls_stream::transport_holder> holder;
+    handle_state* transport_state = nullptr;
+    std::shared_ptr<tls_context_state> ctx;
+    SSL* ssl = nullptr;
+    BIO* rbio = nullptr;  // what the transport read, for OpenSSL
+    BIO* wbio = nullptr;  // what OpenSSL wrote, for the transport
+    std::string hostname;
+    bool verify_hostname = true;
+
+    phase ph = phase::idle;
+    std::error_code failed_ec = no_error();
+    tls_op* handshake_op = nullptr;
+    tls_op* queue_head = nullptr;  // writes waiting for the handshake, in order
+    tls_op* queue_tail = nullptr;
+    std::size_t queued_bytes = 0;
+    tls_op* shutdown_op = nullptr;
+    bool shutdown_requested = false;
+    bool shutdown_started = false;
+
+    handler_slot<void(std::error_code, std::string_view)> on_read;
+    tls_read_consumer* reader = nullptr;  // owned
+    bool reading = false;                 // the user (or the reader) wants decrypted bytes
+    bool read_done = false;               // close_notify, EOF or an error was delivered
+    bool transport_reading = false;
+    bool transport_eof = false;                 // the transport reached EOF (or failed)
+    std::error_code transport_ec = no_error();  // and with what
+    bool pumping = false;
+    bool repump = false;
+    bool pump_posted = false;
+    bool closing = false;
+    bool closed = false;
+    unique_function<void()> on_closed;
+    int refs = 0;
+};
+
+}  // namespace uvkit::detail
