@@ -399,7 +399,7 @@ private:
     };
     template <class S>
     struct holder final : transport_holder {
-        explicit holder(S&& s) noexcept : s(std::move(s)) {}
+        explicit holder(S&& t) noexcept : s(std::move(t)) {}
         stream& get() noexcept override { return s; }
         S s;
     };
