@@ -52,7 +52,6 @@
     "uvkit was built without its coroutine layer (-Dcoroutines=false); the callback core never includes uvkit/co/"
 #endif
 
-#include <concepts>
 #include <string>
 #include <string_view>
 
@@ -89,11 +88,14 @@ public:
         out_ += c;
         return *this;
     }
-    template <std::integral I>
-    task_dump& operator<<(I n) {
-        out_ += std::to_string(n);
-        return *this;
-    }
+    // Numbers, one overload per std::to_string's (not a template: no
+    // instantiation of it is exported from a shared libuvkit).
+    task_dump& operator<<(int n) { return number(std::to_string(n)); }
+    task_dump& operator<<(long n) { return number(std::to_string(n)); }
+    task_dump& operator<<(long long n) { return number(std::to_string(n)); }
+    task_dump& operator<<(unsigned n) { return number(std::to_string(n)); }
+    task_dump& operator<<(unsigned long n) { return number(std::to_string(n)); }
+    task_dump& operator<<(unsigned long long n) { return number(std::to_string(n)); }
     /// Appends an operation's what() ("uvkit::fs::async_read") as a name ("fs read").
     task_dump& name(std::string_view what);
 
@@ -108,6 +110,7 @@ public:
     std::string take() noexcept { return std::move(out_); }
 
 private:
+    task_dump& number(const std::string& digits) { return *this << std::string_view(digits); }
     void task(const promise_base& p, std::string_view label);
     void end_line();
 
