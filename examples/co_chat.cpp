@@ -1,7 +1,8 @@
 // co_chat: a line-based chat server. Every line a client sends goes to every
 // other client, as "NAME: text" where NAME is the sender's address.
 //
-//     co_chat [--host H] [--port P] [--idle SECS]   (defaults: 127.0.0.1, port 0, 60 s)
+//     co_chat [--host H] [--port P] [--idle SECS] [--dump-on SIGUSR1]
+//     (defaults: 127.0.0.1, port 0, 60 s, no dump)
 //
 // The first line on stdout is "listening on H:P"; then one line per client
 // that joins ("join NAME") or leaves ("leave NAME (reason)"). Try it with two
@@ -19,6 +20,15 @@
 //   cut off: cancelling its task group stops its reader and its writer.
 // - SIGINT or SIGTERM cancels the group of connections: the accept loop and
 //   every client stop, and the server exits 0.
+// - With --dump-on SIGUSR1 (or SIGUSR2; POSIX only), that signal prints
+//   uvkit::dump_tasks(): every task and what it waits on, to stderr, between
+//   the lines "task dump:" and "end of task dump":
+//       task (run): join 2 children
+//         task: accept tcp 127.0.0.1:5000
+//         task: join 2 children
+//           task: with_timeout 60000 ms
+//             task: read until tcp 127.0.0.1:40312
+//           task: channel recv
 //
 // Exit status: 0 after SIGINT/SIGTERM, 2 for bad arguments, 1 if the address
 // cannot be bound or listened on.
@@ -50,11 +60,15 @@ struct options {
     std::string host = "127.0.0.1";
     std::uint16_t port = 0;
     std::chrono::seconds idle = 60s;
+    int dump_signal = 0;  // --dump-on: 0 for none
 };
+
+constexpr const char* usage_line =
+    " [--host ADDRESS] [--port PORT] [--idle SECONDS] [--dump-on SIGUSR1|SIGUSR2]\n";
 
 int usage(const char* argv0, std::string_view problem) {
     std::cerr << argv0 << ": " << problem << "\n"
-              << "usage: " << argv0 << " [--host ADDRESS] [--port PORT] [--idle SECONDS]\n";
+              << "usage: " << argv0 << usage_line;
     return 2;
 }
 
@@ -267,7 +281,8 @@ uvkit::task<void> accept_all(room& r, uvkit::tcp& listener, uvkit::task_group& c
     }
 }
 
-uvkit::task<void> serve(uvkit::loop& loop, uvkit::tcp& listener, std::chrono::milliseconds idle) {
+uvkit::task<void> serve(uvkit::loop& loop, uvkit::tcp& listener, std::chrono::milliseconds idle,
+                        int dump_signal) {
     room r{loop, idle};
     // The accept loop and every session: cancelling the group stops them all,
     // and join() returns once they are gone.
@@ -284,6 +299,11 @@ uvkit::task<void> serve(uvkit::loop& loop, uvkit::tcp& listener, std::chrono::mi
     };
     sigint.start(SIGINT, stop);
     sigterm.start(SIGTERM, stop);
+    uvkit::signal dump{loop};
+    if (dump_signal != 0)
+        dump.start(dump_signal, [&](int) {
+            std::cerr << "task dump:\n" << uvkit::dump_tasks(loop) << "end of task dump" << std::endl;
+        });
 
     std::cout << "listening on " << listener.local_endpoint().to_string() << std::endl;
     (void)connections.spawn(accept_all(r, listener, connections));
@@ -297,10 +317,10 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         std::string_view arg = argv[i];
         if (arg == "-h" || arg == "--help") {
-            std::cout << "usage: " << argv[0] << " [--host ADDRESS] [--port PORT] [--idle SECONDS]\n";
+            std::cout << "usage: " << argv[0] << usage_line;
             return 0;
         }
-        if (arg != "--host" && arg != "--port" && arg != "--idle")
+        if (arg != "--host" && arg != "--port" && arg != "--idle" && arg != "--dump-on")
             return usage(argv[0], "unknown argument '" + std::string{arg} + "'");
         if (i + 1 == argc) return usage(argv[0], std::string{arg} + " needs a value");
         std::string_view value = argv[++i];
@@ -311,6 +331,18 @@ int main(int argc, char** argv) {
             if (!parse_number(value, 65535, number))
                 return usage(argv[0], "bad port '" + std::string{value} + "'");
             opt.port = static_cast<std::uint16_t>(number);
+        } else if (arg == "--dump-on") {
+#if defined(SIGUSR1) && defined(SIGUSR2)
+            if (value == "SIGUSR1")
+                opt.dump_signal = SIGUSR1;
+            else if (value == "SIGUSR2")
+                opt.dump_signal = SIGUSR2;
+            else
+                return usage(argv[0],
+                             "bad --dump-on signal '" + std::string{value} + "' (SIGUSR1 or SIGUSR2)");
+#else
+            return usage(argv[0], "--dump-on needs SIGUSR1/SIGUSR2, which this platform does not have");
+#endif
         } else {
             if (!parse_number(value, 24 * 3600, number) || number == 0)
                 return usage(argv[0], "bad idle timeout '" + std::string{value} + "' (1 to 86400 seconds)");
@@ -346,7 +378,7 @@ int main(int argc, char** argv) {
                       << "\n";
             return 1;
         }
-        uvkit::run(loop, serve(loop, listener, opt.idle));
+        uvkit::run(loop, serve(loop, listener, opt.idle, opt.dump_signal));
     } catch (const std::exception& e) {
         std::cerr << argv[0] << ": " << e.what() << "\n";
         return 1;

@@ -3,9 +3,11 @@
 #include "uvkit/co/join_handle.hpp"
 #include "uvkit/co/operation.hpp"
 #include "uvkit/co/stream.hpp"
+#include "uvkit/co/task_group.hpp"
 
 #include <memory>
 #include <stdexcept>
+#include <vector>
 
 namespace uvkit {
 
@@ -57,6 +59,44 @@ co_context::~co_context() {
     // Frames first: their awaiters hand timers back and unschedule themselves.
     detached_.destroy_all();
     while (ready_node* n = head_) unschedule(*n);
+    // Groups and run() tasks that outlive the context: no longer listed.
+    while (task_group* g = groups_) unlist_group(*g);
+    runs_ = nullptr;
+}
+
+void co_context::enter_run(promise_base& p) noexcept {
+    p.sibling_next = nullptr;
+    promise_base** at = &runs_;
+    while (*at) at = &(*at)->sibling_next;
+    *at = &p;
+}
+
+void co_context::leave_run(promise_base& p) noexcept {
+    for (promise_base** at = &runs_; *at; at = &(*at)->sibling_next) {
+        if (*at == &p) {
+            *at = p.sibling_next;
+            p.sibling_next = nullptr;
+            return;
+        }
+    }
+}
+
+void co_context::list_group(task_group& g) noexcept {
+    g.dump_ctx_ = this;
+    g.dump_prev_ = nullptr;
+    g.dump_next_ = groups_;
+    if (groups_) groups_->dump_prev_ = &g;
+    groups_ = &g;
+}
+
+void co_context::unlist_group(task_group& g) noexcept {
+    if (g.dump_prev_)
+        g.dump_prev_->dump_next_ = g.dump_next_;
+    else
+        groups_ = g.dump_next_;
+    if (g.dump_next_) g.dump_next_->dump_prev_ = g.dump_prev_;
+    g.dump_prev_ = g.dump_next_ = nullptr;
+    g.dump_ctx_ = nullptr;
 }
 
 co_context& co_context::create(uvkit::loop& l) {
@@ -243,6 +283,18 @@ void drive(uvkit::loop& l, std::coroutine_handle<> h, promise_base& p) {
         uvkit::loop* loop;
         bool running = false;
     } d{&l};
+    // Listed for dump_tasks() while it runs (the context may go, with the
+    // loop, before the task ends).
+    struct listed {
+        uvkit::loop& l;
+        promise_base& p;
+        ~listed() {
+            if (co_context* c = existing_context(l)) c->leave_run(p);
+        }
+    };
+    co_context::of(l).enter_run(p);
+    listed guard{l, p};
+    p.self = h;
     p.on_done = [](void* ctx, promise_base&) noexcept -> std::coroutine_handle<> {
         auto* dr = static_cast<driver*>(ctx);
         if (dr->running) dr->loop->stop();
@@ -274,6 +326,7 @@ void drive(uvkit::loop& l, std::coroutine_handle<> h, promise_base& p) {
 namespace uvkit {
 
 task_group::~task_group() {
+    if (dump_ctx_) dump_ctx_->unlist_group(*this);
     while (slot_waiter* w = waiters_head_) {
         w->unlist();
         w->orphan();
@@ -288,6 +341,13 @@ task_group::~task_group() {
 }
 
 void task_group::admit(std::coroutine_handle<> h, detail::promise_base& p) {
+    if (!dump_ctx_) [[unlikely]] {
+        try {
+            detail::co_context::of(loop_).list_group(*this);
+        } catch (...) {
+            // Out of memory: the group still works; dump_tasks() cannot see it unjoined.
+        }
+    }
     p.self = h;
     p.own_scope.link(&scope_);
     p.scope = &p.own_scope;
@@ -365,6 +425,13 @@ void task_group::slot_waiter::unlist() noexcept {
     next_ = prev_ = nullptr;
 }
 
+void task_group::join_awaiter::describe(detail::task_dump& d) const {
+    std::size_t n = g_.children_.size();
+    d << "join " << n << (n == 1 ? " child" : " children");
+    if (!g_.queued_.empty()) d << ", " << g_.queued_.size() << " queued";
+    d.group_children(g_);
+}
+
 task_group::join_awaiter::~join_awaiter() {
     // The joiner was destroyed while suspended: the group, which may live on,
     // must neither resume it nor stay linked to its scope.
@@ -380,6 +447,92 @@ void task_group::join_awaiter::await_resume() {
     if (g_.error_) std::rethrow_exception(std::exchange(g_.error_, nullptr));
     if (joiner_scope_ && joiner_scope_->requested()) ec_ = make_error_code(errc::canceled);
     deliver("uvkit::task_group::join");
+}
+
+}  // namespace uvkit
+
+// dump_tasks ------------------------------------------------------------------
+
+namespace uvkit {
+
+namespace detail {
+
+void operation::describe(task_dump& d) const { d << "operation"; }
+
+task_dump& task_dump::name(std::string_view what) {
+    if (what.starts_with("uvkit::")) what.remove_prefix(7);
+    while (!what.empty()) {
+        std::size_t sep = what.find("::");
+        out_.append(what.substr(0, sep));
+        if (sep == std::string_view::npos) break;
+        what.remove_prefix(sep + 2);
+        if (what.starts_with("async_")) what.remove_prefix(6);
+        out_ += ' ';
+    }
+    return *this;
+}
+
+void task_dump::end_line() {
+    if (!open_) return;
+    out_ += '\n';
+    open_ = false;
+}
+
+void task_dump::task(const promise_base& p, std::string_view label) {
+    if (p.self && p.self.done()) return;  // finished, kept for its handle: not live
+    end_line();
+    out_.append(static_cast<std::size_t>(depth_) * 2, ' ');
+    out_.append(label);
+    out_ += ": ";
+    open_ = true;
+    ++depth_;
+    // The scope's operation is the one the innermost awaited task waits on.
+    if (const cancellable* op = p.scope ? p.scope->waiting_op() : nullptr)
+        op->describe(*this);
+    else
+        out_ += "running";
+    --depth_;
+    end_line();
+}
+
+void task_dump::child(const promise_base& p) { task(p, "task"); }
+
+void task_dump::group_children(const task_group& g) {
+    // From the oldest on: sibling_prev leads to the next pushed.
+    for (const promise_base* p = g.children_.oldest(); p; p = p->sibling_prev)
+        if (p->on_done == &task_group::child_done) child(*p);  // else a join_handle await shows it
+}
+
+void task_dump::roots(co_context& c) {
+    for (const promise_base* p = c.runs_; p; p = p->sibling_next) task(*p, "task (run)");
+    for (const promise_base* p = c.detached_.oldest(); p; p = p->sibling_prev)
+        if (p->on_done == &spawned_done) task(*p, "task (spawned)");  // else a join_handle await shows it
+    std::vector<const task_group*> groups;
+    for (const task_group* g = c.groups_; g; g = g->dump_next_) groups.push_back(g);
+    for (auto it = groups.rbegin(); it != groups.rend(); ++it) {
+        const task_group& g = **it;
+        if (g.joiner_ || (g.children_.empty() && g.queued_.empty())) continue;
+        end_line();
+        out_.append(static_cast<std::size_t>(depth_) * 2, ' ');
+        std::size_t n = g.children_.size();
+        out_ += "task_group (not joined): ";
+        *this << n << (n == 1 ? " child" : " children");
+        if (!g.queued_.empty()) *this << ", " << g.queued_.size() << " queued";
+        out_ += '\n';
+        ++depth_;
+        group_children(g);
+        --depth_;
+    }
+}
+
+}  // namespace detail
+
+std::string dump_tasks(uvkit::loop& l) {
+    auto* c = static_cast<detail::co_context*>(l.extension(detail::co_context::slot));
+    if (!c) return {};
+    detail::task_dump d;
+    d.roots(*c);
+    return d.take();
 }
 
 }  // namespace uvkit

@@ -39,6 +39,11 @@ void exit_waiter::abort(std::error_code e) noexcept {
 
 void exit_waiter::stop() noexcept { abort(make_error_code(errc::canceled)); }
 
+void exit_waiter::describe(task_dump& d) const {
+    d << "process exit";
+    if (st_ && st_->uvh) d << ' ' << uv_process_get_pid(reinterpret_cast<const uv_process_t*>(st_->uvh));
+}
+
 void exit_waiter::cancel() noexcept { abort(make_error_code(errc::canceled)); }
 
 }  // namespace uvkit::detail

@@ -258,6 +258,46 @@ void read_waiter::abort(std::error_code e) noexcept {
     resume_soon(e);
 }
 
+namespace {
+/// dump_tasks(): "tcp 127.0.0.1:5000" (the peer's address, or with `local` the
+/// stream's own), "pipe <name>", "tty".
+void describe_stream(task_dump& d, const stream_state* st, bool local) {
+    uv_handle_t* h = st ? st->uvh : nullptr;
+    if (!h || uv_is_closing(h)) {
+        d << "stream (closing)";
+        return;
+    }
+    switch (uv_handle_get_type(h)) {
+        case UV_TCP: {
+            d << "tcp";
+            sockaddr_storage ss{};
+            int len = sizeof ss;
+            auto* t = reinterpret_cast<uv_tcp_t*>(h);
+            auto* sa = reinterpret_cast<sockaddr*>(&ss);
+            if ((local ? uv_tcp_getsockname(t, sa, &len) : uv_tcp_getpeername(t, sa, &len)) == 0)
+                d << ' ' << endpoint::from(sa).to_string();
+            return;
+        }
+        case UV_NAMED_PIPE: {
+            d << "pipe";
+            char buf[256];
+            std::size_t n = sizeof buf;
+            auto* p = reinterpret_cast<uv_pipe_t*>(h);
+            if ((local ? uv_pipe_getsockname(p, buf, &n) : uv_pipe_getpeername(p, buf, &n)) == 0 && n > 0)
+                d << ' ' << std::string_view(buf, n);
+            return;
+        }
+        case UV_TTY: d << "tty"; return;
+        default: d << "stream"; return;
+    }
+}
+}  // namespace
+
+void read_waiter::describe(task_dump& d) const {
+    d << (kind_ == kind::until ? "read until " : "read ");
+    describe_stream(d, cs_ ? cs_->st : nullptr, false);
+}
+
 void read_waiter::cancel() noexcept {
     if (!pending_) return;
     cs_->stop_reading();
@@ -304,6 +344,17 @@ void request_awaiter::cancel() noexcept {
     // libuv cannot take back a request: closing the stream completes it with ECANCELED.
     st_->close();
 }
+
+void request_awaiter::describe(task_dump& d) const {
+    switch (kind_) {
+        case kind::write: d << "write "; break;
+        case kind::shutdown: d << "shutdown "; break;
+        case kind::connect: d << "connect "; break;
+    }
+    describe_stream(d, st_, false);
+}
+
+void connect_awaiter::describe(task_dump& d) const { d << "connect tcp " << ep_.to_string(); }
 
 tcp connect_awaiter::await_resume() {
     deliver("uvkit::connect");
@@ -360,6 +411,11 @@ void accept_waiter::abort(std::error_code e) noexcept {
     if (!pending_) return;
     cs_->acceptor = nullptr;
     resume_soon(e);
+}
+
+void accept_waiter::describe(task_dump& d) const {
+    d << "accept ";
+    describe_stream(d, st_, true);
 }
 
 void accept_waiter::cancel() noexcept { abort(make_error_code(errc::canceled)); }

@@ -129,6 +129,17 @@ void udp_recv_awaiter::abort(std::error_code e) noexcept {
     resume_soon(e);
 }
 
+void udp_recv_awaiter::describe(task_dump& d) const {
+    d << "udp recv";
+    uv_handle_t* h = cs_ && cs_->st ? cs_->st->uvh : nullptr;
+    if (!h || uv_is_closing(h)) return;
+    sockaddr_storage ss{};
+    int len = sizeof ss;
+    auto* sa = reinterpret_cast<sockaddr*>(&ss);
+    if (uv_udp_getsockname(reinterpret_cast<uv_udp_t*>(h), sa, &len) == 0)
+        d << ' ' << endpoint::from(sa).to_string();
+}
+
 void udp_recv_awaiter::cancel() noexcept {
     if (!pending_) return;
     // stop() aborts us: resumed from the loop, with errc::canceled.
@@ -163,6 +174,11 @@ void udp_send_awaiter::request_done(int status) noexcept {
     // caller asked to give up, and the udp is closed now.
     ec_ = cancelled_ ? make_error_code(errc::canceled) : status_code(status);
     resume_now();
+}
+
+void udp_send_awaiter::describe(task_dump& d) const {
+    d << "udp send";
+    if (has_to_) d << ' ' << to_.to_string();
 }
 
 void udp_send_awaiter::cancel() noexcept {

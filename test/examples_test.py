@@ -753,6 +753,48 @@ def case_co_chat_bad_arguments_exit_2():
         check(b"usage" in err, f"{args}: no usage on stderr: {err!r}")
 
 
+def case_co_chat_dump_on_sigusr1():
+    """--dump-on SIGUSR1 prints uvkit::dump_tasks() to stderr: the accept loop, and a connected
+    client's reader (under its idle deadline) and writer. SIGUSR1, then SIGTERM: libuv hands the
+    signals to the loop in order, so the dump is complete when the server exits."""
+    check(hasattr(signal, "SIGUSR1"), "no SIGUSR1 on this platform (the examples stage is POSIX)")
+    with Server("co_chat", "--dump-on", "SIGUSR1") as srv:
+        port = srv.port()
+        c = chat_join(srv, port)
+        try:
+            srv.proc.send_signal(signal.SIGUSR1)
+            srv.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = srv.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                raise CheckFailed("still running 5 s after SIGUSR1 and SIGTERM")
+            check(rc == 0, f"exit status {rc}")
+            srv.readers[1].join(timeout=5)
+            err = srv.stderr()
+            srv.err = []  # read here: not a stray message
+            expected = [
+                "task dump:",
+                "task (run): join 2 children",
+                f"  task: accept tcp 127.0.0.1:{port}",
+                "  task: join 2 children",
+                "    task: with_timeout 60000 ms",
+                f"      task: read until tcp {c.name}",
+                "    task: channel recv",
+                "end of task dump",
+            ]
+            got = err.splitlines()
+            check(got == expected, f"stderr {got!r}, expected {expected!r}")
+        finally:
+            c.close()
+
+
+def case_co_chat_dump_on_bad_signal_exit_2():
+    for args in (["--dump-on"], ["--dump-on", "SIGKILL"], ["--dump-on", "10"]):
+        rc, out, err, _ = run([binary("co_chat"), *args], 10)
+        check(rc == 2, f"{args}: exit status {rc}, expected 2")
+        check(b"usage" in err, f"{args}: no usage on stderr: {err!r}")
+
+
 def case_co_legacy_operations_cancelled():
     rc, out, err, _ = run([binary("co_legacy")], 10)
     check(rc == 0, f"exit status {rc}, stderr {err!r}")
@@ -782,6 +824,8 @@ CASES += [
     ("co_chat_slow_reader_dropped", case_co_chat_slow_reader_dropped),
     ("co_chat_sigterm_sigint_exit_0", case_co_chat_sigterm_sigint_exit_0),
     ("co_chat_bad_arguments_exit_2", case_co_chat_bad_arguments_exit_2),
+    ("co_chat_dump_on_sigusr1", case_co_chat_dump_on_sigusr1),
+    ("co_chat_dump_on_bad_signal_exit_2", case_co_chat_dump_on_bad_signal_exit_2),
 ]
 
 

@@ -5,6 +5,7 @@
 #include "uvkit/co/channel.hpp"
 #include "uvkit/co/deadline.hpp"
 #include "uvkit/co/dns.hpp"
+#include "uvkit/co/dump.hpp"
 #include "uvkit/co/fs.hpp"
 #include "uvkit/co/join_handle.hpp"
 #include "uvkit/co/operation.hpp"

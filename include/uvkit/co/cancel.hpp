@@ -22,6 +22,7 @@
 namespace uvkit::detail {
 
 class cancel_scope;
+class task_dump;
 
 /// An operation a coroutine is suspended on that can be told to give up.
 /// It is registered with at most one scope at a time, and the link is cut
@@ -33,6 +34,9 @@ public:
     /// Must make the operation complete soon with errc::canceled, without
     /// resuming the awaiting coroutine from inside this call.
     virtual void cancel() noexcept = 0;
+    /// For uvkit::dump_tasks() only (never called otherwise): appends what the
+    /// operation waits on ("sleep 250 ms") to `d`, and dumps its child tasks.
+    virtual void describe(task_dump& d) const = 0;
 
     /// Registers with `s` (if any); a scope already cancelled is the caller's to check.
     inline void watch(cancel_scope* s) noexcept;
@@ -63,6 +67,8 @@ public:
     }
 
     bool requested() const noexcept { return requested_; }
+    /// The operation registered with this scope (the one its task waits on), if any.
+    const cancellable* waiting_op() const noexcept { return op_; }
 
     /// Requests cancellation of this scope and of every scope below it.
     void request() noexcept {

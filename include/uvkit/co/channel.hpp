@@ -77,6 +77,8 @@ public:
             return true;
         }
         void await_resume() { deliver("uvkit::channel::send"); }
+        /// dump_tasks(): "channel send".
+        void describe(detail::task_dump& d) const override { d << "channel send"; }
 
     private:
         friend class channel;
@@ -110,6 +112,8 @@ public:
             deliver("uvkit::channel::recv");
             return std::move(v_);
         }
+        /// dump_tasks(): "channel recv".
+        void describe(detail::task_dump& d) const override { d << "channel recv"; }
 
     private:
         friend class channel;

@@ -9,6 +9,10 @@
 #include "uvkit/idle.hpp"
 #include "uvkit/timer.hpp"
 
+namespace uvkit {
+class task_group;
+}
+
 namespace uvkit::detail {
 
 /// A list of detached task frames (spawned tasks, a task_group's children),
@@ -107,7 +111,17 @@ public:
 
     uvkit::loop& get_loop() noexcept { return loop_; }
 
+    // For dump_tasks(), which lists them: the tasks run() drives, and the task_groups.
+    /// run() starts driving `p` (linked through p.sibling_next).
+    void enter_run(promise_base& p) noexcept;
+    /// run() ends with `p` (nothing if it is not listed).
+    void leave_run(promise_base& p) noexcept;
+    /// A group got its first child (g.dump_ctx_ says it is listed).
+    void list_group(task_group& g) noexcept;
+    void unlist_group(task_group& g) noexcept;
+
 private:
+    friend class task_dump;
     static co_context& create(uvkit::loop& l);
     void run_ready() noexcept;
 
@@ -117,6 +131,8 @@ private:
     ready_node* tail_ = nullptr;
     std::vector<uvkit::timer> timers_;
     task_list detached_;
+    promise_base* runs_ = nullptr;  // outermost first
+    task_group* groups_ = nullptr;  // newest first
     // Cross-thread cancellations waiting for the loop's thread (queue_remote).
     void run_remote() noexcept;
     std::mutex remote_mutex_;

@@ -41,6 +41,8 @@ public:
         return start(h, scope_of(h));
     }
     std::vector<endpoint> await_resume();
+    /// dump_tasks(): "resolve <host> <service>".
+    void describe(task_dump& d) const override { d << "resolve " << host_ << ' ' << service_; }
 
 private:
     bool start(std::coroutine_handle<> h, cancel_scope* scope);

@@ -103,6 +103,11 @@ public:
         deliver(what_);
         if constexpr (!std::is_void_v<R>) return std::move(result_);
     }
+    /// dump_tasks(): "fs read <path>" (the call's name, its path if it has one).
+    void describe(task_dump& d) const override {
+        d.name(what_);
+        if (!path_.empty()) d << ' ' << path_;
+    }
 
 private:
     typename fs_handler_of<R>::type handler() noexcept {
@@ -167,6 +172,8 @@ public:
         deliver(what_);
         return std::move(rec_);
     }
+    /// dump_tasks(): "fs_event next" / "fs_poll next".
+    void describe(task_dump& d) const override { d.name(what_); }
 
 private:
     void take() {

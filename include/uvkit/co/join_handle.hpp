@@ -162,6 +162,11 @@ public:
         saved_ctx_ = std::exchange(p.on_done_ctx, this);
         suspend(h, detail::scope_of(h));
     }
+    /// dump_tasks(): "join task", then the task.
+    void describe(detail::task_dump& d) const override {
+        d << "join task";
+        if (h_.p_) d.child(*h_.p_);
+    }
     T await_resume() {
         if (!h_.p_) throw std::logic_error("uvkit::join_handle: awaiting an empty handle");
         h_.taken_ = true;

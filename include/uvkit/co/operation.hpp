@@ -32,6 +32,7 @@
 #include <utility>
 
 #include "uvkit/co/context.hpp"
+#include "uvkit/co/dump.hpp"
 
 namespace uvkit::detail {
 
@@ -50,6 +51,9 @@ public:
     operation& operator=(const operation&) = delete;
 
     bool await_ready() const noexcept { return false; }
+
+    /// dump_tasks(): "operation" unless the operation says more.
+    void describe(task_dump& d) const override;
 
 protected:
     explicit operation(std::error_code* ec_out, uvkit::loop* l = nullptr) noexcept
@@ -152,6 +156,10 @@ namespace uvkit {
 ///   ignored.
 /// - A destructor that stops the third-party work if pending() is still true:
 ///   the awaiting frame was destroyed; the callback must then not run into it.
+/// - (optional) a public `std::string dump_name() const` (or anything
+///   `task_dump << x` takes: a const char*, a std::string_view): what
+///   uvkit::dump_tasks() shows while the operation waits ("fetch k");
+///   without it, "operation".
 ///
 /// What the base does: a task already cancelled never calls start() (the
 /// await completes with errc::canceled); the coroutine is resumed from
@@ -233,6 +241,14 @@ protected:
     void on_cancel() noexcept { fail(errc::canceled); }
     /// The name in thrown errors ("uvkit::operation").
     const char* what() const noexcept { return "uvkit::operation"; }
+
+    /// dump_tasks(): Derived's dump_name() if it has one, else "operation".
+    void describe(detail::task_dump& d) const override {
+        if constexpr (requires(const Derived& x, detail::task_dump& w) { w << x.dump_name(); })
+            d << static_cast<const Derived&>(*this).dump_name();
+        else
+            d << "operation";
+    }
 
 private:
     enum class state : unsigned char { idle, starting, waiting, finished };

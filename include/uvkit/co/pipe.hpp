@@ -37,6 +37,8 @@ public:
         if (ec_) return pipe{};
         return std::move(conn_);
     }
+    /// dump_tasks(): "connect pipe <name>".
+    void describe(task_dump& d) const override { d << "connect pipe " << name_; }
 
 private:
     void start_connect() noexcept override { conn_.connect_fn(name_, nullptr, ec_, &req_); }

@@ -36,6 +36,8 @@ private:
     /// The wait ends with `e` (closed, cancelled): resumes soon, from the loop.
     void abort(std::error_code e) noexcept;
     void cancel() noexcept override;
+    /// dump_tasks(): "process exit <pid>".
+    void describe(task_dump& d) const override;
     // The process's consumer while waiting: its exit, its closing.
     void ready(int) noexcept override;
     void stop() noexcept override;

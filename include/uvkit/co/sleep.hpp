@@ -29,6 +29,8 @@ public:
         return start(h, scope_of(h));
     }
     void await_resume() { deliver("uvkit::sleep"); }
+    /// dump_tasks(): "sleep 250 ms" (the duration asked for).
+    void describe(task_dump& d) const override { d << "sleep " << d_.count() << " ms"; }
 
 private:
     bool start(std::coroutine_handle<> h, cancel_scope* scope);

@@ -148,6 +148,8 @@ public:
     void complete() noexcept;                // resumes now (from a libuv callback)
     void abort(std::error_code e) noexcept;  // resumes soon, from the loop
     void cancel() noexcept override;
+    /// dump_tasks(): "read tcp <peer>" ("read until ..." for async_read_until).
+    void describe(task_dump& d) const override;
     /// Destroyed while waiting: unhooks this from the stream.
     void abandon() noexcept;
 
@@ -216,6 +218,8 @@ protected:
     /// Destroyed while its request is in flight: the request must not resume this frame.
     void abandon() noexcept;
     void cancel() noexcept override;
+    /// dump_tasks(): "write tcp <peer>", "shutdown ...", "connect ...".
+    void describe(task_dump& d) const override;
     /// kind::connect: starts the connect request (tcp's, pipe's) without a handler.
     virtual void start_connect() noexcept { ec_ = make_uv_error(UV_EINVAL); }
     /// The request completed (its consumer): resumes now.
@@ -275,6 +279,8 @@ protected:
 
     bool start(std::coroutine_handle<> h, cancel_scope* scope);
     void cancel() noexcept override;
+    /// dump_tasks(): "accept tcp <local address>".
+    void describe(task_dump& d) const override;
     /// Creates a new stream of the server's kind on `l` and accepts into it; sets ec_.
     virtual void accept_into(uvkit::loop& l) noexcept = 0;
 

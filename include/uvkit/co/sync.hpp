@@ -132,6 +132,8 @@ public:
         }
         /// The guard; an empty one if the non-throwing form stored an error.
         guard await_resume();
+        /// dump_tasks(): "mutex lock".
+        void describe(detail::task_dump& d) const override { d << "mutex lock"; }
 
     private:
         friend class async_mutex;
@@ -185,6 +187,8 @@ public:
             return start(h, detail::scope_of(h));
         }
         void await_resume() { deliver("uvkit::event::wait"); }
+        /// dump_tasks(): "event wait".
+        void describe(detail::task_dump& d) const override { d << "event wait"; }
 
     private:
         friend class event;

@@ -112,6 +112,8 @@ public:
             suspend(h, joiner_scope_);
         }
         void await_resume();
+        /// dump_tasks(): "join N children", then the children.
+        void describe(detail::task_dump& d) const override;
 
     private:
         friend class task_group;
@@ -134,6 +136,8 @@ private:
         /// The group hands this waiter a slot: its task starts now.
         virtual std::coroutine_handle<> grant() noexcept = 0;
         void granted() noexcept { resume_soon(detail::no_error()); }
+        /// dump_tasks(): "wait for a slot in task_group".
+        void describe(detail::task_dump& d) const override { d << "wait for a slot in task_group"; }
         void orphan() noexcept {
             g_ = nullptr;
             resume_soon(make_error_code(errc::canceled));
@@ -161,8 +165,15 @@ private:
     std::coroutine_handle<> enlist(std::coroutine_handle<> h, detail::promise_base& p) noexcept;
     static std::coroutine_handle<> child_done(void* ctx, detail::promise_base& p) noexcept;
 
+    friend class detail::task_dump;
+    friend class detail::co_context;
+
     uvkit::loop& loop_;
     std::size_t max_ = 0;
+    // Listed with the loop's coroutine context (for dump_tasks) from the first spawn on.
+    detail::co_context* dump_ctx_ = nullptr;
+    task_group* dump_prev_ = nullptr;
+    task_group* dump_next_ = nullptr;
     detail::cancel_scope scope_;
     std::exception_ptr error_;
     join_awaiter* joiner_ = nullptr;

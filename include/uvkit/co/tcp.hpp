@@ -33,6 +33,8 @@ public:
         return start(h, scope_of(h));
     }
     tcp await_resume();
+    /// dump_tasks(): "connect tcp <target>".
+    void describe(task_dump& d) const override;
 
 private:
     void start_connect() noexcept override { handle_access::connect(conn_, ep_, nullptr, ec_, &req_); }

@@ -86,6 +86,8 @@ public:
 private:
     bool start(std::coroutine_handle<> h, cancel_scope* scope);
     void cancel() noexcept override;
+    /// dump_tasks(): "udp recv <local address>".
+    void describe(task_dump& d) const override;
 
     udp* udp_;  // only until start(): the operation holds the state block
     std::span<char> dst_;
@@ -113,6 +115,8 @@ public:
 private:
     bool start(std::coroutine_handle<> h, cancel_scope* scope);
     void cancel() noexcept override;
+    /// dump_tasks(): "udp send <to>".
+    void describe(task_dump& d) const override;
     void request_done(int status) noexcept override;
 
     udp* udp_;  // only until start(): the operation holds the request (and so the state block)

@@ -73,6 +73,14 @@ public:
 
     bool await_ready() const noexcept { return count == 0; }
 
+    /// dump_tasks(): "when_all 3 children" (or when_any), then those not finished.
+    void describe(task_dump& d) const override {
+        d << Derived::dump_label << ' ' << count << (count == 1 ? " child" : " children");
+        std::apply(
+            [&](const auto&... t) { ((t.handle().done() ? void() : d.child(t.handle().promise())), ...); },
+            tasks_);
+    }
+
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) noexcept {
         cancel_scope* parent_scope = scope_of(h);
@@ -129,6 +137,7 @@ class when_all_awaiter final : public when_base<when_all_awaiter<T...>, T...> {
 
 public:
     using base::base;
+    static constexpr const char* dump_label = "when_all";
 
     std::tuple<result_of_t<T>...> await_resume() {
         if (error_) std::rethrow_exception(error_);
@@ -153,6 +162,7 @@ class when_any_awaiter final : public when_base<when_any_awaiter<T...>, T...> {
 
 public:
     using base::base;
+    static constexpr const char* dump_label = "when_any";
     using variant_type = std::variant<result_of_t<T>...>;
 
     variant_type await_resume() { return take(std::index_sequence_for<T...>{}); }
@@ -287,6 +297,12 @@ public:
         if (!task_.done()) return true;
         forget();  // the child finished at once
         return false;
+    }
+    /// dump_tasks(): "with_timeout 2000 ms" (with_deadline, shielded: the time it was
+    /// given), then the task.
+    void describe(task_dump& d) const override {
+        d.name(what_) << ' ' << d_.count() << " ms";
+        if (!task_.done()) d.child(task_.handle().promise());
     }
     T await_resume() {
         deliver(what_);

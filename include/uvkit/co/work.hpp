@@ -52,6 +52,8 @@ protected:
     /// Called by the request's handler, on the loop thread: resumes the coroutine.
     void finish() noexcept { resume_now(); }
     void cancel() noexcept override;
+    /// dump_tasks(): "work" (fs calls and resolve say which).
+    void describe(task_dump& d) const override { d << "work"; }
 
     pool_op* op_ = nullptr;
 };
