@@ -738,4 +738,42 @@ TEST_CASE_FIXTURE(tls_fixture, "tls: uvkit server against openssl s_client, 1 Mi
     listener.close();
 }
 
+TEST_CASE_FIXTURE(tls_fixture, "tls: an error inside write() calls no other handler inside that call") {
+    // The transport's write side is shut behind the TLS layer's back: the next
+    // write fails at once (UV_EPIPE). The read handler and the queued shutdown
+    // learn of the failure later, from the loop, not inside write().
+    auto sc = tls_pair(server_ctx(), client_ctx());
+    auto& s = sc.first;
+    auto& c = sc.second;
+    auto hs = handshake(s, c);
+    REQUIRE_FALSE(hs.first);
+    REQUIRE_FALSE(hs.second);
+    collected sgot;
+    collect(s, sgot);
+    int reads = 0;
+    std::optional<std::error_code> read_end;
+    c.read_start([&](std::error_code ec, std::string_view) {
+        ++reads;
+        if (ec) read_end = ec;
+    });
+    bool transport_shut = false;
+    c.transport().shutdown([&](std::error_code) { transport_shut = true; });
+    std::error_code ec;
+    bool write_called = false;
+    c.write(
+        std::string_view("x"), [&](std::error_code) { write_called = true; }, ec);
+    CHECK(ec);
+    CHECK(reads == 0);  // not called inside write()
+    CHECK_FALSE(write_called);
+    run_until([&] { return read_end.has_value() && transport_shut; });
+    CHECK(reads == 1);
+    CHECK(*read_end == ec);
+    CHECK_FALSE(write_called);  // a write that failed to start never calls its handler
+    // Later operations fail with the same error.
+    std::error_code ec2;
+    c.write(
+        std::string_view("y"), [](std::error_code) {}, ec2);
+    CHECK(ec2 == ec);
+}
+
 }  // TEST_SUITE

@@ -114,8 +114,10 @@ struct tls_read_consumer {
     virtual void tls_data(std::error_code ec, std::string_view data) noexcept = 0;
     /// A read_start() handler takes over: true if the consumer lets go.
     virtual bool tls_yield() noexcept = 0;
-    /// The stream closed: what waits ends with errc::canceled.
-    virtual void tls_stop() noexcept = 0;
+    /// Reading stopped (read_stop(); `soon`: inside a user's call, resumed by
+    /// the loop) or the stream closed (from its close callback): what waits
+    /// ends with errc::canceled.
+    virtual void tls_stop(bool soon) noexcept = 0;
 };
 }  // namespace detail
 
