@@ -776,4 +776,49 @@ TEST_CASE_FIXTURE(tls_fixture, "tls: an error inside write() calls no other hand
     CHECK(ec2 == ec);
 }
 
+TEST_CASE(
+    "tls: a loop destroyed with tls_streams open: what waits is canceled once, the streams outlive it") {
+    std::vector<std::error_code> got;
+    std::optional<uvkit::tls_stream> s, c;
+    {
+        auto l = std::make_unique<uvkit::loop>();
+        {
+            uvkit::tcp listener{*l};
+            listener.bind(uvkit::endpoint::parse("127.0.0.1:0"));
+            uvkit::tcp accepted{*l}, conn{*l};
+            bool acc = false, connected = false;
+            listener.listen(8, [&](std::error_code ec) {
+                REQUIRE_FALSE(ec);
+                listener.accept(accepted);
+                acc = true;
+            });
+            conn.connect(listener.local_endpoint(), [&](std::error_code ec) {
+                REQUIRE_FALSE(ec);
+                connected = true;
+            });
+            for (int i = 0; i < 1000 && !(acc && connected); ++i) l->run(uvkit::run_mode::once);
+            REQUIRE((acc && connected));
+            s.emplace(server_ctx(), std::move(accepted));
+            c.emplace(client_ctx(), std::move(conn));
+        }
+        c->set_hostname("localhost");
+        c->handshake([&](std::error_code ec) { got.push_back(ec); });
+        c->write(std::string("queued"), [&](std::error_code ec) { got.push_back(ec); });
+        c->shutdown([&](std::error_code ec) { got.push_back(ec); });
+        s->handshake([&](std::error_code ec) { got.push_back(ec); });
+        s->read_start([&](std::error_code, std::string_view) {});
+        l.reset();  // with the handshakes, a write and a shutdown pending
+    }
+    REQUIRE(got.size() == 4);
+    for (auto& ec : got) CHECK(ec == uvkit::errc::canceled);
+    CHECK(c->closing());
+    std::error_code ec;
+    c->write(
+        "x", [](std::error_code) {}, ec);
+    CHECK(ec == std::errc::invalid_argument);
+    CHECK(c->write_queue_size() == 0);
+    s.reset();
+    c.reset();
+}
+
 }  // TEST_SUITE
