@@ -382,8 +382,8 @@ void tls_state::complete(tls_op* op, std::error_code ec) noexcept {
 }
 
 namespace {
-constexpr unsigned pool_limit = 16;                   // tls_ops kept per stream
-constexpr std::size_t pool_cipher_limit = 64 * 1024;  // ciphertext capacity kept per tls_op
+constexpr unsigned pool_limit = 4;  // tls_ops kept per stream (writes in flight at once, usually 1)
+constexpr std::size_t pool_cipher_limit = 17 * 1024;  // ciphertext capacity kept per tls_op: one full record
 }  // namespace
 
 tls_op* tls_state::new_op() noexcept {
