@@ -26,6 +26,10 @@
 // the stream was closed first (after the close began, from the loop). If
 // starting an operation fails, its handler is never called and the error is
 // thrown (or stored in `ec`). A handler's exception leaves loop::run().
+// No handler runs and no coroutine resumes inside another call: a failure
+// found inside write() (the transport refused the bytes) fails the stream at
+// once, but the read handler and the other operations hear of it from the
+// loop, soon.
 //
 // Errors: TLS failures are in tls_category() (compare with tls_errc:
 // `ec == uvkit::tls_errc::verify_failed`); the message carries OpenSSL's
