@@ -398,4 +398,34 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
     CHECK(counted == 0);
 }
 
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: tls a read ended by read_stop() and destroyed before the loop resumed it") {
+    auto sc = tls_pair(loop);
+    auto& s = sc.first;
+    auto& c = sc.second;
+    auto hs = [&]() -> uvkit::task<void> {
+        co_await uvkit::when_all([&]() -> uvkit::task<void> { co_await s.async_handshake(); }(),
+                                 [&]() -> uvkit::task<void> { co_await c.async_handshake(); }());
+    };
+    uvkit::run(loop, hs());
+    bool destroyed = false;
+    {
+        auto fn = [&](bool* flag) -> uvkit::task<void> {
+            destroy_flag f{flag};
+            co_await c.async_read();
+            FAIL("not reached");
+        };
+        auto t = fn(&destroyed);
+        start(t);
+        c.read_stop();  // the loop is to resume it, soon
+    }                   // but the frame goes first
+    CHECK(destroyed);
+    CHECK_FALSE(c.closing());
+    auto rest = [&]() -> uvkit::task<void> {
+        co_await s.async_write("after");
+        CHECK(co_await c.async_read() == "after");
+    };
+    uvkit::run(loop, rest());
+}
+
 }  // TEST_SUITE
