@@ -63,8 +63,13 @@ struct co_tls_reader final : tls_read_consumer {
         if (w) w->done(used);
     }
     bool tls_yield() noexcept override { return !waiter && kept().empty(); }
-    void tls_stop() noexcept override {
-        if (tls_read_waiter* w = std::exchange(waiter, nullptr)) w->ended(make_error_code(errc::canceled));
+    void tls_stop(bool soon) noexcept override {
+        tls_read_waiter* w = std::exchange(waiter, nullptr);
+        if (!w) return;
+        if (soon)
+            w->ended_soon(make_error_code(errc::canceled));
+        else
+            w->ended(make_error_code(errc::canceled));
     }
 
     tls_state* st;
@@ -163,6 +168,11 @@ void tls_read_waiter::ended(std::error_code ec) noexcept {
         complete(std::size_t{0});
     else
         fail(ec);
+}
+
+void tls_read_waiter::ended_soon(std::error_code ec) noexcept {
+    reader_ = nullptr;
+    if (pending_) resume_soon(ec);
 }
 
 void tls_read_waiter::start() {

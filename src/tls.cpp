@@ -360,6 +360,10 @@ constexpr std::size_t read_chunk = 16 * 1024;
 }  // namespace
 
 tls_state::~tls_state() {
+    while (tls_op* op = free_ops) {
+        free_ops = op->next;
+        delete op;
+    }
     delete reader;
     if (ssl) SSL_free(ssl);  // frees both BIOs
 }
@@ -374,7 +378,51 @@ void tls_state::complete(tls_op* op, std::error_code ec) noexcept {
     } else if (op->cb) {
         call(owner, [&] { op->cb(ec); });
     }
-    delete op;
+    recycle(op);
+}
+
+namespace {
+constexpr unsigned pool_limit = 4;  // tls_ops kept per stream (writes in flight at once, usually 1)
+constexpr std::size_t pool_cipher_limit = 17 * 1024;  // ciphertext capacity kept per tls_op: one full record
+}  // namespace
+
+tls_op* tls_state::new_op() noexcept {
+    if (tls_op* op = free_ops) {
+        free_ops = op->next;
+        op->next = nullptr;
+        --free_count;
+        return op;
+    }
+    return new (std::nothrow) tls_op;
+}
+
+void tls_state::recycle(tls_op* op) noexcept {
+    if (free_count >= pool_limit) {
+        delete op;
+        return;
+    }
+    op->cb = nullptr;
+    op->consumer = nullptr;
+    op->data = {};
+    if (op->is_owned) std::string().swap(op->owned);
+    op->is_owned = false;
+    if (op->cipher.capacity() > pool_cipher_limit) std::string().swap(op->cipher);
+    op->next = free_ops;
+    free_ops = op;
+    ++free_count;
+}
+
+void tls_state::send_cipher(tls_op* op, std::error_code& ec) noexcept {
+    std::size_t n = BIO_ctrl_pending(wbio);
+    try {
+        op->cipher.resize(n);
+    } catch (...) {
+        ec = make_uv_error(UV_ENOMEM);
+        return;
+    }
+    if (n) BIO_read(wbio, op->cipher.data(), static_cast<int>(n));
+    transport().write(
+        std::string_view(op->cipher), [this, op](std::error_code wec) { complete(op, wec); }, ec);
 }
 
 void tls_state::deliver(std::error_code ec, std::string_view data) noexcept {
@@ -408,20 +456,20 @@ void tls_state::flush(tls_op* op) noexcept {
     std::size_t n = BIO_ctrl_pending(wbio);
     if (n == 0 && !op) return;
     std::error_code ec;
-    std::string out;
-    try {
-        out.resize(n);
-    } catch (...) {
-        ec = make_uv_error(UV_ENOMEM);
-    }
-    if (!ec && n) BIO_read(wbio, out.data(), static_cast<int>(n));
-    if (!ec) {
-        if (op)
-            transport().write(
-                std::move(out), [this, op](std::error_code wec) { complete(op, wec); }, ec);
-        else
+    if (op) {
+        send_cipher(op, ec);
+    } else {
+        std::string out;
+        try {
+            out.resize(n);
+        } catch (...) {
+            ec = make_uv_error(UV_ENOMEM);
+        }
+        if (!ec) {
+            if (n) BIO_read(wbio, out.data(), static_cast<int>(n));
             transport().write(
                 std::move(out), [](std::error_code) {}, ec);
+        }
     }
     if (ec) {
         // The transport cannot take it (closing, out of memory): the session is lost.
@@ -454,6 +502,19 @@ void tls_state::fail(std::error_code ec) noexcept {
     // The alert OpenSSL queued for the peer goes out first.
     if (!closing && BIO_ctrl_pending(wbio)) flush(nullptr);
     update_transport_reading();
+    if (in_call) {
+        // Inside a user's call (a write that failed at once): nothing else is
+        // called back from inside it; the loop tells the others.
+        fail_pending = true;
+        schedule_pump();
+        return;
+    }
+    notify_failed();
+}
+
+void tls_state::notify_failed() noexcept {
+    fail_pending = false;
+    std::error_code ec = failed_ec;
     if (tls_op* h = std::exchange(handshake_op, nullptr)) complete(h, ec);
     while (tls_op* w = queue_head) {
         queue_head = w->next;
@@ -463,7 +524,7 @@ void tls_state::fail(std::error_code ec) noexcept {
     }
     if (tls_op* s = std::exchange(shutdown_op, nullptr)) complete(s, ec);
     if (!read_done && (reading || reader)) deliver(ec, {});
-    update_transport_reading();
+    if (!closing) update_transport_reading();
 }
 
 void tls_state::established() noexcept {
@@ -485,15 +546,14 @@ void tls_state::do_shutdown() noexcept {
     SSL_shutdown(ssl);  // queues close_notify in wbio (0: sent, the peer's not seen yet)
     ERR_clear_error();
     flush(nullptr);
-    if (closing || !shutdown_op) return;
+    if (closing || !shutdown_op || ph == phase::failed) return;
     std::error_code ec;
     transport().shutdown(
         [this](std::error_code sec) {
             if (tls_op* s = std::exchange(shutdown_op, nullptr)) complete(s, sec);
         },
         ec);
-    if (ec)
-        if (tls_op* s = std::exchange(shutdown_op, nullptr)) complete(s, ec);
+    if (ec) fail(ec);  // completes the shutdown with it (from the loop if inside a user's call)
 }
 
 void tls_state::update_transport_reading() noexcept {
@@ -552,6 +612,10 @@ void tls_state::pump() noexcept {
     do {
         repump = false;
         if (closing) break;
+        if (fail_pending) {
+            notify_failed();
+            break;
+        }
         if (ph == phase::handshaking) {
             ERR_clear_error();
             int r = SSL_do_handshake(ssl);
@@ -615,6 +679,7 @@ void tls_state::pump() noexcept {
 
 void tls_state::set_reading(bool on) noexcept {
     if (on == reading) return;
+    call_guard g(this);
     reading = on;
     if (on && ph == phase::established &&
         (SSL_pending(ssl) > 0 || BIO_ctrl_pending(rbio) > 0 || transport_eof || read_done)) {
@@ -625,6 +690,7 @@ void tls_state::set_reading(bool on) noexcept {
 
 void tls_state::start_handshake(write_handler&& h, tls_consumer* c, tls_op** out,
                                 std::error_code& ec) noexcept {
+    call_guard g(this);
     if (ph == phase::failed) {
         ec = failed_ec;
         return;
@@ -637,12 +703,13 @@ void tls_state::start_handshake(write_handler&& h, tls_consumer* c, tls_op** out
         ec = make_error_code(tls_errc::hostname_mismatch);
         return;
     }
-    auto* op = new (std::nothrow) tls_op;
+    auto* op = new_op();
     if (!op) {
         ec = make_uv_error(UV_ENOMEM);
         return;
     }
     if (ctx->role == tls_role::client && ctx->verify && verify_hostname) {
+        ERR_clear_error();
         ASN1_OCTET_STRING* ip = a2i_IPADDRESS(hostname.c_str());
         bool ok;
         if (ip) {
@@ -652,7 +719,7 @@ void tls_state::start_handshake(write_handler&& h, tls_consumer* c, tls_op** out
             ok = SSL_set1_host(ssl, hostname.c_str()) == 1;
         }
         if (!ok) {
-            delete op;
+            recycle(op);
             ec = queued_error(tls_errc::config_error);
             return;
         }
@@ -674,6 +741,7 @@ void tls_state::start_handshake(write_handler&& h, tls_consumer* c, tls_op** out
 
 void tls_state::start_write(std::string_view data, std::string* owned, write_handler&& h, tls_consumer* c,
                             tls_op** out, std::error_code& ec) noexcept {
+    call_guard g(this);
     if (ph == phase::failed) {
         ec = failed_ec;
         return;
@@ -682,7 +750,7 @@ void tls_state::start_write(std::string_view data, std::string* owned, write_han
         ec = make_uv_error(shutdown_requested ? UV_EPIPE : UV_EINVAL);
         return;
     }
-    auto* op = new (std::nothrow) tls_op;
+    auto* op = new_op();
     if (!op) {
         ec = make_uv_error(UV_ENOMEM);
         return;
@@ -705,28 +773,17 @@ void tls_state::start_write(std::string_view data, std::string* owned, write_han
             if (r <= 0) {
                 ec = ssl_error(r);
                 if (owned) *owned = std::move(op->owned);
-                delete op;
+                recycle(op);
                 if (out) *out = nullptr;
                 fail(ec);
                 return;
             }
         }
         if (op->is_owned) std::string().swap(op->owned);
-        std::size_t n = BIO_ctrl_pending(wbio);
-        std::string bytes;
-        try {
-            bytes.resize(n);
-        } catch (...) {
-            ec = make_uv_error(UV_ENOMEM);
-        }
-        if (!ec) {
-            if (n) BIO_read(wbio, bytes.data(), static_cast<int>(n));
-            transport().write(
-                std::move(bytes), [this, op](std::error_code wec) { complete(op, wec); }, ec);
-        }
+        send_cipher(op, ec);
         if (ec) {
             // The bytes were taken by OpenSSL but cannot be sent: the session is lost.
-            delete op;
+            recycle(op);
             if (out) *out = nullptr;
             fail(ec);
             return;
@@ -746,6 +803,7 @@ void tls_state::start_write(std::string_view data, std::string* owned, write_han
 
 void tls_state::start_shutdown(write_handler&& h, tls_consumer* c, tls_op** out,
                                std::error_code& ec) noexcept {
+    call_guard g(this);
     if (ph == phase::failed) {
         ec = failed_ec;
         return;
@@ -754,7 +812,7 @@ void tls_state::start_shutdown(write_handler&& h, tls_consumer* c, tls_op** out,
         ec = make_uv_error(UV_EALREADY);
         return;
     }
-    auto* op = new (std::nothrow) tls_op;
+    auto* op = new_op();
     if (!op) {
         ec = make_uv_error(UV_ENOMEM);
         return;
@@ -777,6 +835,7 @@ void tls_state::begin_close() noexcept {
 void tls_state::on_transport_closed() noexcept {
     closing = true;
     closed = true;
+    if (fail_pending) notify_failed();  // the failure, not errc::canceled
     std::error_code canceled = make_error_code(errc::canceled);
     if (tls_op* h = std::exchange(handshake_op, nullptr)) complete(h, canceled);
     while (tls_op* w = queue_head) {
@@ -786,7 +845,7 @@ void tls_state::on_transport_closed() noexcept {
     queue_tail = nullptr;
     queued_bytes = 0;
     if (tls_op* s = std::exchange(shutdown_op, nullptr)) complete(s, canceled);
-    if (reader) reader->tls_stop();
+    if (reader) reader->tls_stop(false);
     on_read.set(nullptr);
     if (on_closed) {
         auto f = std::move(on_closed);
@@ -933,7 +992,7 @@ void tls_stream::read_start_fn(detail::unique_function<void(std::error_code, std
 void tls_stream::read_stop() noexcept {
     if (state_ && !state_->closing) {
         state_->set_reading(false);
-        if (state_->reader) state_->reader->tls_stop();
+        if (state_->reader) state_->reader->tls_stop(true);  // inside a user's call: the loop resumes it
     }
 }
 

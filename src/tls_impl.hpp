@@ -31,6 +31,7 @@ struct tls_op {
     tls_op* next = nullptr;  // the queue of writes waiting for the handshake
     std::string_view data;   // a borrowed write's bytes
     std::string owned;       // an owned write's bytes
+    std::string cipher;      // its ciphertext while the transport writes it (capacity reused)
     bool is_owned = false;
 };
 
@@ -64,7 +65,19 @@ struct tls_state {
     void flush(tls_op* op) noexcept;
     void complete(tls_op* op, std::error_code ec) noexcept;
     void deliver(std::error_code ec, std::string_view data) noexcept;
+    /// The session failed: the alert goes out and reading stops now; what waits
+    /// (handlers, coroutines) learns of it now from a loop callback, or from
+    /// the loop soon when inside a user's call (in_call).
     void fail(std::error_code ec) noexcept;
+    /// Completes what waits with failed_ec and tells the reader (fail()'s second half).
+    void notify_failed() noexcept;
+    /// A tls_op from the stream's pool (steady-state writes allocate nothing), or nullptr.
+    tls_op* new_op() noexcept;
+    /// Gives a finished tls_op back to the pool.
+    void recycle(tls_op* op) noexcept;
+    /// Sends what OpenSSL wrote as `op`'s ciphertext (borrowed from op->cipher); `op` completes with the
+    /// write.
+    void send_cipher(tls_op* op, std::error_code& ec) noexcept;
     void established() noexcept;
     void encrypt(tls_op* op) noexcept;
     void do_shutdown() noexcept;
@@ -107,6 +120,19 @@ struct tls_state {
     bool closed = false;
     unique_function<void()> on_closed;
     int refs = 0;
+    tls_op* free_ops = nullptr;  // the pool of finished tls_ops
+    unsigned free_count = 0;
+    int in_call = 0;            // inside a user's call (write, shutdown, read_stop, ...)
+    bool fail_pending = false;  // fail() ran inside a user's call: notify_failed() from the loop
+
+    /// Marks a user's call: a failure inside it notifies from the loop, later.
+    struct call_guard {
+        explicit call_guard(tls_state* s) noexcept : s(s) { ++s->in_call; }
+        ~call_guard() { --s->in_call; }
+        call_guard(const call_guard&) = delete;
+        call_guard& operator=(const call_guard&) = delete;
+        tls_state* s;
+    };
 };
 
 }  // namespace uvkit::detail

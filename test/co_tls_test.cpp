@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "alloc_counter.hpp"
 #include "co_util.hpp"
 #include "fixture.hpp"
 #include "tls_util.hpp"
@@ -300,6 +301,131 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: tls on an empty stream: UV_EINV
         CHECK(ec == std::errc::invalid_argument);
     };
     uvkit::run(loop, t());
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: tls an error inside one coroutine's write wakes a waiting read later, from the loop") {
+    auto sc = tls_pair(loop);
+    auto& s = sc.first;
+    auto& c = sc.second;
+    bool reader_done = false, reader_waiting = false;
+    std::error_code read_ec, write_ec;
+    uvkit::event ready{loop};
+    auto server = [&]() -> uvkit::task<void> {
+        co_await s.async_handshake();
+        std::error_code ec;
+        co_await s.async_read(ec);  // the client's transport ends (no close_notify)
+        CHECK(ec);
+    };
+    auto reader = [&]() -> uvkit::task<void> {
+        co_await c.async_handshake();
+        reader_waiting = true;
+        ready.set();
+        co_await c.async_read(read_ec);
+        reader_done = true;
+    };
+    auto writer = [&]() -> uvkit::task<void> {
+        co_await ready.wait();
+        CHECK(reader_waiting);
+        c.transport().shutdown([](std::error_code) {});  // the next transport write fails at once
+        co_await c.async_write("x", write_ec);
+        CHECK(write_ec);
+        CHECK_FALSE(reader_done);  // not resumed inside this write
+    };
+    auto all = [&]() -> uvkit::task<void> { co_await uvkit::when_all(server(), reader(), writer()); };
+    uvkit::run(loop, all());
+    CHECK(reader_done);
+    CHECK(read_ec == write_ec);
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: tls read_stop() from another coroutine wakes the read later") {
+    auto sc = tls_pair(loop);
+    auto& s = sc.first;
+    auto& c = sc.second;
+    bool reader_done = false;
+    std::error_code read_ec;
+    uvkit::event ready{loop};
+    auto server = [&]() -> uvkit::task<void> { co_await s.async_handshake(); };
+    auto reader = [&]() -> uvkit::task<void> {
+        co_await c.async_handshake();
+        ready.set();
+        co_await c.async_read(read_ec);
+        reader_done = true;
+    };
+    auto stopper = [&]() -> uvkit::task<void> {
+        co_await ready.wait();
+        c.read_stop();
+        CHECK_FALSE(reader_done);  // not resumed inside read_stop()
+    };
+    auto all = [&]() -> uvkit::task<void> { co_await uvkit::when_all(server(), reader(), stopper()); };
+    uvkit::run(loop, all());
+    CHECK(reader_done);
+    CHECK(read_ec == uvkit::errc::canceled);
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: tls a borrowed write and a span read allocate nothing once warm") {
+    auto sc = tls_pair(loop);
+    auto& s = sc.first;
+    auto& c = sc.second;
+    constexpr int warmup = 10, iterations = 500;
+    std::size_t counted = 0;
+    auto t = [&]() -> uvkit::task<bool> {
+        co_await uvkit::when_all([&]() -> uvkit::task<void> { co_await s.async_handshake(); }(),
+                                 [&]() -> uvkit::task<void> { co_await c.async_handshake(); }());
+        const std::string_view msg = "ping-pong-message";
+        char buf[64];
+        bool ok = true;
+        std::size_t window_start = 0;
+        for (int i = 0; i < warmup + iterations; ++i) {
+            if (i == warmup) window_start = uvkit_test::allocations();
+            co_await c.async_write(msg);
+            std::size_t got = 0;
+            while (got < msg.size())
+                got += co_await s.async_read(std::span<char>(buf + got, sizeof buf - got));
+            ok = ok && std::string_view(buf, got) == msg;
+            co_await s.async_write(std::string_view(buf, got));
+            got = 0;
+            while (got < msg.size())
+                got += co_await c.async_read(std::span<char>(buf + got, sizeof buf - got));
+            ok = ok && std::string_view(buf, got) == msg;
+        }
+        counted = uvkit_test::allocations() - window_start;
+        co_return ok;
+    };
+    CHECK(uvkit::run(loop, t()));
+    CHECK(counted == 0);
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: tls a read ended by read_stop() and destroyed before the loop resumed it") {
+    auto sc = tls_pair(loop);
+    auto& s = sc.first;
+    auto& c = sc.second;
+    auto hs = [&]() -> uvkit::task<void> {
+        co_await uvkit::when_all([&]() -> uvkit::task<void> { co_await s.async_handshake(); }(),
+                                 [&]() -> uvkit::task<void> { co_await c.async_handshake(); }());
+    };
+    uvkit::run(loop, hs());
+    bool destroyed = false;
+    {
+        auto fn = [&](bool* flag) -> uvkit::task<void> {
+            destroy_flag f{flag};
+            co_await c.async_read();
+            FAIL("not reached");
+        };
+        auto t = fn(&destroyed);
+        start(t);
+        c.read_stop();  // the loop is to resume it, soon
+    }                   // but the frame goes first
+    CHECK(destroyed);
+    CHECK_FALSE(c.closing());
+    auto rest = [&]() -> uvkit::task<void> {
+        co_await s.async_write("after");
+        CHECK(co_await c.async_read() == "after");
+    };
+    uvkit::run(loop, rest());
 }
 
 }  // TEST_SUITE

@@ -738,4 +738,87 @@ TEST_CASE_FIXTURE(tls_fixture, "tls: uvkit server against openssl s_client, 1 Mi
     listener.close();
 }
 
+TEST_CASE_FIXTURE(tls_fixture, "tls: an error inside write() calls no other handler inside that call") {
+    // The transport's write side is shut behind the TLS layer's back: the next
+    // write fails at once (UV_EPIPE). The read handler and the queued shutdown
+    // learn of the failure later, from the loop, not inside write().
+    auto sc = tls_pair(server_ctx(), client_ctx());
+    auto& s = sc.first;
+    auto& c = sc.second;
+    auto hs = handshake(s, c);
+    REQUIRE_FALSE(hs.first);
+    REQUIRE_FALSE(hs.second);
+    collected sgot;
+    collect(s, sgot);
+    int reads = 0;
+    std::optional<std::error_code> read_end;
+    c.read_start([&](std::error_code ec, std::string_view) {
+        ++reads;
+        if (ec) read_end = ec;
+    });
+    bool transport_shut = false;
+    c.transport().shutdown([&](std::error_code) { transport_shut = true; });
+    std::error_code ec;
+    bool write_called = false;
+    c.write(
+        std::string_view("x"), [&](std::error_code) { write_called = true; }, ec);
+    CHECK(ec);
+    CHECK(reads == 0);  // not called inside write()
+    CHECK_FALSE(write_called);
+    run_until([&] { return read_end.has_value() && transport_shut; });
+    CHECK(reads == 1);
+    CHECK(*read_end == ec);
+    CHECK_FALSE(write_called);  // a write that failed to start never calls its handler
+    // Later operations fail with the same error.
+    std::error_code ec2;
+    c.write(
+        std::string_view("y"), [](std::error_code) {}, ec2);
+    CHECK(ec2 == ec);
+}
+
+TEST_CASE(
+    "tls: a loop destroyed with tls_streams open: what waits is canceled once, the streams outlive it") {
+    std::vector<std::error_code> got;
+    std::optional<uvkit::tls_stream> s, c;
+    {
+        auto l = std::make_unique<uvkit::loop>();
+        {
+            uvkit::tcp listener{*l};
+            listener.bind(uvkit::endpoint::parse("127.0.0.1:0"));
+            uvkit::tcp accepted{*l}, conn{*l};
+            bool acc = false, connected = false;
+            listener.listen(8, [&](std::error_code ec) {
+                REQUIRE_FALSE(ec);
+                listener.accept(accepted);
+                acc = true;
+            });
+            conn.connect(listener.local_endpoint(), [&](std::error_code ec) {
+                REQUIRE_FALSE(ec);
+                connected = true;
+            });
+            for (int i = 0; i < 1000 && !(acc && connected); ++i) l->run(uvkit::run_mode::once);
+            REQUIRE((acc && connected));
+            s.emplace(server_ctx(), std::move(accepted));
+            c.emplace(client_ctx(), std::move(conn));
+        }
+        c->set_hostname("localhost");
+        c->handshake([&](std::error_code ec) { got.push_back(ec); });
+        c->write(std::string("queued"), [&](std::error_code ec) { got.push_back(ec); });
+        c->shutdown([&](std::error_code ec) { got.push_back(ec); });
+        s->handshake([&](std::error_code ec) { got.push_back(ec); });
+        s->read_start([&](std::error_code, std::string_view) {});
+        l.reset();  // with the handshakes, a write and a shutdown pending
+    }
+    REQUIRE(got.size() == 4);
+    for (auto& ec : got) CHECK(ec == uvkit::errc::canceled);
+    CHECK(c->closing());
+    std::error_code ec;
+    c->write(
+        "x", [](std::error_code) {}, ec);
+    CHECK(ec == std::errc::invalid_argument);
+    CHECK(c->write_queue_size() == 0);
+    s.reset();
+    c.reset();
+}
+
 }  // TEST_SUITE

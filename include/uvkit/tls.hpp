@@ -26,6 +26,10 @@
 // the stream was closed first (after the close began, from the loop). If
 // starting an operation fails, its handler is never called and the error is
 // thrown (or stored in `ec`). A handler's exception leaves loop::run().
+// No handler runs and no coroutine resumes inside another call: a failure
+// found inside write() (the transport refused the bytes) fails the stream at
+// once, but the read handler and the other operations hear of it from the
+// loop, soon.
 //
 // Errors: TLS failures are in tls_category() (compare with tls_errc:
 // `ec == uvkit::tls_errc::verify_failed`); the message carries OpenSSL's
@@ -114,8 +118,10 @@ struct tls_read_consumer {
     virtual void tls_data(std::error_code ec, std::string_view data) noexcept = 0;
     /// A read_start() handler takes over: true if the consumer lets go.
     virtual bool tls_yield() noexcept = 0;
-    /// The stream closed: what waits ends with errc::canceled.
-    virtual void tls_stop() noexcept = 0;
+    /// Reading stopped (read_stop(); `soon`: inside a user's call, resumed by
+    /// the loop) or the stream closed (from its close callback): what waits
+    /// ends with errc::canceled.
+    virtual void tls_stop(bool soon) noexcept = 0;
 };
 }  // namespace detail
 

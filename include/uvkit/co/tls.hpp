@@ -122,6 +122,8 @@ public:
         complete(n);
     }
     void ended(std::error_code ec) noexcept;
+    /// Ends with `ec` inside a user's call (read_stop()): the loop resumes the coroutine.
+    void ended_soon(std::error_code ec) noexcept;
 
 protected:
     const tls_stream* stream_;
