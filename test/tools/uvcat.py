@@ -693,29 +693,11 @@ OPENSSL_ACCEPT = re.compile(r"^ACCEPT")
 
 
 class Certs(Files):
-    """A CA, a server certificate it signed for localhost and 127.0.0.1, one it signed for
-    another name, and a self-signed one (an unknown CA), made with the openssl command."""
+    """Files with the test certificates of make_certs() (harness) in them."""
 
     def __init__(self):
         super().__init__()
-        key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-
-        def openssl(*args):
-            rc, _, err, _ = run(["openssl", *args], 30)
-            check(rc == 0, f"openssl {args[0]} failed: {err.decode(errors='replace')}")
-
-        p = self.path
-        openssl("req", "-x509", *key, "-keyout", p("ca.key"), "-out", p("ca.pem"), "-days", "30",
-                "-subj", "/CN=uvcat-test-ca")
-        for name, san in (("server", "DNS:localhost,IP:127.0.0.1"), ("wrong", "DNS:wrong.example")):
-            openssl("req", "-new", *key, "-keyout", p(name + ".key"), "-out", p(name + ".csr"), "-subj",
-                    "/CN=" + name)
-            with open(p(name + ".ext"), "w") as f:
-                f.write(f"subjectAltName={san}\n")
-            openssl("x509", "-req", "-in", p(name + ".csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"),
-                    "-CAcreateserial", "-out", p(name + ".pem"), "-days", "30", "-extfile", p(name + ".ext"))
-        openssl("req", "-x509", *key, "-keyout", p("self.key"), "-out", p("self.pem"), "-days", "30",
-                "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1")
+        make_certs(self.dir.name)
 
 
 def tls_text(size):
