@@ -85,6 +85,17 @@ class Conn:
         body, self.buf = bytes(self.buf[:length]), self.buf[length:]
         return Response(int(m.group(1)), headers, body)
 
+    def closed_after_alert(self):
+        """True if the server closes the connection, perhaps after a TLS alert (any bytes)."""
+        try:
+            while self.sock.recv(65536):
+                pass
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+        return True
+
     def closed(self):
         """True if the server closes the connection (EOF, or a reset) with nothing more sent."""
         try:
@@ -931,6 +942,25 @@ def case_https_with_curl():
                 check(curl_status(base + "/hello", "--cacert", ca) == 200, "not 200 after the bad clients")
 
 
+def case_https_silent_and_garbage_clients_closed():
+    """A TLS client that never finishes its handshake is closed at --header-timeout; one that
+    sends garbage is closed at once; the server still answers."""
+    with tempfile.TemporaryDirectory(prefix="uvhttpd-tls-") as certs:
+        rc, _, err, _ = run([binary("uvhttpd"), "--cert", "/nonexistent.pem", "--key", "/nonexistent.key"], 10)
+        if rc == 2 and b"without TLS" in err:
+            return
+        make_certs(certs)
+        tls = ["--cert", os.path.join(certs, "server.pem"), "--key", os.path.join(certs, "server.key")]
+        with Server("uvhttpd", "--header-timeout", "1", *tls) as srv:
+            port = srv.port()
+            with Conn(port, timeout=20) as silent, Conn(port, timeout=20) as garbage:
+                garbage.send(b"\x16\x03\x01\x00\x05hello, not a ClientHello\r\n\r\n")
+                check(garbage.closed_after_alert(), "a garbage handshake was not closed")
+                check(silent.closed(), "a silent TLS client was not closed after the header timeout")
+            check(curl_status(f"https://127.0.0.1:{port}/hello", "--cacert", os.path.join(certs, "ca.pem")) == 200,
+                  "not 200 after the bad clients")
+
+
 CASES = [
     ("uvhttpd_hello_get_head", case_hello_get_head),
     ("uvhttpd_static_files_and_types", case_static_files_and_types),
@@ -963,4 +993,5 @@ CASES = [
     ("uvhttpd_pipelined_burst_answered_in_order", case_pipelined_burst_answered_in_order),
     ("uvhttpd_cached_small_files_follow_every_change", case_cached_small_files_follow_every_change),
     ("uvhttpd_https_with_curl", case_https_with_curl),
+    ("uvhttpd_https_silent_and_garbage_clients_closed", case_https_silent_and_garbage_clients_closed),
 ]
