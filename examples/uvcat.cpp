@@ -2,6 +2,8 @@
 //
 //     uvcat [-u] [-w SECS] HOST PORT                      connect
 //     uvcat -l [-k] [-u] [-p PORT] [-w SECS] [HOST]       listen (default 127.0.0.1, port 0)
+//     uvcat --tls [--cafile F] [--insecure] [-w SECS] HOST PORT    TLS client
+//     uvcat -l --tls --cert C --key K [-k] [-p PORT] [-w SECS] [HOST]  TLS server
 //
 // It copies stdin to the peer and the peer to stdout, both at once. When
 // stdin ends, the socket's write side is shut down (a half-close: the peer
@@ -42,10 +44,23 @@
 // peer's data would have nowhere to go. (POSIX only; on Windows a closed
 // stream fails at its first use.)
 //
+// TLS (--tls, when uvkit was built with TLS): the same copies over a
+// uvkit::tls_stream. The client verifies the server's certificate (the
+// system's CA store, or --cafile) and that it is for HOST, and sends HOST as
+// SNI; --insecure accepts any certificate. The server needs --cert and --key.
+// At the end of stdin uvcat sends close_notify, then shuts its write side
+// down; a peer that closes without close_notify is reported as a truncation
+// (exit 1). A failed handshake is one line on stderr and exit 1 (with -k,
+// the listener goes on with the next peer). Without TLS support, --tls is a
+// bad argument (exit 2).
+//
 // Exit status: 0 when done or after SIGINT/SIGTERM; 1 with one line on
 // stderr when the network fails (cannot resolve, connect, bind; reset;
 // timeout) or stdout is closed; 2 with one line for bad arguments.
 #include <uvkit/uvkit.hpp>
+#ifdef UVKIT_HAVE_TLS
+#include <uvkit/co/tls.hpp>
+#endif
 
 #include <charconv>
 #include <chrono>
@@ -83,6 +98,8 @@ constexpr int udp_receive_buffer = 4 * 1024 * 1024;
 const char* const usage_text =
     "usage: uvcat [-u] [-w SECS] HOST PORT\n"
     "       uvcat -l [-k] [-u] [-p PORT] [-w SECS] [HOST]\n"
+    "       uvcat --tls [--cafile FILE] [--insecure] [-w SECS] HOST PORT\n"
+    "       uvcat -l --tls --cert FILE --key FILE [-k] [-p PORT] [-w SECS] [HOST]\n"
     "\n"
     "Copies stdin to a TCP (or UDP) peer and the peer to stdout.\n"
     "  HOST PORT  connect to HOST (a name or address) on PORT (1-65535)\n"
@@ -93,6 +110,12 @@ const char* const usage_text =
     "  -u         UDP: one datagram per chunk of stdin; with -l the first sender is the peer\n"
     "  -w SECS    give up a connect after SECS seconds, and a connection idle for\n"
     "             SECS seconds (exit 1; with -u, end quietly with exit 0)\n"
+    "  --tls      TLS over TCP (if uvcat was built with TLS); a client verifies the\n"
+    "             server's certificate and that it is for HOST (sent as SNI)\n"
+    "  --cafile F client: trust the CA certificates in PEM file F (default: the system's)\n"
+    "  --insecure client: accept any certificate (no verification)\n"
+    "  --cert F   server: the certificate chain, PEM, leaf first\n"
+    "  --key F    server: the private key, PEM\n"
     "  -h, --help this text\n"
     "\n"
     "At the end of stdin the socket's write side is shut down; uvcat exits once\n"
@@ -107,6 +130,12 @@ struct options {
     std::uint16_t port = 0;
     bool port_given = false;
     std::chrono::milliseconds wait{0};  // 0: no -w
+    bool tls = false;
+    bool insecure = false;
+    std::string cafile, cert, key;  // "" if not given
+#ifdef UVKIT_HAVE_TLS
+    uvkit::tls_context tls_ctx;  // made from the above by main() when --tls
+#endif
 };
 
 bool parse_number(std::string_view text, unsigned min, unsigned max, unsigned& out) {
@@ -132,7 +161,28 @@ std::string parse_args(int argc, char** argv, options& opt) {
             options_done = true;
             continue;
         }
-        if (arg.starts_with("--")) return "unknown option '" + std::string{arg} + "'";
+        if (arg.starts_with("--")) {
+            // Long options: --tls, --insecure, and --cafile/--cert/--key with a value (F or =F).
+            std::string_view name = arg.substr(0, arg.find('='));
+            if (name == "--tls" || name == "--insecure") {
+                if (name.size() != arg.size()) return std::string{name} + " takes no value";
+                (name == "--tls" ? opt.tls : opt.insecure) = true;
+                continue;
+            }
+            std::string* file = name == "--cafile" ? &opt.cafile
+                                : name == "--cert" ? &opt.cert
+                                : name == "--key"  ? &opt.key
+                                                   : nullptr;
+            if (!file) return "unknown option '" + std::string{arg} + "'";
+            if (name.size() != arg.size()) {
+                *file = arg.substr(name.size() + 1);
+            } else {
+                if (i + 1 == argc) return std::string{name} + " needs a file";
+                *file = argv[++i];
+            }
+            if (file->empty()) return std::string{name} + " needs a file";
+            continue;
+        }
         // A bundle of one-letter options, getopt style: -lku, -p8080, -p 8080.
         for (std::size_t j = 1; j < arg.size(); ++j) {
             char letter = arg[j];
@@ -181,6 +231,21 @@ std::string parse_args(int argc, char** argv, options& opt) {
         opt.port = static_cast<std::uint16_t>(n);
     }
     if (opt.host.empty()) return "empty host";
+    if (!opt.tls && (opt.insecure || !opt.cafile.empty() || !opt.cert.empty() || !opt.key.empty()))
+        return "--cafile, --insecure, --cert and --key need --tls";
+    if (opt.tls) {
+#ifndef UVKIT_HAVE_TLS
+        return "--tls: this uvcat was built without TLS support (uvkit -Dtls=disabled or no OpenSSL 3)";
+#endif
+        if (opt.udp) return "--tls works with TCP only";
+        if (opt.listen) {
+            if (opt.cert.empty() || opt.key.empty()) return "-l --tls needs --cert and --key";
+            if (opt.insecure || !opt.cafile.empty()) return "--cafile and --insecure are for a TLS client";
+        } else {
+            if (!opt.cert.empty() || !opt.key.empty()) return "--cert and --key are for a TLS server (-l)";
+            if (opt.insecure && !opt.cafile.empty()) return "--insecure and --cafile: choose one";
+        }
+    }
     return "";
 }
 
@@ -304,7 +369,9 @@ uvkit::task<void> session::run(uvkit::task<void> up, uvkit::task<void> down) {
 }
 
 // Each copy notes which step failed, for the one-line message.
-uvkit::task<void> tcp_upload(session& s, uvkit::tcp& sock) {
+// `S`: uvkit::tcp, or uvkit::tls_stream (the same async_read/write/shutdown).
+template <class S>
+uvkit::task<void> tcp_upload(session& s, S& sock) {
     std::vector<char> buf(stream_chunk);
     std::string step = "read stdin";
     try {
@@ -328,7 +395,8 @@ uvkit::task<void> tcp_upload(session& s, uvkit::tcp& sock) {
     s.copy_done();
 }
 
-uvkit::task<void> tcp_download(session& s, uvkit::tcp& sock) {
+template <class S>
+uvkit::task<void> tcp_download(session& s, S& sock) {
     std::vector<char> buf(stream_chunk);
     std::string step;
     try {
@@ -426,6 +494,73 @@ outcome from_session(const session& s, const options& opt) {
     return {};
 }
 
+#ifdef UVKIT_HAVE_TLS
+// The TLS configuration the options ask for: "" if done, else the problem.
+std::string make_tls_context(options& opt) {
+    std::error_code ec;
+    if (opt.listen) {
+        opt.tls_ctx = uvkit::tls_context{uvkit::tls_role::server, ec};
+        if (!ec) opt.tls_ctx.use_certificate_chain_file(opt.cert, ec);
+        if (ec) return "cannot use the certificate " + opt.cert + ": " + ec.message();
+        opt.tls_ctx.use_private_key_file(opt.key, ec);
+        if (ec) return "cannot use the key " + opt.key + ": " + ec.message();
+        return "";
+    }
+    opt.tls_ctx = uvkit::tls_context{uvkit::tls_role::client, ec};
+    if (ec) return "cannot set up TLS: " + ec.message();
+    if (opt.insecure) {
+        opt.tls_ctx.set_verify_peer(false);
+    } else if (!opt.cafile.empty()) {
+        opt.tls_ctx.load_verify_file(opt.cafile, ec);
+        if (ec) return "cannot use the CA file " + opt.cafile + ": " + ec.message();
+    } else {
+        opt.tls_ctx.set_default_verify_paths(ec);
+        if (ec) return "cannot load the system's CA certificates: " + ec.message();
+    }
+    return "";
+}
+
+// The handshake, bounded by -w like a connect.
+uvkit::task<std::error_code> tls_handshake(uvkit::loop& loop, const options& opt, uvkit::tls_stream& t) {
+    std::error_code ec;
+    if (opt.wait > 0ms) {
+        try {
+            co_await uvkit::with_timeout(loop, opt.wait, t.async_handshake());
+        } catch (const std::system_error& e) {
+            ec = e.code();
+        }
+    } else {
+        co_await t.async_handshake(ec);
+    }
+    co_return ec;
+}
+#endif
+
+// One TCP peer: the copies both ways, over TLS first with --tls (a client
+// verifies `opt.host`). `peer` names the peer's address in messages.
+uvkit::task<outcome> converse(uvkit::loop& loop, const options& opt, stdio_end& in, stdio_end& out,
+                              uvkit::tcp conn, std::string peer) {
+#ifdef UVKIT_HAVE_TLS
+    if (opt.tls) {
+        std::error_code ec;
+        uvkit::tls_stream t{opt.tls_ctx, std::move(conn), ec};
+        if (!ec && !opt.listen) {
+            t.set_hostname(opt.host, ec);  // SNI, and the name the certificate must be for
+            if (opt.insecure) t.set_verify_hostname(false);
+        }
+        if (!ec) ec = co_await tls_handshake(loop, opt, t);
+        if (ec == uvkit::errc::canceled) co_return outcome{};  // a signal
+        if (ec) co_return failed("TLS handshake with " + peer + " failed: " + ec.message());
+        session s{loop, in, out, peer, opt.wait};
+        co_await s.run(tcp_upload(s, t), tcp_download(s, t));
+        co_return from_session(s, opt);
+    }
+#endif
+    session s{loop, in, out, peer, opt.wait};
+    co_await s.run(tcp_upload(s, conn), tcp_download(s, conn));
+    co_return from_session(s, opt);
+}
+
 uvkit::task<outcome> tcp_client(uvkit::loop& loop, const options& opt, stdio_end& in, stdio_end& out) {
     std::error_code ec;
     std::vector<uvkit::endpoint> eps = co_await lookup(loop, opt, ec);
@@ -451,10 +586,7 @@ uvkit::task<outcome> tcp_client(uvkit::loop& loop, const options& opt, stdio_end
         if (!ec) break;
     }
     if (ec) co_return failed("cannot connect to " + target + ": " + ec.message());
-
-    session s{loop, in, out, peer, opt.wait};
-    co_await s.run(tcp_upload(s, sock), tcp_download(s, sock));
-    co_return from_session(s, opt);
+    co_return co_await converse(loop, opt, in, out, std::move(sock), peer);
 }
 
 uvkit::task<outcome> udp_client(uvkit::loop& loop, const options& opt, stdio_end& in, stdio_end& out) {
@@ -499,9 +631,9 @@ uvkit::task<outcome> tcp_server(uvkit::loop& loop, const options& opt, stdio_end
 
         std::error_code peer_ec;
         uvkit::endpoint peer = conn.peer_endpoint(peer_ec);
-        session s{loop, in, out, peer_ec ? std::string{"the peer"} : peer.to_string(), opt.wait};
-        co_await s.run(tcp_upload(s, conn), tcp_download(s, conn));
-        o = from_session(s, opt);
+        // The name apart: GCC 12 mishandles a ?: temporary inside a co_await expression.
+        std::string name = peer_ec ? std::string{"the peer"} : peer.to_string();
+        o = co_await converse(loop, opt, in, out, std::move(conn), std::move(name));
         if (!opt.keep) co_return o;
         if (o.status) std::cerr << "uvcat: " << o.message << std::endl;  // and serve the next one
     }
@@ -611,6 +743,15 @@ int main(int argc, char** argv) {
         std::cerr << "uvcat: stdout is closed: nowhere to write what the peer sends\n";
         return 1;
     }
+
+#ifdef UVKIT_HAVE_TLS
+    if (opt.tls) {
+        if (std::string problem = make_tls_context(opt); !problem.empty()) {
+            std::cerr << "uvcat: " << problem << "\n";
+            return 1;
+        }
+    }
+#endif
 
 #ifdef SIGPIPE
     // Writing to a peer (or a stdout pipe) that is gone raises SIGPIPE, which

@@ -5,6 +5,12 @@
 //     uvhttpd [--host H] [--port P] [--threads N] [--dir D] [--idle SECS]
 //             [--header-timeout SECS] [--body-timeout SECS] [--max-conns N]
 //             [--max-requests N] [--balance pass|shared] [--stats]
+//             [--cert FILE --key FILE]
+//
+// --cert and --key (when uvkit was built with TLS): HTTPS instead of HTTP,
+// over uvkit::tls_stream, offering ALPN "http/1.1". The handshake must end
+// within the header timeout. Bodies are then read and encrypted in user space
+// (no sendfile).
 //
 // Defaults: 127.0.0.1, port 0, 1 thread, no directory (only /hello), idle
 // 10 s, header timeout 10 s, body timeout 30 s, 4096 connections, 1000
@@ -109,11 +115,15 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "http_request.hpp"
+#ifdef UVKIT_HAVE_TLS
+#include <uvkit/co/tls.hpp>
+#endif
 
 using namespace std::chrono_literals;
 
@@ -143,6 +153,7 @@ struct options {
     unsigned max_requests = 1000;
     balance mode = balance::pass;
     bool stats = false;
+    std::string cert, key;  // both given: HTTPS
 };
 
 // What every connection of every worker reads, never writes.
@@ -156,6 +167,9 @@ struct config {
     unsigned max_requests = 0;
     unsigned max_conns = 0;
     mutable std::atomic<unsigned> open{0};  // connections being served, all workers
+#ifdef UVKIT_HAVE_TLS
+    uvkit::tls_context tls;  // empty: plain HTTP
+#endif
 };
 
 struct worker_stats {
@@ -166,7 +180,7 @@ struct worker_stats {
 constexpr std::string_view usage_text =
     "[--host ADDRESS] [--port PORT] [--threads N] [--dir DIR] [--idle SECONDS]\n"
     "       [--header-timeout SECONDS] [--body-timeout SECONDS] [--max-conns N]\n"
-    "       [--max-requests N] [--balance pass|shared] [--stats]\n";
+    "       [--max-requests N] [--balance pass|shared] [--stats] [--cert FILE --key FILE]\n";
 
 int usage(const char* argv0, std::string_view problem) {
     std::cerr << argv0 << ": " << problem << "\n"
@@ -583,9 +597,12 @@ std::string entity_tag(std::int64_t mtime, std::uint64_t size) {
 // ---------------------------------------------------------------- a connection
 
 // One client. Its state is the coroutine's frame; the loop's task_group owns it.
+// `S`: uvkit::tcp, or uvkit::tls_stream for HTTPS (the same reads, writes,
+// shutdown and close; sendfile only for tcp).
+template <class S>
 class connection {
 public:
-    connection(uvkit::loop& loop, const config& cfg, worker_stats& stats, uvkit::tcp socket)
+    connection(uvkit::loop& loop, const config& cfg, worker_stats& stats, S socket)
         : loop_(loop), cfg_(cfg), stats_(stats), socket_(std::move(socket)), deadline_(loop) {}
 
     uvkit::task<void> serve() {
@@ -859,44 +876,46 @@ private:
         // write is the wait for the client, and then sendfile goes on. libuv before 1.45 tries
         // copy_file_range first and, for a socket, falls back to copying 8 KiB at a time on the
         // pool: measured here at 0.6x the read/write path, so there it is not used.
-        if (size >= sendfile_min && file.use_count() == 1) {
-            std::error_code ec;
-            uvkit::file f = uvkit::file::adopt(loop_, file->release());
-            bool sendfile_ok = uv_version() >= 0x012d00;
-            std::unique_ptr<char[]> chunk;  // the ordinary way's buffer, made on first use
-            while (size > 0) {
-                std::size_t n = 0;
-                if (sendfile_ok && socket_.write_queue_size() == 0) {
-                    auto want = static_cast<std::size_t>(std::min<std::uint64_t>(size, sendfile_chunk));
-                    n = co_await f.async_sendfile(socket_, static_cast<std::int64_t>(offset), want, ec);
-                    if (ec == std::errc::resource_unavailable_try_again) {
-                        ec.clear();
-                        n = 0;
-                    } else if (ec) {
-                        // Not supported here (a stream destination on Windows): read and write.
-                        sendfile_ok = false;
-                        if (ec != std::errc::not_supported && ec != uvkit::make_uv_error(UV_ENOTSUP))
-                            co_return false;
-                        ec.clear();
+        if constexpr (std::is_same_v<S, uvkit::tcp>) {
+            if (size >= sendfile_min && file.use_count() == 1) {
+                std::error_code ec;
+                uvkit::file f = uvkit::file::adopt(loop_, file->release());
+                bool sendfile_ok = uv_version() >= 0x012d00;
+                std::unique_ptr<char[]> chunk;  // the ordinary way's buffer, made on first use
+                while (size > 0) {
+                    std::size_t n = 0;
+                    if (sendfile_ok && socket_.write_queue_size() == 0) {
+                        auto want = static_cast<std::size_t>(std::min<std::uint64_t>(size, sendfile_chunk));
+                        n = co_await f.async_sendfile(socket_, static_cast<std::int64_t>(offset), want, ec);
+                        if (ec == std::errc::resource_unavailable_try_again) {
+                            ec.clear();
+                            n = 0;
+                        } else if (ec) {
+                            // Not supported here (a stream destination on Windows): read and write.
+                            sendfile_ok = false;
+                            if (ec != std::errc::not_supported && ec != uvkit::make_uv_error(UV_ENOTSUP))
+                                co_return false;
+                            ec.clear();
+                        }
                     }
+                    if (n == 0) {
+                        // The ordinary way, one chunk: read it, then write it and wait for the write.
+                        if (!chunk) chunk = std::make_unique_for_overwrite<char[]>(file_chunk);
+                        auto want = static_cast<std::size_t>(std::min<std::uint64_t>(size, file_chunk));
+                        n = co_await f.async_read(std::span<char>(chunk.get(), want),
+                                                  static_cast<std::int64_t>(offset), ec);
+                        if (ec || n == 0) co_return false;  // the file shrank: the client must see the end
+                        arm();
+                        co_await socket_.async_write(std::string_view(chunk.get(), n), ec);
+                        if (ec) co_return false;
+                    } else {
+                        arm();
+                    }
+                    size -= n;
+                    offset += n;
                 }
-                if (n == 0) {
-                    // The ordinary way, one chunk: read it, then write it and wait for the write.
-                    if (!chunk) chunk = std::make_unique_for_overwrite<char[]>(file_chunk);
-                    auto want = static_cast<std::size_t>(std::min<std::uint64_t>(size, file_chunk));
-                    n = co_await f.async_read(std::span<char>(chunk.get(), want),
-                                              static_cast<std::int64_t>(offset), ec);
-                    if (ec || n == 0) co_return false;  // the file shrank: the client must see the end
-                    arm();
-                    co_await socket_.async_write(std::string_view(chunk.get(), n), ec);
-                    if (ec) co_return false;
-                } else {
-                    arm();
-                }
-                size -= n;
-                offset += n;
+                co_return true;
             }
-            co_return true;
         }
         auto chunk = std::make_shared<std::string>();
         while (size > 0) {
@@ -933,7 +952,7 @@ private:
     uvkit::loop& loop_;
     const config& cfg_;
     worker_stats& stats_;
-    uvkit::tcp socket_;
+    S socket_;
     uvkit::timer deadline_;
     std::string out_;  // answers queued, not yet written
     std::array<char, read_size> buf_;
@@ -961,7 +980,21 @@ uvkit::task<void> serve_connection(uvkit::loop& loop, const config& cfg, worker_
     stats.connections.fetch_add(1, std::memory_order_relaxed);
     std::error_code ec;
     socket.set_nodelay(true, ec);  // responses are small writes: no Nagle delay
-    connection c{loop, cfg, stats, std::move(socket)};
+#ifdef UVKIT_HAVE_TLS
+    if (cfg.tls) {
+        uvkit::tls_stream t{cfg.tls, std::move(socket), ec};
+        if (ec) co_return;
+        try {  // a client that does not finish the handshake in time is closed
+            co_await uvkit::with_timeout(loop, cfg.header_timeout, t.async_handshake());
+        } catch (const std::system_error&) {
+            co_return;  // a failed handshake (the alert was sent), a timeout, or shutting down
+        }
+        connection<uvkit::tls_stream> c{loop, cfg, stats, std::move(t)};
+        co_await c.serve();
+        co_return;
+    }
+#endif
+    connection<uvkit::tcp> c{loop, cfg, stats, std::move(socket)};
     co_await c.serve();
 }
 
@@ -1146,7 +1179,7 @@ int main(int argc, char** argv) {
         }
         if (arg != "--host" && arg != "--port" && arg != "--threads" && arg != "--dir" && arg != "--idle" &&
             arg != "--header-timeout" && arg != "--body-timeout" && arg != "--max-conns" &&
-            arg != "--max-requests" && arg != "--balance")
+            arg != "--max-requests" && arg != "--balance" && arg != "--cert" && arg != "--key")
             return usage(argv[0], "unknown argument '" + std::string{arg} + "'");
         if (i + 1 == argc) return usage(argv[0], std::string{arg} + " needs a value");
         std::string_view value = argv[++i];
@@ -1183,6 +1216,9 @@ int main(int argc, char** argv) {
             if (!parse_number(value, 1, 1000000000, n))
                 return usage(argv[0], "bad request count '" + std::string{value} + "'");
             opt.max_requests = n;
+        } else if (arg == "--cert" || arg == "--key") {
+            if (value.empty()) return usage(argv[0], std::string{arg} + " needs a file");
+            (arg == "--cert" ? opt.cert : opt.key) = value;
         } else if (value == "pass" || value == "shared") {
             opt.mode = value == "pass" ? balance::pass : balance::shared;
         } else {
@@ -1214,6 +1250,27 @@ int main(int argc, char** argv) {
     cfg.body_timeout = opt.body_timeout;
     cfg.max_conns = opt.max_conns;
     cfg.max_requests = opt.max_requests;
+    if (opt.cert.empty() != opt.key.empty()) return usage(argv[0], "--cert and --key go together");
+    if (!opt.cert.empty()) {
+#ifdef UVKIT_HAVE_TLS
+        std::error_code ec;
+        cfg.tls = uvkit::tls_context{uvkit::tls_role::server, ec};
+        std::string problem;
+        if (!ec) cfg.tls.use_certificate_chain_file(opt.cert, ec);
+        if (ec) problem = "cannot use the certificate " + opt.cert + ": " + ec.message();
+        if (!ec) cfg.tls.use_private_key_file(opt.key, ec);
+        if (ec && problem.empty()) problem = "cannot use the key " + opt.key + ": " + ec.message();
+        const std::string alpn[] = {"http/1.1"};
+        if (!ec) cfg.tls.set_alpn(std::span<const std::string>(alpn), ec);
+        if (ec && problem.empty()) problem = "cannot set up TLS: " + ec.message();
+        if (!problem.empty()) {
+            std::cerr << argv[0] << ": " << problem << "\n";
+            return 1;
+        }
+#else
+        return usage(argv[0], "--cert/--key: this uvhttpd was built without TLS support");
+#endif
+    }
 
     std::vector<worker> workers;  // outlives the loop: ~loop stops the workers, then they are joined
     worker_stats single;

@@ -46,6 +46,32 @@ def need_tool(name):
     check(shutil.which(name) is not None, f"'{name}' is not installed (netcat-openbsd / socat)")
 
 
+def make_certs(directory):
+    """Test certificates, made with the openssl command in `directory`: a CA (ca.pem, ca.key),
+    a server certificate it signed for localhost and 127.0.0.1 (server.pem, server.key), one it
+    signed for another name (wrong.pem, wrong.key), and a self-signed one (self.pem, self.key)."""
+    need_tool("openssl")
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+    def p(name):
+        return os.path.join(directory, name)
+
+    def openssl(*args):
+        rc, _, err, _ = run(["openssl", *args], 30)
+        check(rc == 0, f"openssl {args[0]} failed: {err.decode(errors='replace')}")
+
+    openssl("req", "-x509", *key, "-keyout", p("ca.key"), "-out", p("ca.pem"), "-days", "30",
+            "-subj", "/CN=uvkit-test-ca")
+    for name, san in (("server", "DNS:localhost,IP:127.0.0.1"), ("wrong", "DNS:wrong.example")):
+        openssl("req", "-new", *key, "-keyout", p(name + ".key"), "-out", p(name + ".csr"), "-subj", "/CN=" + name)
+        with open(p(name + ".ext"), "w") as f:
+            f.write(f"subjectAltName={san}\n")
+        openssl("x509", "-req", "-in", p(name + ".csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"),
+                "-CAcreateserial", "-out", p(name + ".pem"), "-days", "30", "-extfile", p(name + ".ext"))
+    openssl("req", "-x509", *key, "-keyout", p("self.key"), "-out", p("self.pem"), "-days", "30",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1")
+
+
 def run(args, timeout, input=None):
     """Runs a program to completion; returns (returncode, stdout, stderr, seconds)."""
     start = time.monotonic()

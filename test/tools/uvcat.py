@@ -684,3 +684,193 @@ CASES += [
     ("uvcat_closed_stdout_exit_1", case_uvcat_closed_stdout_exit_1),
     ("uvcat_listener_closed_stdin_and_stdout_refused", case_uvcat_listener_closed_stdin_and_stdout_refused),
 ]
+
+
+# ---------------------------------------------------------------- TLS (--tls), openssl s_server / s_client as the peer
+
+TLS_DATA = 16 * 1024  # per direction: small enough for every pipe on the way, whoever reads late
+OPENSSL_ACCEPT = re.compile(r"^ACCEPT")
+
+
+class Certs(Files):
+    """Files with the test certificates of make_certs() (harness) in them."""
+
+    def __init__(self):
+        super().__init__()
+        make_certs(self.dir.name)
+
+
+def tls_text(size):
+    """Random digits in lines: nothing openssl's s_server could take for one of its commands."""
+    return b"".join(str(int.from_bytes(os.urandom(24), "big")).zfill(60).encode() + b"\n" for _ in range(size // 61))
+
+
+def uvcat_has_tls():
+    """False if this uvcat was built without TLS; then --tls must be a bad argument (exit 2)."""
+    rc, out, err = run_uvcat(["-l", "--tls"], b"", timeout=10)
+    check(rc == 2, f"uvcat -l --tls (no --cert): exit status {rc}, expected 2")
+    return "without TLS" not in one_line_error(err, "uvcat -l --tls")
+
+
+def start_s_server(f, cert):
+    """openssl s_server on a free port with `cert` (.pem and .key), for one connection;
+    its stdin and stdout are pipes (its stdout has its own lines around the data).
+    Returns (process, port) once it says ACCEPT."""
+    port = free_port()
+    p = spawn(["openssl", "s_server", "-naccept", "1", "-accept", f"127.0.0.1:{port}",
+               "-cert", f.path(cert + ".pem"), "-key", f.path(cert + ".key")],
+              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        wait_line(p.stdout, OPENSSL_ACCEPT, STARTUP_TIMEOUT, "openssl s_server")
+    except BaseException:
+        kill_group(p)
+        raise
+    return p, port
+
+
+def read_until_contains(fd, wanted, deadline, who):
+    """Reads a pipe until `wanted` appeared in it (openssl adds its own lines around the data)."""
+    seen = b""
+    while wanted not in seen:
+        left = deadline - time.monotonic()
+        check(left > 0, f"{who}: {len(wanted)} bytes not seen within the time; got {len(seen)} bytes")
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            chunk = os.read(fd, 65536)
+            check(chunk, f"{who}: end of output before the {len(wanted)} bytes; got {seen[-200:]!r}")
+            seen += chunk
+    return seen
+
+
+def uvcat_tls_client_session(f, cert, *uvcat_opts):
+    """s_server with `cert`, uvcat --tls as its client: bytes both ways, then uvcat's stdin
+    ends (close_notify) and uvcat must exit 0."""
+    srv, port = start_s_server(f, cert)
+    uv = None
+    try:
+        theirs, ours = tls_text(TLS_DATA), tls_text(TLS_DATA)
+        uv = spawn(uvcat_args("--tls", *uvcat_opts, "127.0.0.1", str(port)), stdin=subprocess.PIPE,
+                   stdout=subprocess.PIPE)
+        deadline = time.monotonic() + STEP
+        srv.stdin.write(theirs)
+        srv.stdin.flush()
+        got = read_exact(uv.stdout.fileno(), len(theirs), deadline)
+        expect_same(theirs, got, "s_server -> uvcat --tls")
+        uv.stdin.write(ours)
+        uv.stdin.close()  # uvcat sends close_notify after ours; s_server answers with its own
+        read_until_contains(srv.stdout.fileno(), ours, deadline, "uvcat --tls -> s_server")
+        rc, err = finish(uv, STEP, "uvcat --tls")
+        check(rc == 0, f"uvcat --tls exited {rc}: {err!r}")
+        check(uv.stdout.read() == b"", "uvcat --tls wrote more than s_server sent")
+    finally:
+        for p in (srv, uv):
+            if p:
+                kill_group(p)
+
+
+def case_uvcat_tls_client_s_server_both_ways():
+    if not uvcat_has_tls():
+        return
+    need_tool("openssl")
+    with Certs() as f:
+        uvcat_tls_client_session(f, "server", "--cafile", f.path("ca.pem"))
+
+
+def case_uvcat_tls_client_insecure_accepts_unknown_ca():
+    if not uvcat_has_tls():
+        return
+    need_tool("openssl")
+    with Certs() as f:
+        uvcat_tls_client_session(f, "self", "--insecure")
+
+
+def case_uvcat_tls_client_refuses_bad_certificates_exit_1():
+    """An unknown CA, a certificate for another name: one line, exit 1, no data."""
+    if not uvcat_has_tls():
+        return
+    need_tool("openssl")
+    with Certs() as f:
+        for cert, reason in (("self", "verification failed"), ("wrong", "does not match the host name")):
+            srv, port = start_s_server(f, cert)
+            try:
+                srv.stdin.write(b"not for you\n")
+                srv.stdin.flush()
+                rc, out, err = run_uvcat(["--tls", "--cafile", f.path("ca.pem"), "127.0.0.1", str(port)],
+                                         b"secret\n")
+                check(rc == 1, f"uvcat --tls against {cert}.pem: exit status {rc}, expected 1 ({err!r})")
+                line = one_line_error(err, f"uvcat --tls against {cert}.pem")
+                check("TLS handshake" in line and reason in line, f"{cert}.pem: message {line!r}")
+                check(out == b"", f"{cert}.pem: uvcat wrote {out!r} on stdout")
+            finally:
+                kill_group(srv)
+        # Without --cafile the system's store does not know our CA either.
+        srv, port = start_s_server(f, "server")
+        try:
+            rc, out, err = run_uvcat(["--tls", "127.0.0.1", str(port)], b"secret\n")
+            check(rc == 1, f"uvcat --tls without --cafile: exit status {rc}, expected 1 ({err!r})")
+            one_line_error(err, "uvcat --tls without --cafile")
+        finally:
+            kill_group(srv)
+
+
+def case_uvcat_tls_listener_s_client_both_ways():
+    if not uvcat_has_tls():
+        return
+    need_tool("openssl")
+    with Certs() as f:
+        ours, theirs = tls_text(TLS_DATA), tls_text(TLS_DATA)
+        uv, port = start_uvcat_listener("--tls", "--cert", f.path("server.pem"), "--key", f.path("server.key"),
+                                        stdin=subprocess.PIPE)
+        cl = None
+        try:
+            # -quiet: no session details, and the end of its stdin is ignored (it reads on).
+            cl = spawn(["openssl", "s_client", "-quiet", "-verify_return_error", "-CAfile", f.path("ca.pem"),
+                        "-servername", "localhost", "-connect", f"127.0.0.1:{port}"],
+                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            deadline = time.monotonic() + STEP
+            cl.stdin.write(theirs)
+            cl.stdin.flush()
+            got = read_exact(uv.stdout.fileno(), len(theirs), deadline)
+            expect_same(theirs, got, "s_client -> uvcat -l --tls")
+            uv.stdin.write(ours)
+            uv.stdin.close()  # close_notify after ours: s_client leaves, answering with its own
+            read_until_contains(cl.stdout.fileno(), ours, deadline, "uvcat -l --tls -> s_client")
+            rc, err = finish(uv, STEP, "uvcat -l --tls")
+            check(rc == 0, f"uvcat -l --tls exited {rc}: {err!r}")
+            check(uv.stdout.read() == b"", "uvcat -l --tls wrote more than s_client sent")
+        finally:
+            for p in (uv, cl):
+                if p:
+                    kill_group(p)
+
+
+def case_uvcat_tls_bad_arguments_exit_2():
+    bad = [
+        ["--insecure", "127.0.0.1", "443"],
+        ["--cafile", "x.pem", "127.0.0.1", "443"],
+        ["--tls", "-u", "127.0.0.1", "443"],
+        ["--tls", "--cert", "c.pem", "--key", "k.pem", "127.0.0.1", "443"],
+        ["--tls", "--insecure", "--cafile", "x.pem", "127.0.0.1", "443"],
+        ["--tls", "--cafile"],
+        ["--tls=yes", "127.0.0.1", "443"],
+        ["-l", "--tls", "--cert", "c.pem"],
+        ["-l", "--tls", "--insecure", "--cert", "c.pem", "--key", "k.pem"],
+    ]
+    for args in bad:
+        rc, out, err = run_uvcat(args, b"", timeout=10)
+        check(rc == 2, f"uvcat {args}: exit status {rc}, expected 2")
+        one_line_error(err, f"uvcat {args}")
+    if uvcat_has_tls():  # a missing certificate file is not a bad argument but a failure
+        rc, out, err = run_uvcat(["-l", "--tls", "--cert", "/nonexistent.pem", "--key", "/nonexistent.key"], b"",
+                                 timeout=10)
+        check(rc == 1, f"missing --cert file: exit status {rc}, expected 1")
+        check("/nonexistent.pem" in one_line_error(err, "missing --cert file"), f"message {err!r}")
+
+
+CASES += [
+    ("uvcat_tls_client_s_server_both_ways", case_uvcat_tls_client_s_server_both_ways),
+    ("uvcat_tls_client_insecure_accepts_unknown_ca", case_uvcat_tls_client_insecure_accepts_unknown_ca),
+    ("uvcat_tls_client_refuses_bad_certificates_exit_1", case_uvcat_tls_client_refuses_bad_certificates_exit_1),
+    ("uvcat_tls_listener_s_client_both_ways", case_uvcat_tls_listener_s_client_both_ways),
+    ("uvcat_tls_bad_arguments_exit_2", case_uvcat_tls_bad_arguments_exit_2),
+]

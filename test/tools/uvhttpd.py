@@ -85,6 +85,17 @@ class Conn:
         body, self.buf = bytes(self.buf[:length]), self.buf[length:]
         return Response(int(m.group(1)), headers, body)
 
+    def closed_after_alert(self):
+        """True if the server closes the connection, perhaps after a TLS alert (any bytes)."""
+        try:
+            while self.sock.recv(65536):
+                pass
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+        return True
+
     def closed(self):
         """True if the server closes the connection (EOF, or a reset) with nothing more sent."""
         try:
@@ -898,6 +909,58 @@ def case_cached_small_files_follow_every_change():
         c.close()
 
 
+def case_https_with_curl():
+    """--cert/--key: HTTPS with ALPN http/1.1, keep-alive, a 5 MiB file; on 1 and 2 threads."""
+    with tempfile.TemporaryDirectory(prefix="uvhttpd-tls-") as certs:
+        rc, _, err, _ = run([binary("uvhttpd"), "--cert", "/nonexistent.pem", "--key", "/nonexistent.key"], 10)
+        if rc == 2 and b"without TLS" in err:
+            return  # built without TLS: --cert is refused as a bad argument, as it should be
+        check(rc == 1 and b"/nonexistent.pem" in err, f"a missing --cert file: exit {rc}, {err!r}")
+        make_certs(certs)
+        ca = os.path.join(certs, "ca.pem")
+        tls = ["--cert", os.path.join(certs, "server.pem"), "--key", os.path.join(certs, "server.key")]
+        for threads in ("1", "2"):
+            with Site() as site, Server("uvhttpd", "--dir", site.root, "--threads", threads, *tls) as srv:
+                port = srv.port()
+                base = f"https://127.0.0.1:{port}"
+                rc, out, err = curl("-v", "--cacert", ca, "-w", "[%{num_connects}]", base + "/hello", base + "/a.txt")
+                check(rc == 0, f"curl {base}/hello: exit {rc}, {err!r}")
+                check(out == HELLO + b"[1]" + site.files["a.txt"] + b"[0]", f"two URLs, one connection: {out!r}")
+                check(re.search(rb"ALPN.*server accepted.*http/1\.1", err), f"no ALPN http/1.1 in {err[-2000:]!r}")
+                rc, out, err = curl("--cacert", ca, base + "/sub/big.bin")
+                check(rc == 0, f"curl big.bin: exit {rc}, {err!r}")
+                check(out == site.files["sub/big.bin"], f"big.bin: {len(out)} bytes differ")
+                rc, out, err = curl("-I", "--cacert", ca, base + "/sub/big.bin")
+                length = f"Content-Length: {len(site.files['sub/big.bin'])}\r\n".encode()
+                check(rc == 0 and length in out and out.endswith(b"\r\n\r\n"), f"HEAD over TLS: {rc} {out!r}")
+                # An unknown CA (curl's own store), and plain HTTP to the HTTPS port: refused,
+                # and the server goes on.
+                rc, _, _ = curl(base + "/hello")
+                check(rc == 60, f"curl without --cacert: exit {rc}, expected 60 (certificate problem)")
+                rc, out, _ = curl(f"http://127.0.0.1:{port}/hello")
+                check(rc != 0 or not out.startswith(b"HTTP/1.1 200"), f"plain HTTP was answered: {out!r}")
+                check(curl_status(base + "/hello", "--cacert", ca) == 200, "not 200 after the bad clients")
+
+
+def case_https_silent_and_garbage_clients_closed():
+    """A TLS client that never finishes its handshake is closed at --header-timeout; one that
+    sends garbage is closed at once; the server still answers."""
+    with tempfile.TemporaryDirectory(prefix="uvhttpd-tls-") as certs:
+        rc, _, err, _ = run([binary("uvhttpd"), "--cert", "/nonexistent.pem", "--key", "/nonexistent.key"], 10)
+        if rc == 2 and b"without TLS" in err:
+            return
+        make_certs(certs)
+        tls = ["--cert", os.path.join(certs, "server.pem"), "--key", os.path.join(certs, "server.key")]
+        with Server("uvhttpd", "--header-timeout", "1", *tls) as srv:
+            port = srv.port()
+            with Conn(port, timeout=20) as silent, Conn(port, timeout=20) as garbage:
+                garbage.send(b"\x16\x03\x01\x00\x05hello, not a ClientHello\r\n\r\n")
+                check(garbage.closed_after_alert(), "a garbage handshake was not closed")
+                check(silent.closed(), "a silent TLS client was not closed after the header timeout")
+            check(curl_status(f"https://127.0.0.1:{port}/hello", "--cacert", os.path.join(certs, "ca.pem")) == 200,
+                  "not 200 after the bad clients")
+
+
 CASES = [
     ("uvhttpd_hello_get_head", case_hello_get_head),
     ("uvhttpd_static_files_and_types", case_static_files_and_types),
@@ -929,4 +992,6 @@ CASES = [
     ("uvhttpd_expect_100_continue", case_expect_100_continue),
     ("uvhttpd_pipelined_burst_answered_in_order", case_pipelined_burst_answered_in_order),
     ("uvhttpd_cached_small_files_follow_every_change", case_cached_small_files_follow_every_change),
+    ("uvhttpd_https_with_curl", case_https_with_curl),
+    ("uvhttpd_https_silent_and_garbage_clients_closed", case_https_silent_and_garbage_clients_closed),
 ]
