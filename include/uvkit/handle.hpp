@@ -238,6 +238,54 @@ protected:
     ~handle() { detail::handle_state::release(state_); }
 
     bool usable() const noexcept { return state_ && state_->usable(); }
+    /// Asks the kernel for a receive buffer of `bytes` (> 0) on the socket
+    /// (SO_RCVBUF, uv_recv_buffer_size): data that arrives while the program
+    /// is busy waits there; what overflows it is lost (UDP) or slows the peer
+    /// (TCP). The kernel may grant another size: Linux caps it at
+    /// net.core.rmem_max and doubles what it grants (room for its own
+    /// bookkeeping), so recv_buffer_size() reads back about twice the value
+    /// set. Errors: UV_EINVAL for `bytes` <= 0 and for an empty or closed
+    /// handle; UV_EBADF before the socket exists (a tcp before bind, connect or
+    /// open, a udp before bind or connect unless created with a family);
+    /// UV_ENOTSUP where the handle has no socket (a tty; pipes on Windows),
+    /// UV_ENOTSOCK for a pipe opened over a descriptor that is no socket.
+    /// Public on streams and udp (which say `using`), not on other handles.
+    void set_recv_buffer_size(int bytes) {
+        detail::throwing("uv_recv_buffer_size",
+                         [&](std::error_code& ec) { set_recv_buffer_size(bytes, ec); });
+    }
+    void set_recv_buffer_size(int bytes, std::error_code& ec) noexcept {
+        socket_buffer_size(false, true, bytes, ec);
+    }
+    /// The socket's receive buffer size in bytes, as the kernel reports it
+    /// (uv_recv_buffer_size); the errors of set_recv_buffer_size().
+    int recv_buffer_size() const {
+        return detail::throwing("uv_recv_buffer_size",
+                                [&](std::error_code& ec) { return recv_buffer_size(ec); });
+    }
+    int recv_buffer_size(std::error_code& ec) const noexcept {
+        return socket_buffer_size(false, false, 0, ec);
+    }
+    /// Asks the kernel for a send buffer of `bytes` (> 0) on the socket
+    /// (SO_SNDBUF, uv_send_buffer_size): how much it takes before a write or
+    /// send waits. As with the receive buffer, Linux caps it (at
+    /// net.core.wmem_max) and send_buffer_size() reads back about twice the
+    /// value set; the errors of set_recv_buffer_size().
+    void set_send_buffer_size(int bytes) {
+        detail::throwing("uv_send_buffer_size",
+                         [&](std::error_code& ec) { set_send_buffer_size(bytes, ec); });
+    }
+    void set_send_buffer_size(int bytes, std::error_code& ec) noexcept {
+        socket_buffer_size(true, true, bytes, ec);
+    }
+    /// The socket's send buffer size in bytes, as the kernel reports it (uv_send_buffer_size).
+    int send_buffer_size() const {
+        return detail::throwing("uv_send_buffer_size",
+                                [&](std::error_code& ec) { return send_buffer_size(ec); });
+    }
+    int send_buffer_size(std::error_code& ec) const noexcept {
+        return socket_buffer_size(true, false, 0, ec);
+    }
     /// What stream's and udp's set_recv_buffer_size() and the others share:
     /// with `set`, asks for `bytes` (> 0, else UV_EINVAL: libuv reads the size
     /// when given 0) and returns 0; without, returns the size (uv_recv_buffer_size
