@@ -36,6 +36,13 @@ std::pair<uvkit::tls_stream, uvkit::tls_stream> tls_pair(uvkit::loop& l) {
     return {std::move(s), std::move(c)};
 }
 
+uvkit::task<void> handshake(uvkit::tls_stream& t) { co_await t.async_handshake(); }
+
+/// Both ends' handshakes, at the same time.
+uvkit::task<void> handshake_both(uvkit::tls_stream& s, uvkit::tls_stream& c) {
+    co_await uvkit::when_all(handshake(s), handshake(c));
+}
+
 uvkit::task<std::string> read_all(uvkit::tls_stream& t) {
     std::string all;
     for (;;) {
@@ -149,8 +156,7 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
         auto& s = sc.first;
         auto& c = sc.second;
         auto t = [&]() -> uvkit::task<void> {
-            co_await uvkit::when_all([&]() -> uvkit::task<void> { co_await s.async_handshake(); }(),
-                                     [&]() -> uvkit::task<void> { co_await c.async_handshake(); }());
+            co_await handshake_both(s, c);
             co_await s.async_write("cut");
             s.close();  // no close_notify
             CHECK(co_await c.async_read() == "cut");
@@ -171,8 +177,7 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
     auto& s = sc.first;
     auto& c = sc.second;
     auto t = [&]() -> uvkit::task<void> {
-        co_await uvkit::when_all([&]() -> uvkit::task<void> { co_await s.async_handshake(); }(),
-                                 [&]() -> uvkit::task<void> { co_await c.async_handshake(); }());
+        co_await handshake_both(s, c);
         // when_any: the read loses to the write-and-read of the other branch.
         auto r = co_await uvkit::when_any(
             [&]() -> uvkit::task<std::string> { co_return co_await s.async_read(); }(),
@@ -232,10 +237,7 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
     auto sc = tls_pair(loop);
     auto& s = sc.first;
     auto& c = sc.second;
-    auto hs = [&]() -> uvkit::task<void> {
-        co_await uvkit::when_all([&]() -> uvkit::task<void> { co_await s.async_handshake(); }(),
-                                 [&]() -> uvkit::task<void> { co_await c.async_handshake(); }());
-    };
+    auto hs = [&]() -> uvkit::task<void> { co_await handshake_both(s, c); };
     uvkit::run(loop, hs());
     bool destroyed = false;
     {
@@ -262,8 +264,7 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
     auto& s = sc.first;
     auto& c = sc.second;
     auto t = [&]() -> uvkit::task<void> {
-        co_await uvkit::when_all([&]() -> uvkit::task<void> { co_await s.async_handshake(); }(),
-                                 [&]() -> uvkit::task<void> { co_await c.async_handshake(); }());
+        co_await handshake_both(s, c);
         co_await c.async_write("one");
         CHECK(co_await s.async_read() == "one");
         std::string got;
@@ -372,8 +373,7 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
     constexpr int warmup = 10, iterations = 500;
     std::size_t counted = 0;
     auto t = [&]() -> uvkit::task<bool> {
-        co_await uvkit::when_all([&]() -> uvkit::task<void> { co_await s.async_handshake(); }(),
-                                 [&]() -> uvkit::task<void> { co_await c.async_handshake(); }());
+        co_await handshake_both(s, c);
         const std::string_view msg = "ping-pong-message";
         char buf[64];
         bool ok = true;
@@ -403,10 +403,7 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
     auto sc = tls_pair(loop);
     auto& s = sc.first;
     auto& c = sc.second;
-    auto hs = [&]() -> uvkit::task<void> {
-        co_await uvkit::when_all([&]() -> uvkit::task<void> { co_await s.async_handshake(); }(),
-                                 [&]() -> uvkit::task<void> { co_await c.async_handshake(); }());
-    };
+    auto hs = [&]() -> uvkit::task<void> { co_await handshake_both(s, c); };
     uvkit::run(loop, hs());
     bool destroyed = false;
     {
