@@ -30,30 +30,7 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
     auto ab = uvkit_co_test::connected_pair(loop);
     auto& a = ab.first;
     auto& b = ab.second;
-    std::size_t counted = 0;
-    auto t = [&]() -> uvkit::task<bool> {
-        const std::string_view msg = "ping-pong-message";
-        char buf[64];
-        bool ok = true;
-        std::size_t window_start = 0;
-        for (int i = 0; i < warmup + iterations; ++i) {
-            if (i == warmup) window_start = uvkit_test::allocations();
-            co_await a.async_write(msg);
-            std::size_t got = 0;
-            while (got < msg.size())
-                got += co_await b.async_read(std::span<char>(buf + got, sizeof buf - got));
-            ok = ok && std::string_view(buf, got) == msg;
-            co_await b.async_write(std::string_view(buf, got));
-            got = 0;
-            while (got < msg.size())
-                got += co_await a.async_read(std::span<char>(buf + got, sizeof buf - got));
-            ok = ok && std::string_view(buf, got) == msg;
-        }
-        counted = uvkit_test::allocations() - window_start;
-        co_return ok;
-    };
-    CHECK(uvkit::run(loop, t()));
-    CHECK(counted == 0);
+    CHECK(uvkit::run(loop, uvkit_co_test::pingpong_allocations(a, b, warmup, iterations)) == 0);
 }
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture,

@@ -17,15 +17,10 @@ using uvkit_co_test::connected_pair;
 using uvkit_co_test::destroy_flag;
 using uvkit_co_test::start;
 using uvkit_tls_test::client_ctx;
+using uvkit_tls_test::pattern;
 using uvkit_tls_test::server_ctx;
 
 namespace {
-
-std::string pattern(std::size_t n, std::size_t seed) {
-    std::string s(n, '\0');
-    for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + seed) % 26);
-    return s;
-}
 
 /// A TLS pair over a connected tcp pair: {server, client}, handshake not started.
 std::pair<uvkit::tls_stream, uvkit::tls_stream> tls_pair(uvkit::loop& l) {
@@ -370,32 +365,11 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
     auto sc = tls_pair(loop);
     auto& s = sc.first;
     auto& c = sc.second;
-    constexpr int warmup = 10, iterations = 500;
-    std::size_t counted = 0;
-    auto t = [&]() -> uvkit::task<bool> {
+    auto t = [&]() -> uvkit::task<std::size_t> {
         co_await handshake_both(s, c);
-        const std::string_view msg = "ping-pong-message";
-        char buf[64];
-        bool ok = true;
-        std::size_t window_start = 0;
-        for (int i = 0; i < warmup + iterations; ++i) {
-            if (i == warmup) window_start = uvkit_test::allocations();
-            co_await c.async_write(msg);
-            std::size_t got = 0;
-            while (got < msg.size())
-                got += co_await s.async_read(std::span<char>(buf + got, sizeof buf - got));
-            ok = ok && std::string_view(buf, got) == msg;
-            co_await s.async_write(std::string_view(buf, got));
-            got = 0;
-            while (got < msg.size())
-                got += co_await c.async_read(std::span<char>(buf + got, sizeof buf - got));
-            ok = ok && std::string_view(buf, got) == msg;
-        }
-        counted = uvkit_test::allocations() - window_start;
-        co_return ok;
+        co_return co_await uvkit_co_test::pingpong_allocations(c, s, 10, 500);
     };
-    CHECK(uvkit::run(loop, t()));
-    CHECK(counted == 0);
+    CHECK(uvkit::run(loop, t()) == 0);
 }
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture,

@@ -4,8 +4,12 @@
 #include <uvkit/uvkit.hpp>
 
 #include <chrono>
+#include <span>
 #include <string>
+#include <string_view>
 #include <utility>
+
+#include "alloc_counter.hpp"
 
 namespace uvkit_co_test {
 
@@ -46,6 +50,33 @@ inline std::pair<uvkit::tcp, uvkit::tcp> connected_pair(uvkit::loop& l) {
     server.listen(8);
     auto ep = server.local_endpoint();
     return uvkit::run(l, make_pair_task(l, server, ep));
+}
+
+/// `warmup` + `n` round trips of one message between `a` and `b` (any two
+/// connected streams with async_write(string_view) and async_read(span):
+/// tcp, pipe, tls_stream), borrowed writes and span reads; returns the
+/// allocations of the last `n`, or SIZE_MAX if a message came back wrong.
+template <class A, class B>
+uvkit::task<std::size_t> pingpong_allocations(A& a, B& b, int warmup, int n) {
+    // The reads are written out twice, not in a helper task: awaiting a task
+    // would allocate its frame inside the counted window.
+    const std::string_view msg = "ping-pong-message";
+    char buf[64];
+    bool ok = true;
+    std::size_t window_start = 0;
+    for (int i = 0; i < warmup + n; ++i) {
+        if (i == warmup) window_start = uvkit_test::allocations();
+        co_await a.async_write(msg);
+        std::size_t got = 0;
+        while (got < msg.size()) got += co_await b.async_read(std::span<char>(buf + got, sizeof buf - got));
+        ok = ok && std::string_view(buf, got) == msg;
+        co_await b.async_write(std::string_view(buf, got));
+        got = 0;
+        while (got < msg.size()) got += co_await a.async_read(std::span<char>(buf + got, sizeof buf - got));
+        ok = ok && std::string_view(buf, got) == msg;
+    }
+    std::size_t counted = uvkit_test::allocations() - window_start;
+    co_return ok ? counted : static_cast<std::size_t>(-1);
 }
 
 /// An endpoint on which nothing listens (a port that was just free).

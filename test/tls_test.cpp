@@ -16,16 +16,10 @@
 
 using uvkit_tls_test::certs;
 using uvkit_tls_test::client_ctx;
+using uvkit_tls_test::pattern;
 using uvkit_tls_test::server_ctx;
 
 namespace {
-
-/// A byte pattern that shows reordering or loss.
-std::string pattern(std::size_t n, std::size_t seed) {
-    std::string s(n, '\0');
-    for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + seed) % 26);
-    return s;
-}
 
 struct tls_fixture : uvkit_test::loop_fixture {
     /// A connected pair of tcp sockets {server side, client side}, by callbacks.

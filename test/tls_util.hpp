@@ -14,6 +14,13 @@
 
 namespace uvkit_tls_test {
 
+/// A byte pattern that shows reordering or loss.
+inline std::string pattern(std::size_t n, std::size_t seed) {
+    std::string s(n, '\0');
+    for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + seed) % 26);
+    return s;
+}
+
 /// The files the tests use: a CA, server certificates signed by it (for
 /// localhost and 127.0.0.1, expired, for another host), a self-signed one.
 struct certs {
