@@ -13,14 +13,7 @@ namespace uvkit {
 
 namespace detail {
 
-thread_local trampoline* current_trampoline = nullptr;
-
-void resume(std::coroutine_handle<> h) noexcept {
-    trampoline t{h, current_trampoline};
-    current_trampoline = &t;
-    while (std::coroutine_handle<> next = std::exchange(t.next, {})) next.resume();
-    current_trampoline = t.outer;
-}
+thread_local constinit trampoline* current_trampoline = nullptr;
 
 void forget_parked(void* frame) noexcept {
     for (trampoline* t = current_trampoline; t; t = t->outer)

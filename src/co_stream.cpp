@@ -245,6 +245,7 @@ bool read_waiter::start_checked(std::coroutine_handle<> h, cancel_scope* scope) 
 void read_waiter::wait(std::coroutine_handle<> h, cancel_scope* scope) {
     suspend(h, scope, *cs_->st->owner);
     cs_->waiter = this;
+    cs_->sync_writes = 0;  // this read waits for the loop
 }
 
 void read_waiter::complete() noexcept {
@@ -322,6 +323,7 @@ bool request_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     st_ = handle_access::usable_state(*stream_);
     switch (kind_) {
         case kind::write:
+            if (st_ && write_now()) return false;
             handle_access::write(*stream_, data_, has_owned_ ? &owned_ : nullptr, nullptr, ec_, &req_);
             break;
         case kind::shutdown: handle_access::shutdown(*stream_, nullptr, ec_, &req_); break;
@@ -332,6 +334,34 @@ bool request_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     req_->consumer = this;
     suspend(h, scope, *st_->owner);
     return true;
+}
+
+bool request_awaiter::write_now() noexcept {
+    co_stream_state* cs = co_stream_state::of(st_);
+    if (!cs) return false;
+    if (cs->sync_writes == co_stream_state::sync_write_limit) {
+        cs->sync_writes = 0;  // this write goes through the loop
+        return false;
+    }
+    std::string_view data = has_owned_ ? std::string_view(owned_) : data_;
+    uv_buf_t b = make_buf(data);
+    // UV_EAGAIN (writes are queued, or the kernel takes nothing now) and the
+    // errors (the usual write reports them) leave the write to the usual way.
+    int n = uv_try_write(st_->stream(), &b, 1);
+    if (n <= 0) {
+        cs->sync_writes = 0;
+        return false;
+    }
+    if (static_cast<std::size_t>(n) == data.size()) {
+        ++cs->sync_writes;
+        return true;
+    }
+    // The rest, borrowed even from owned_: the awaiter outlives the request or,
+    // destroyed first, closes the stream (abandon()), so libuv never reads it freed.
+    data_ = data.substr(static_cast<std::size_t>(n));
+    has_owned_ = false;
+    cs->sync_writes = 0;
+    return false;
 }
 
 void request_awaiter::request_done(int status) noexcept {

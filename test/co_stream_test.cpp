@@ -534,13 +534,42 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_write borrowed, owned and
         CHECK_FALSE(ec);
         co_await a.async_write(big, ec);
         CHECK_FALSE(ec);
+        // Owned and larger than the socket buffers: the kernel takes a part at
+        // once, the rest is written from the awaiter's string.
+        co_await a.async_write(pattern(3 << 20, 2));
         co_await a.async_shutdown();
     };
     auto t = [&]() -> uvkit::task<std::string> {
         auto [w, got] = co_await uvkit::when_all(writer(), read_all(b));
         co_return got;
     };
-    CHECK(uvkit::run(loop, t()) == "literal;owned;borrowed;owned-ec;" + big);
+    CHECK(uvkit::run(loop, t()) == "literal;owned;borrowed;owned-ec;" + big + pattern(3 << 20, 2));
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: writes the kernel takes at once complete without the loop, a bounded number in a row") {
+    auto ab = connected_pair(loop);
+    auto& a = ab.first;
+    auto& b = ab.second;
+    constexpr int writes = 2000;
+    int i = 0;
+    int posted_at = -1;  // the write under way when the loop next ran
+    auto writer = [&]() -> uvkit::task<void> {
+        loop.post([&] { posted_at = i; });
+        for (i = 0; i < writes; ++i) co_await a.async_write(std::string_view(&"0123456789"[i % 10], 1));
+        co_await a.async_shutdown();
+    };
+    auto t = [&]() -> uvkit::task<std::string> {
+        auto [w, got] = co_await uvkit::when_all(writer(), read_all(b));
+        co_return got;
+    };
+    std::string want;
+    for (int k = 0; k < writes; ++k) want += "0123456789"[k % 10];
+    CHECK(uvkit::run(loop, t()) == want);
+    // The first writes completed without the loop; after a bounded run of them
+    // one went through the loop, and the posted function ran.
+    CHECK(posted_at >= static_cast<int>(uvkit::detail::co_stream_state::sync_write_limit));
+    CHECK(posted_at < writes);
 }
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_shutdown: the peer sees EOF after all the data") {

@@ -19,6 +19,13 @@
 // until read_stop(); read_start() on a stream coroutines read takes it over
 // when no read waits and no read bytes wait to be taken (else UV_EBUSY).
 //
+// Writing: an awaited write that the kernel takes whole at once (nothing
+// queued before it) completes without suspending: no request, no trip through
+// the loop. After 64 such writes in a row without waiting for the loop, the
+// next write goes through the loop, so that a coroutine writing in a loop
+// lets the loop's other work run. A write the kernel takes in part writes the
+// rest the usual way.
+//
 // Cancellation: a cancelled read stops reading and completes with
 // errc::canceled (data not yet read stays in the kernel); a cancelled accept
 // completes with errc::canceled; a cancelled write, shutdown or connect
@@ -120,6 +127,10 @@ struct UVKIT_API co_stream_state final : handle_consumer {
     std::size_t offered = 0;  // the size of the buffer the last read was given
     bool reading = false;     // libuv reads for coroutines
     bool bulk = false;        // the last read filled its buffer: more is likely waiting
+    /// Awaited writes completed at once (without the loop) since the stream's
+    /// coroutines last waited for the loop; see request_awaiter::write_now().
+    unsigned sync_writes = 0;
+    static constexpr unsigned sync_write_limit = 64;
 };
 
 /// A coroutine waiting to read from a stream; see read_awaiter.
@@ -224,6 +235,10 @@ protected:
     virtual void start_connect() noexcept { ec_ = make_uv_error(UV_EINVAL); }
     /// The request completed (its consumer): resumes now.
     void request_done(int status) noexcept override;
+    /// kind::write: writes what the kernel takes now (uv_try_write). True if
+    /// that was everything: the write is complete. Else what is left to write
+    /// goes the usual way.
+    bool write_now() noexcept;
 
     stream* stream_;  // only until start(): the operation holds the state block
     stream_state* st_ = nullptr;

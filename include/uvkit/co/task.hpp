@@ -54,11 +54,18 @@ struct trampoline {
     std::coroutine_handle<> next;
     trampoline* outer;
 };
-UVKIT_API extern thread_local trampoline* current_trampoline;
+// constinit: no dynamic initialisation, so every access is a plain TLS load
+// (no call to a thread_local wrapper function).
+UVKIT_API extern thread_local constinit trampoline* current_trampoline;
 
 /// Resumes `h` now, from a callback or a combinator, and every coroutine it
-/// transfers to, before returning.
-UVKIT_API void resume(std::coroutine_handle<> h) noexcept;
+/// transfers to, before returning. Inline: it runs once per resumption.
+inline void resume(std::coroutine_handle<> h) noexcept {
+    trampoline t{h, current_trampoline};
+    current_trampoline = &t;
+    while (std::coroutine_handle<> next = std::exchange(t.next, {})) next.resume();
+    current_trampoline = t.outer;
+}
 
 /// What an await_suspend or final_suspend returns to pass control to `next`.
 inline std::coroutine_handle<> transfer(std::coroutine_handle<> next) noexcept {
