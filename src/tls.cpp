@@ -132,6 +132,19 @@ void configure(const std::shared_ptr<detail::tls_context_state>& s, std::error_c
     ec = f(s->ctx) ? detail::no_error() : queued_error(tls_errc::config_error);
 }
 
+/// A client's new session (OpenSSL's new-session callback): a copy is kept as
+/// the connection's newest. A copy, because OpenSSL marks the connection's own
+/// session not resumable when the connection ends without close_notify
+/// (close() without shutdown()), and a kept session should not depend on how
+/// the connection that made it ended. Returns 0: OpenSSL keeps its reference.
+int keep_session(SSL* ssl, SSL_SESSION* sess) {
+    auto* st = static_cast<detail::tls_state*>(SSL_get_app_data(ssl));
+    if (st && SSL_SESSION_is_resumable(sess)) {
+        if (SSL_SESSION* copy = SSL_SESSION_dup(sess)) st->session = tls_session(copy);
+    }
+    return 0;
+}
+
 void apply_verify(detail::tls_context_state& s) noexcept {
     int mode = SSL_VERIFY_NONE;
     if (s.verify) mode = SSL_VERIFY_PEER | (s.role == tls_role::server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
@@ -157,7 +170,18 @@ tls_context::tls_context(tls_role role, std::error_code& ec) noexcept {
     // No renegotiation (a DoS vector; TLS 1.3 has none); OpenSSL's own send path is ours.
     SSL_CTX_set_options(s->ctx, SSL_OP_NO_RENEGOTIATION);
     apply_verify(*s);
-    if (role == tls_role::server) SSL_CTX_set_alpn_select_cb(s->ctx, &alpn_select, s.get());
+    if (role == tls_role::server) {
+        SSL_CTX_set_alpn_select_cb(s->ctx, &alpn_select, s.get());
+        // Sessions are resumable also when client certificates are required
+        // (OpenSSL refuses to resume without an id context then).
+        static constexpr unsigned char id[] = {'u', 'v', 'k', 'i', 't'};
+        SSL_CTX_set_session_id_context(s->ctx, id, sizeof id);
+    } else {
+        // The client keeps each connection's newest session itself
+        // (tls_stream::session()), not in the context's cache.
+        SSL_CTX_set_session_cache_mode(s->ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+        SSL_CTX_sess_set_new_cb(s->ctx, &keep_session);
+    }
     state_ = std::move(s);
     ec = detail::no_error();
 }
@@ -173,6 +197,28 @@ tls_context tls_context::client() {
 }
 
 tls_context tls_context::server() { return tls_context(tls_role::server); }
+
+void tls_context::set_session_resumption(bool on) noexcept {
+    if (!state_ || state_->role != tls_role::server) return;
+    SSL_CTX* c = state_->ctx;
+    SSL_CTX_set_session_cache_mode(c, on ? SSL_SESS_CACHE_SERVER : SSL_SESS_CACHE_OFF);
+    if (on) {
+        SSL_CTX_clear_options(c, SSL_OP_NO_TICKET);
+        SSL_CTX_set_num_tickets(c, 2);  // OpenSSL's default
+    } else {
+        SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
+        SSL_CTX_set_num_tickets(c, 0);
+    }
+}
+
+tls_session::tls_session(ssl_session_st* s) noexcept {
+    if (!s) return;
+    try {
+        s_ = std::shared_ptr<ssl_session_st>(s, &SSL_SESSION_free);
+    } catch (...) {
+        SSL_SESSION_free(s);  // out of memory: the session is dropped, as if never given
+    }
+}
 
 void tls_context::use_certificate_chain_file(const std::string& path, std::error_code& ec) noexcept {
     configure(state_, ec,
@@ -895,6 +941,7 @@ void tls_stream::init(const tls_context& ctx, std::unique_ptr<transport_holder> 
         return;
     }
     SSL_set_bio(st->ssl, st->rbio, st->wbio);
+    SSL_set_app_data(st->ssl, st.get());  // for keep_session
     s.read_stop();  // a read_start() handler on `s` is replaced; reading resumes with the handshake
     st->owner = hs->owner;
     st->ctx = ctx.state_;
@@ -963,6 +1010,35 @@ void tls_stream::set_hostname(std::string_view name) {
 
 void tls_stream::set_verify_hostname(bool on) noexcept {
     if (state_) state_->verify_hostname = on;
+}
+
+void tls_stream::set_session(const tls_session& session, std::error_code& ec) noexcept {
+    tls_state* s = usable(ec);
+    if (!s) return;
+    if (!session || s->ctx->role != tls_role::client || s->ph != tls_state::phase::idle) {
+        ec = make_uv_error(UV_EINVAL);
+        return;
+    }
+    ERR_clear_error();
+    // A copy, so that `session` stays resumable however this connection ends
+    // (see keep_session); SSL_set_session takes its own reference.
+    SSL_SESSION* copy = SSL_SESSION_dup(session.raw());
+    if (!copy) {
+        ec = make_uv_error(UV_ENOMEM);
+        return;
+    }
+    if (SSL_set_session(s->ssl, copy) != 1) ec = queued_error(tls_errc::config_error);
+    SSL_SESSION_free(copy);
+}
+void tls_stream::set_session(const tls_session& session) {
+    detail::throwing("uvkit::tls_stream::set_session",
+                     [&](std::error_code& ec) { set_session(session, ec); });
+}
+
+tls_session tls_stream::session() const noexcept { return state_ ? state_->session : tls_session(); }
+
+bool tls_stream::session_reused() const noexcept {
+    return handshake_done() && SSL_session_reused(state_->ssl) == 1;
 }
 
 void tls_stream::handshake_fn(detail::write_handler&& h, std::error_code& ec) noexcept {

@@ -95,6 +95,7 @@ struct tls_state {
     BIO* wbio = nullptr;  // what OpenSSL wrote, for the transport
     std::string hostname;
     bool verify_hostname = true;
+    tls_session session;  // client: the newest session the server gave (OpenSSL's new-session callback)
 
     phase ph = phase::idle;
     std::error_code failed_ec = no_error();

@@ -379,6 +379,115 @@ TEST_CASE_FIXTURE(tls_fixture, "tls: a server that requires client certificates"
     }
 }
 
+namespace {
+/// One connection: the handshake (offering `offer` if given), then the server
+/// writes "hi" and the client reads it (a TLS 1.3 server's session tickets come
+/// before it). Returns the client's newest session; `reused` gets
+/// {server's session_reused(), client's}.
+uvkit::tls_session one_connection(tls_fixture& f, const uvkit::tls_context& sctx, const uvkit::tls_context& cctx,
+                                  const uvkit::tls_session& offer, std::pair<bool, bool>& reused) {
+    auto sc = f.tls_pair(sctx, cctx);
+    auto& s = sc.first;
+    auto& c = sc.second;
+    if (offer) c.set_session(offer);
+    auto r = f.handshake(s, c);
+    REQUIRE_MESSAGE(!r.first, r.first.message());
+    REQUIRE_MESSAGE(!r.second, r.second.message());
+    CHECK(c.peer_subject().find("CN=localhost") != std::string::npos);
+    reused = {s.session_reused(), c.session_reused()};
+    CHECK_FALSE(s.session());  // a server keeps no session per connection
+    tls_fixture::collected got;
+    f.collect(c, got);
+    s.write(std::string("hi"));
+    f.run_until([&] { return got.data == "hi" || got.end.has_value(); });
+    CHECK(got.data == "hi");
+    return c.session();
+}
+}  // namespace
+
+TEST_CASE_FIXTURE(tls_fixture, "tls: a client resumes a session it kept, over TLS 1.3 and TLS 1.2") {
+    for (bool tls12 : {false, true}) {
+        CAPTURE(tls12);
+        auto sctx = server_ctx();
+        if (tls12) SSL_CTX_set_max_proto_version(sctx.raw(), TLS1_2_VERSION);
+        auto cctx = client_ctx();
+        std::pair<bool, bool> reused;
+        uvkit::tls_session first = one_connection(*this, sctx, cctx, {}, reused);
+        CHECK(reused == std::pair{false, false});
+        REQUIRE(first);
+        uvkit::tls_session second = one_connection(*this, sctx, cctx, first, reused);
+        CHECK(reused == std::pair{true, true});
+        // A session copied from the context of another client resumes too
+        // (the server decides), and a fresh context offers nothing.
+        auto other = client_ctx();
+        one_connection(*this, sctx, other, second ? second : first, reused);
+        CHECK(reused == std::pair{true, true});
+        one_connection(*this, sctx, other, {}, reused);
+        CHECK(reused == std::pair{false, false});
+    }
+}
+
+TEST_CASE_FIXTURE(tls_fixture, "tls: a server without session resumption makes full handshakes") {
+    auto sctx = server_ctx();
+    sctx.set_session_resumption(false);
+    auto cctx = client_ctx();
+    std::pair<bool, bool> reused;
+    uvkit::tls_session first = one_connection(*this, sctx, cctx, {}, reused);
+    CHECK_FALSE(first);  // TLS 1.3: no tickets were sent
+    // A session from a server that resumes is refused by one that does not.
+    auto resuming = server_ctx();
+    uvkit::tls_session kept = one_connection(*this, resuming, cctx, {}, reused);
+    REQUIRE(kept);
+    one_connection(*this, sctx, cctx, kept, reused);
+    CHECK(reused == std::pair{false, false});
+    // Turned back on, it resumes.
+    sctx.set_session_resumption(true);
+    kept = one_connection(*this, sctx, cctx, {}, reused);
+    REQUIRE(kept);
+    one_connection(*this, sctx, cctx, kept, reused);
+    CHECK(reused == std::pair{true, true});
+}
+
+TEST_CASE_FIXTURE(tls_fixture, "tls: a resumed session with client certificates required") {
+    auto sctx = server_ctx();
+    sctx.load_verify_file(certs::get().ca);
+    sctx.set_verify_peer(true);
+    auto cctx = client_ctx();
+    cctx.use_certificate_chain_file(certs::get().cert);
+    cctx.use_private_key_file(certs::get().key);
+    std::pair<bool, bool> reused;
+    uvkit::tls_session kept = one_connection(*this, sctx, cctx, {}, reused);
+    REQUIRE(kept);
+    one_connection(*this, sctx, cctx, kept, reused);
+    CHECK(reused == std::pair{true, true});
+}
+
+TEST_CASE_FIXTURE(tls_fixture, "tls: set_session refuses what it cannot offer") {
+    auto sctx = server_ctx();
+    auto cctx = client_ctx();
+    std::pair<bool, bool> reused;
+    uvkit::tls_session kept = one_connection(*this, sctx, cctx, {}, reused);
+    REQUIRE(kept);
+    auto sc = tls_pair(sctx, cctx);
+    std::error_code ec;
+    sc.second.set_session(uvkit::tls_session{}, ec);  // empty
+    CHECK(ec == std::errc::invalid_argument);
+    sc.first.set_session(kept, ec);  // a server stream
+    CHECK(ec == std::errc::invalid_argument);
+    CHECK_THROWS_AS(sc.first.set_session(kept), std::system_error);
+    CHECK_FALSE(sc.second.session_reused());  // no handshake yet
+    auto r = handshake(sc.first, sc.second);
+    REQUIRE_FALSE(r.second);
+    sc.second.set_session(kept, ec);  // after the handshake
+    CHECK(ec == std::errc::invalid_argument);
+    uvkit::tls_stream empty;
+    empty.set_session(kept, ec);
+    CHECK(ec == std::errc::invalid_argument);
+    CHECK_FALSE(empty.session());
+    CHECK_FALSE(empty.session_reused());
+    CHECK(kept.raw() != nullptr);
+}
+
 TEST_CASE_FIXTURE(tls_fixture, "tls: certificates and keys from memory; configuration errors") {
     const certs& k = certs::get();
     uvkit::tls_context sctx{uvkit::tls_role::server};

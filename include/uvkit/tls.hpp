@@ -52,9 +52,10 @@
 
 #include "uvkit/stream.hpp"
 
-// OpenSSL's types, without its headers (SSL_CTX, SSL).
+// OpenSSL's types, without its headers (SSL_CTX, SSL, SSL_SESSION).
 struct ssl_ctx_st;
 struct ssl_st;
+struct ssl_session_st;
 
 namespace uvkit {
 
@@ -197,6 +198,12 @@ public:
         set_alpn(std::span<const std::string>(v));
     }
 
+    /// Server: whether clients may resume sessions (on by default: OpenSSL's
+    /// session cache and, for TLS 1.3, session tickets). Off, every
+    /// connection makes a full handshake and no tickets are sent. Client:
+    /// no effect (a client resumes with tls_stream::set_session()).
+    void set_session_resumption(bool on) noexcept;
+
     /// The role given at construction (client for an empty context).
     tls_role role() const noexcept;
     /// The OpenSSL context for settings uvkit does not wrap, or nullptr.
@@ -207,6 +214,25 @@ public:
 private:
     friend class tls_stream;
     std::shared_ptr<detail::tls_context_state> state_;
+};
+
+/// A TLS session that a client can resume on a later connection to the same
+/// server (tls_stream::session(), tls_stream::set_session()): an abbreviated
+/// handshake, without the certificate exchange. Copies share the session
+/// (reference counted); an empty one resumes nothing. Keep it secret: it
+/// holds the session's keys.
+class UVKIT_API tls_session {
+public:
+    tls_session() noexcept = default;
+    /// Takes ownership of an OpenSSL session (one reference), or nullptr.
+    explicit tls_session(ssl_session_st* s) noexcept;
+    /// True unless empty.
+    explicit operator bool() const noexcept { return static_cast<bool>(s_); }
+    /// The OpenSSL session, or nullptr.
+    ssl_session_st* raw() const noexcept { return s_.get(); }
+
+private:
+    std::shared_ptr<ssl_session_st> s_;
 };
 
 /// TLS over a connected uvkit stream. Reading and writing mirror
@@ -255,6 +281,23 @@ public:
     /// Turns host name verification off (on by default for clients); the
     /// chain is still verified if the context verifies peers.
     void set_verify_hostname(bool on) noexcept;
+
+    /// Client: offers `session` (from session() of an earlier connection to
+    /// the same server) for resumption. The server may refuse it, then the
+    /// handshake is a full one: see session_reused(). The peer is verified
+    /// either way. Call before handshake(); UV_EINVAL on a server stream, an
+    /// empty session or stream, or after handshake() was called.
+    void set_session(const tls_session& session);
+    void set_session(const tls_session& session, std::error_code& ec) noexcept;
+    /// Client: the newest session the server gave this connection, to resume
+    /// on a later one; empty if none (yet). A TLS 1.2 server gives it in the
+    /// handshake; a TLS 1.3 server sends it just after, so it is there once
+    /// the client read the server's first bytes. It stays resumable however
+    /// the connection ends (close() without shutdown() included). Server: empty.
+    tls_session session() const noexcept;
+    /// After the handshake: true if it resumed a session (no certificates
+    /// were exchanged).
+    bool session_reused() const noexcept;
 
     /// Starts the handshake; `h(ec)` is called exactly once when it is done:
     /// success, a tls_category() error, a transport error, or errc::canceled
