@@ -337,6 +337,8 @@ bool request_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
 }
 
 bool request_awaiter::write_now() noexcept {
+    // Behind queued writes (the steady state of a bulk writer): the usual way, at once.
+    if (uv_stream_get_write_queue_size(st_->stream()) != 0) return false;
     co_stream_state* cs = co_stream_state::of(st_);
     if (!cs) return false;
     if (cs->sync_writes == co_stream_state::sync_write_limit) {
@@ -345,7 +347,7 @@ bool request_awaiter::write_now() noexcept {
     }
     std::string_view data = has_owned_ ? std::string_view(owned_) : data_;
     uv_buf_t b = make_buf(data);
-    // UV_EAGAIN (writes are queued, or the kernel takes nothing now) and the
+    // UV_EAGAIN (the kernel takes nothing now, or a connect is pending) and the
     // errors (the usual write reports them) leave the write to the usual way.
     int n = uv_try_write(st_->stream(), &b, 1);
     if (n <= 0) {
