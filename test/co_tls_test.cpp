@@ -53,6 +53,37 @@ uvkit::task<void> send_all(uvkit::tls_stream& t, const std::string& data) {
     co_await t.async_shutdown();
 }
 
+/// A connection object whose member coroutine writes once the handshake is
+/// done (the shape of a server that refuses a connection over TLS).
+template <class S>
+struct refusing_connection {
+    S t;
+    int& ran;
+    uvkit::task<void> refuse() {
+        ++ran;
+        co_await t.async_write("503 refused");
+        co_await t.async_shutdown();
+    }
+};
+
+/// The handshake inside with_timeout inside a task<bool>: false if it failed.
+uvkit::task<bool> handshake_in_time(uvkit::loop& l, uvkit::tls_stream& t) {
+    try {
+        co_await uvkit::with_timeout(l, std::chrono::hours(1), t.async_handshake());
+    } catch (const std::system_error&) {
+        co_return false;
+    }
+    co_return true;
+}
+
+uvkit::task<void> refuse_after_handshake(uvkit::loop& l, uvkit::tcp socket, int& ran) {
+    std::error_code ec;
+    uvkit::tls_stream t{server_ctx(), std::move(socket), ec};
+    if (ec || !co_await handshake_in_time(l, t)) co_return;
+    refusing_connection<uvkit::tls_stream> c{std::move(t), ran};
+    co_await c.refuse();
+}
+
 }  // namespace
 
 TEST_SUITE("co: tls") {
@@ -397,6 +428,39 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
         CHECK(co_await c.async_read() == "after");
     };
     uvkit::run(loop, rest());
+}
+
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: tls: a member task awaited right after a handshake in with_timeout runs") {
+    // The handshake completes from the TLS read callback; the task awaited next
+    // must start there and run, spawned in a task_group or awaited through when_all.
+    for (bool group : {true, false}) {
+        CAPTURE(group);
+        auto ab = connected_pair(loop);
+        uvkit::tls_stream c{client_ctx(), std::move(ab.second)};
+        c.set_hostname("localhost");
+        int ran = 0;
+        auto client = [&]() -> uvkit::task<std::string> {
+            co_await c.async_handshake();
+            co_return co_await read_all(c);
+        };
+        std::string got;
+        if (group) {
+            uvkit::task_group g{loop};
+            g.spawn(refuse_after_handshake(loop, std::move(ab.first), ran));
+            got = uvkit::run(loop, client());
+        } else {
+            auto both = [&]() -> uvkit::task<std::string> {
+                auto [r, text] = co_await uvkit::when_all(refuse_after_handshake(loop, std::move(ab.first), ran),
+                                                          client());
+                co_return text;
+            };
+            got = uvkit::run(loop, both());
+        }
+        CHECK(ran == 1);
+        CHECK(got == "503 refused");
+    }
 }
 
 }  // TEST_SUITE
