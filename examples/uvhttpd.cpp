@@ -78,6 +78,12 @@
 // connection buffers is bounded by the header limit and one 16 KiB read.
 // Beyond --max-conns open connections (all threads together), a new one is
 // answered "503 Service Unavailable" with "Connection: close" and closed.
+// Under TLS the 503 is sent over TLS, as any other answer: the extra
+// connection gets its handshake (within --header-timeout), the 503 right
+// after it, close_notify and FIN; a plaintext 503 would be garbage to a TLS
+// client. A handshake costs more than a write, so at most 64 such refusals
+// run at a time (all threads together); a connection beyond those is closed
+// at once, without a byte (the client sees its handshake cut off).
 //
 // Threads (--threads N > 1): the main loop binds and listens, N worker loops
 // on N threads serve, and each worker gets its connections over an IPC pipe
@@ -136,6 +142,7 @@ constexpr std::size_t sendfile_chunk = 4 * 1024 * 1024;  // at most this much pe
 constexpr std::size_t flush_size =
     256 * 1024;  // answers queued beyond this are written before the next request
 constexpr std::chrono::milliseconds linger_time = 1s;
+constexpr unsigned max_tls_refusals = 64;  // TLS handshakes at a time for a 503 beyond --max-conns
 constexpr int backlog = 511;
 constexpr std::string_view hello_body = "Hello, world!\n";
 
@@ -167,6 +174,7 @@ struct config {
     unsigned max_requests = 0;
     unsigned max_conns = 0;
     mutable std::atomic<unsigned> open{0};  // connections being served, all workers
+    mutable std::atomic<unsigned> refusing{0};  // TLS connections beyond max_conns getting their 503
 #ifdef UVKIT_HAVE_TLS
     uvkit::tls_context tls;  // empty: plain HTTP
 #endif
@@ -181,6 +189,14 @@ constexpr std::string_view usage_text =
     "[--host ADDRESS] [--port PORT] [--threads N] [--dir DIR] [--idle SECONDS]\n"
     "       [--header-timeout SECONDS] [--body-timeout SECONDS] [--max-conns N]\n"
     "       [--max-requests N] [--balance pass|shared] [--stats] [--cert FILE --key FILE]\n";
+
+constexpr std::string_view help_text =
+    "\n"
+    "--cert FILE --key FILE: HTTPS (ALPN http/1.1), the handshake within --header-timeout.\n"
+    "--max-conns N: beyond N open connections (all threads), a new one gets\n"
+    "  \"503 Service Unavailable\" with \"Connection: close\" and is closed. Under TLS\n"
+    "  the 503 comes over TLS after the handshake; at most 64 such refusals run at a\n"
+    "  time, and a connection beyond them is closed at once without a byte.\n";
 
 int usage(const char* argv0, std::string_view problem) {
     std::cerr << argv0 << ": " << problem << "\n"
@@ -605,7 +621,16 @@ public:
     connection(uvkit::loop& loop, const config& cfg, worker_stats& stats, S socket)
         : loop_(loop), cfg_(cfg), stats_(stats), socket_(std::move(socket)), deadline_(loop) {}
 
-    uvkit::task<void> serve() {
+    // `refused`: a connection beyond --max-conns; it gets the 503 with
+    // "Connection: close" at once, without a request being read, then FIN
+    // (and close_notify) and the linger, so that the client's request does
+    // not turn the close into a reset.
+    uvkit::task<void> serve(bool refused = false) {
+        if (refused) {
+            append_error(out_, 503, false, 1, false);
+            if (co_await flush()) co_await linger();
+            co_return;
+        }
         // One timer holds every deadline: re-armed before each read and
         // write with the idle timeout, cut short by the head's or the body's
         // deadline. When it fires, the socket is closed, which completes the
@@ -965,18 +990,55 @@ uvkit::task<void> refuse(uvkit::tcp socket) {
     if (!ec) co_await socket.async_shutdown(ec);
 }
 
+// Takes one back from a counter when the frame goes, however it ends
+// (cancelled at shutdown too).
+struct counted {
+    std::atomic<unsigned>& n;
+    ~counted() { n.fetch_sub(1, std::memory_order_relaxed); }
+};
+
+#ifdef UVKIT_HAVE_TLS
+// The server side of the handshake, within the header timeout. False if it
+// failed (the alert was sent), timed out, or the server is shutting down.
+uvkit::task<bool> handshake(uvkit::loop& loop, const config& cfg, uvkit::tls_stream& t) {
+    try {
+        co_await uvkit::with_timeout(loop, cfg.header_timeout, t.async_handshake());
+    } catch (const std::system_error&) {
+        co_return false;
+    }
+    co_return true;
+}
+
+// A TLS connection beyond --max-conns: the 503 over TLS, for at most
+// max_tls_refusals at a time; beyond them, closed at once.
+uvkit::task<void> refuse_tls(uvkit::loop& loop, const config& cfg, worker_stats& stats, uvkit::tcp socket) {
+    if (cfg.refusing.fetch_add(1, std::memory_order_relaxed) >= max_tls_refusals) {
+        cfg.refusing.fetch_sub(1, std::memory_order_relaxed);
+        co_return;  // `socket` is closed as the frame goes
+    }
+    counted guard{cfg.refusing};
+    std::error_code ec;
+    uvkit::tls_stream t{cfg.tls, std::move(socket), ec};
+    if (ec || !co_await handshake(loop, cfg, t)) co_return;
+    connection<uvkit::tls_stream> c{loop, cfg, stats, std::move(t)};
+    co_await c.serve(true);
+}
+#endif
+
 uvkit::task<void> serve_connection(uvkit::loop& loop, const config& cfg, worker_stats& stats,
                                    uvkit::tcp socket) {
     if (cfg.open.fetch_add(1, std::memory_order_relaxed) >= cfg.max_conns) {
         cfg.open.fetch_sub(1, std::memory_order_relaxed);
+#ifdef UVKIT_HAVE_TLS
+        if (cfg.tls) {
+            co_await refuse_tls(loop, cfg, stats, std::move(socket));
+            co_return;
+        }
+#endif
         co_await refuse(std::move(socket));
         co_return;
     }
-    // Counted until the frame goes, however it ends (cancelled at shutdown too).
-    struct counted {
-        const config& cfg;
-        ~counted() { cfg.open.fetch_sub(1, std::memory_order_relaxed); }
-    } guard{cfg};
+    counted guard{cfg.open};
     stats.connections.fetch_add(1, std::memory_order_relaxed);
     std::error_code ec;
     socket.set_nodelay(true, ec);  // responses are small writes: no Nagle delay
@@ -984,11 +1046,7 @@ uvkit::task<void> serve_connection(uvkit::loop& loop, const config& cfg, worker_
     if (cfg.tls) {
         uvkit::tls_stream t{cfg.tls, std::move(socket), ec};
         if (ec) co_return;
-        try {  // a client that does not finish the handshake in time is closed
-            co_await uvkit::with_timeout(loop, cfg.header_timeout, t.async_handshake());
-        } catch (const std::system_error&) {
-            co_return;  // a failed handshake (the alert was sent), a timeout, or shutting down
-        }
+        if (!co_await handshake(loop, cfg, t)) co_return;  // in time, or the client is closed
         connection<uvkit::tls_stream> c{loop, cfg, stats, std::move(t)};
         co_await c.serve();
         co_return;
@@ -1170,7 +1228,7 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         std::string_view arg = argv[i];
         if (arg == "-h" || arg == "--help") {
-            std::cout << "usage: " << argv[0] << " " << usage_text;
+            std::cout << "usage: " << argv[0] << " " << usage_text << help_text;
             return 0;
         }
         if (arg == "--stats") {

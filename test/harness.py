@@ -3,7 +3,8 @@
 Every subprocess has a timeout, every server runs in its own process group and
 is killed when its block ends, and everything talks to 127.0.0.1 only.
 `run_cases` runs (name, function) pairs and prints one line per case
-(`ok NAME` or `FAIL NAME: reason`), then `N passed, M failed`.
+(`ok NAME`, `FAIL NAME: reason`, or `skip NAME: reason` for a case that cannot run
+here), then `N passed, M failed`.
 """
 
 import os
@@ -29,6 +30,11 @@ STARTUP_TIMEOUT = 10.0  # generous: sanitizer builds start slowly
 
 class CheckFailed(Exception):
     pass
+
+
+class Skipped(Exception):
+    """Raised by a case that cannot run here (a tool or a build feature missing): printed as
+    `skip NAME: reason`, counted neither as passed nor as failed."""
 
 
 def check(condition, message):
@@ -231,6 +237,8 @@ def run_cases(cases, build_dir):
     for name, fn in cases:
         try:
             fn()
+        except Skipped as e:
+            print(f"skip {name}: {e}", flush=True)
         except CheckFailed as e:
             failed += 1
             print(f"FAIL {name}: {e}", flush=True)

@@ -8,11 +8,14 @@ has no flow control, so a bigger burst may legitimately be dropped by a
 receiver's socket buffer, which would test the kernel, not uvcat.
 """
 
+import hashlib
 import os
 import re
 import select
 import signal
 import socket
+import ssl
+import struct
 import subprocess
 import tempfile
 import threading
@@ -873,4 +876,150 @@ CASES += [
     ("uvcat_tls_client_refuses_bad_certificates_exit_1", case_uvcat_tls_client_refuses_bad_certificates_exit_1),
     ("uvcat_tls_listener_s_client_both_ways", case_uvcat_tls_listener_s_client_both_ways),
     ("uvcat_tls_bad_arguments_exit_2", case_uvcat_tls_bad_arguments_exit_2),
+]
+
+
+# ---------------------------------------------------------------- TLS with Python's ssl module, and 64 MiB each way
+
+
+def need_uvcat_tls():
+    if not uvcat_has_tls():
+        raise Skipped("uvcat was built without TLS (--tls is refused)")
+
+
+def case_uvcat_tls_client_python_ssl_server():
+    """A Python ssl server (the test certificate) as the peer of `uvcat --tls --cafile ca.pem`:
+    what uvcat reads on stdin arrives there, its reply (naming what it got) arrives on uvcat's
+    stdout; uvcat's end of stdin is a close_notify the server sees, and uvcat exits 0 after the
+    server's own."""
+    need_uvcat_tls()
+    with Certs() as f:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(f.path("server.pem"), f.path("server.key"))
+        ours = tls_text(TLS_DATA)
+        reply = b"got %d bytes, sha256 %s\n" % (len(ours), hashlib.sha256(ours).hexdigest().encode())
+        result = {}
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            listener.settimeout(STEP)
+            port = listener.getsockname()[1]
+
+            def serve():
+                try:
+                    raw, _ = listener.accept()
+                    raw.settimeout(STEP)
+                    with ctx.wrap_socket(raw, server_side=True, suppress_ragged_eofs=False) as s:
+                        result["version"] = s.version()
+                        got = bytearray()
+                        while len(got) < len(ours):
+                            chunk = s.recv(65536)
+                            if not chunk:
+                                break
+                            got += chunk
+                        result["got"] = bytes(got)
+                        s.sendall(reply)
+                        result["end"] = s.recv(65536)  # b"": uvcat's close_notify, nothing more
+                        s.unwrap()  # our close_notify back
+                except Exception as e:
+                    result["error"] = f"{type(e).__name__}: {e}"
+
+            server = threading.Thread(target=serve, daemon=True)
+            server.start()
+            uv = spawn(uvcat_args("--tls", "--cafile", f.path("ca.pem"), "127.0.0.1", str(port)),
+                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            try:
+                uv.stdin.write(ours)
+                uv.stdin.flush()
+                deadline = time.monotonic() + STEP
+                got = read_exact(uv.stdout.fileno(), len(reply), deadline)
+                check(got == reply, f"uvcat printed {got!r}, expected {reply!r} ({result.get('error')})")
+                uv.stdin.close()  # now uvcat sends close_notify
+                rc, err = finish(uv, STEP, "uvcat --tls")
+                check(rc == 0, f"uvcat --tls exited {rc}: {err!r}")
+                check(uv.stdout.read() == b"", "uvcat wrote more than the server sent")
+                server.join(timeout=STEP)
+                check(not server.is_alive(), "the Python server did not finish")
+                check("error" not in result, f"Python server: {result.get('error')}")
+                expect_same(ours, result["got"], "uvcat --tls -> Python ssl server")
+                check(result["end"] == b"", f"after the data the server read {result['end'][:80]!r}")
+                check(result["version"] in ("TLSv1.2", "TLSv1.3"), f"protocol {result['version']}")
+            finally:
+                kill_group(uv)
+
+
+MIB64 = 64 * 1024 * 1024
+
+
+def write_pattern(path, tag, size):
+    """`size` bytes of 8-byte big-endian words (tag << 56) | index: a lost, repeated or reordered
+    stretch shows which word came instead. Written in 1 MiB pieces; returns the sha256."""
+    h = hashlib.sha256()
+    words = 1 << 17  # per piece
+    with open(path, "wb") as out:
+        for first in range(0, size // 8, words):
+            piece = struct.pack(f">{words}Q", *range((tag << 56) | first, (tag << 56) | (first + words)))
+            h.update(piece)
+            out.write(piece)
+    return h.hexdigest()
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while piece := f.read(1 << 20):
+            h.update(piece)
+    return h.hexdigest()
+
+
+def explain_difference(sent, got, who):
+    """Where two pattern files part: the first differing 8-byte word and what it holds."""
+    with open(sent, "rb") as a, open(got, "rb") as b:
+        offset = 0
+        while True:
+            x, y = a.read(1 << 20), b.read(1 << 20)
+            if x != y:
+                i = next((k for k in range(0, min(len(x), len(y)), 8) if x[k:k + 8] != y[k:k + 8]),
+                         min(len(x), len(y)))
+                word = y[i:i + 8]
+                what = (f"word {struct.unpack('>Q', word)[0] & ((1 << 56) - 1)} of direction "
+                        f"{word[0]}" if len(word) == 8 else "the end of the data")
+                return (f"{who}: sent {os.path.getsize(sent)} bytes, got {os.path.getsize(got)}; first "
+                        f"difference at byte {offset + i} (word {(offset + i) // 8}), which holds {what}")
+            if not x:
+                return f"{who}: the files are the same"
+            offset += len(x)
+
+
+def case_uvcat_tls_64mib_both_ways_uvcat_to_uvcat():
+    """`uvcat -l --tls --cert --key` and `uvcat --tls --cafile` move 64 MiB each way at the same
+    time, from files and into files; sha256 of what was sent and what arrived, both directions."""
+    need_uvcat_tls()
+    with Certs() as f:
+        sums = {name: write_pattern(f.path(name), tag, MIB64) for name, tag in (("to-client", 1), ("to-server", 2))}
+        with open(f.path("to-client"), "rb") as stdin, open(f.path("server-got"), "wb") as stdout:
+            srv, port = start_uvcat_listener("--tls", "--cert", f.path("server.pem"), "--key", f.path("server.key"),
+                                             stdin=stdin, stdout=stdout)
+        cl = None
+        try:
+            with open(f.path("to-server"), "rb") as stdin, open(f.path("client-got"), "wb") as stdout:
+                cl = spawn(uvcat_args("--tls", "--cafile", f.path("ca.pem"), "127.0.0.1", str(port)),
+                           stdin=stdin, stdout=stdout)
+            rc, err = finish(cl, 4 * STEP, "uvcat --tls")
+            check(rc == 0, f"uvcat --tls exited {rc}: {err!r}")
+            rc, err = finish(srv, STEP, "uvcat -l --tls")
+            check(rc == 0, f"uvcat -l --tls exited {rc}: {err!r}")
+            for sent, got, who in (("to-server", "server-got", "uvcat --tls -> uvcat -l --tls"),
+                                   ("to-client", "client-got", "uvcat -l --tls -> uvcat --tls")):
+                if file_sha256(f.path(got)) != sums[sent]:
+                    raise CheckFailed(explain_difference(f.path(sent), f.path(got), who))
+        finally:
+            for p in (srv, cl):
+                if p:
+                    kill_group(p)
+
+
+CASES += [
+    ("uvcat_tls_client_python_ssl_server", case_uvcat_tls_client_python_ssl_server),
+    ("uvcat_tls_64mib_both_ways_uvcat_to_uvcat", case_uvcat_tls_64mib_both_ways_uvcat_to_uvcat),
 ]

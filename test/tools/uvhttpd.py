@@ -9,7 +9,9 @@ import signal
 import socket
 import email.utils
 import http.client
+import ssl
 import tempfile
+import threading
 import time
 
 from harness import *  # noqa: F401,F403
@@ -961,6 +963,196 @@ def case_https_silent_and_garbage_clients_closed():
                   "not 200 after the bad clients")
 
 
+# ---------------------------------------------------------------- HTTPS with Python's ssl module as the client
+
+
+def https_setup(certs):
+    """make_certs() in `certs`; returns (ca.pem, the --cert/--key arguments). Skips the case if
+    this uvhttpd was built without TLS (then --cert is refused as a bad argument, exit 2)."""
+    rc, _, err, _ = run([binary("uvhttpd"), "--cert", "/nonexistent.pem", "--key", "/nonexistent.key"], 10)
+    if rc == 2 and b"without TLS" in err:
+        raise Skipped("uvhttpd was built without TLS (--cert is refused)")
+    make_certs(certs)
+    return os.path.join(certs, "ca.pem"), ["--cert", os.path.join(certs, "server.pem"),
+                                           "--key", os.path.join(certs, "server.key")]
+
+
+def client_context(ca):
+    """A client context as a careful client builds it: the test CA only, the certificate and the
+    host name (127.0.0.1, an IP SAN) verified, ALPN http/1.1 offered."""
+    ctx = ssl.create_default_context(cafile=ca)
+    check(ctx.check_hostname and ctx.verify_mode == ssl.CERT_REQUIRED, "the default context does not verify")
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+class TlsConn(Conn):
+    """Conn over TLS (the handshake is done by the constructor, bounded by `timeout`). A TCP close
+    without close_notify is an error here (ssl.SSLEOFError), not an end of stream."""
+
+    def __init__(self, port, ctx, timeout=10):
+        raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        try:
+            self.sock = ctx.wrap_socket(raw, server_hostname="127.0.0.1", suppress_ragged_eofs=False)
+        except BaseException:
+            raw.close()
+            raise
+        self.buf = bytearray()
+
+    def closed_cleanly(self):
+        """True if the server ends the stream with close_notify and nothing more."""
+        try:
+            chunk = self.sock.recv(65536)
+        except socket.timeout:
+            return False
+        check(chunk == b"", f"unexpected bytes {chunk[:100]!r}")
+        return True
+
+
+def case_https_python_ssl_client_two_requests_alpn():
+    """Python's ssl module as the client: the certificate and 127.0.0.1 verified against the test
+    CA, ALPN selects http/1.1, two requests on one connection (keep-alive) and a third with
+    "Connection: close", which ends with close_notify."""
+    with tempfile.TemporaryDirectory(prefix="uvhttpd-tls-") as certs:
+        ca, tls = https_setup(certs)
+        with Site() as site, Server("uvhttpd", "--dir", site.root, *tls) as srv:
+            port = srv.port()
+            with TlsConn(port, client_context(ca)) as c:
+                check(c.sock.selected_alpn_protocol() == "http/1.1",
+                      f"ALPN selected {c.sock.selected_alpn_protocol()!r}, expected 'http/1.1'")
+                check(c.sock.version() in ("TLSv1.2", "TLSv1.3"), f"protocol {c.sock.version()}")
+                peer = c.sock.getpeercert()
+                check(("IP Address", "127.0.0.1") in peer.get("subjectAltName", ()), f"peer certificate {peer}")
+                c.send(get("/hello"))
+                r = c.response()
+                check(r.status == 200 and r.body == HELLO, f"first: {r.status} {r.body!r}")
+                check(r.header("connection") is None, f"first: Connection: {r.header('connection')}")
+                c.send(get("/a.txt"))
+                r = c.response()
+                check(r.status == 200 and r.body == site.files["a.txt"], f"second: {r.status} {r.body!r}")
+                check((r.header("content-type") or "").startswith("text/plain"), f"second: {r.headers}")
+                c.send(get("/sub/big.bin", extra="Connection: close\r\n"))
+                r = c.response()
+                check(r.status == 200 and r.header("connection") == "close", f"third: {r.status} {r.headers}")
+                expect_same(site.files["sub/big.bin"], r.body, "third: big.bin over TLS")
+                check(c.buf == b"", f"extra bytes {bytes(c.buf[:80])!r}")
+                check(c.closed_cleanly(), "no close_notify after Connection: close")
+
+
+def case_https_200_concurrent_tls_connections():
+    """200 TLS connections open and handshaken at the same time (a barrier holds every thread
+    after its handshake until all 200 are there), then each does one GET of its own range of
+    big.bin and checks the body; afterwards curl is still answered."""
+    n = 200
+    with tempfile.TemporaryDirectory(prefix="uvhttpd-tls-") as certs:
+        ca, tls = https_setup(certs)
+        ctx = client_context(ca)
+        # Generous idle and header limits: the first connections must not time out while the
+        # last ones handshake on a loaded machine.
+        with Site() as site, Server("uvhttpd", "--dir", site.root, "--idle", "120", "--header-timeout", "120",
+                                    *tls) as srv:
+            port = srv.port()
+            big = site.files["sub/big.bin"]
+            barrier = threading.Barrier(n, timeout=90)
+            errors = [None] * n
+            done = [False] * n
+
+            def client(i):
+                try:
+                    with TlsConn(port, ctx, timeout=90) as c:
+                        check(c.sock.selected_alpn_protocol() == "http/1.1", f"ALPN {c.sock.selected_alpn_protocol()!r}")
+                        barrier.wait()  # all n are connected and handshaken here
+                        first = i * 20011
+                        c.send(get("/sub/big.bin", extra=f"Range: bytes={first}-{first + 9999}\r\n"))
+                        r = c.response()
+                        check(r.status == 206, f"status {r.status}")
+                        check(r.body == big[first:first + 10000], f"body of {len(r.body)} bytes differs")
+                    done[i] = True
+                except threading.BrokenBarrierError:
+                    errors[i] = "the barrier broke (another client failed or the 90 s passed)"
+                except Exception as e:
+                    errors[i] = f"{type(e).__name__}: {e}"
+                    barrier.abort()
+
+            threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(n)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=180)
+            check(not any(t.is_alive() for t in threads), "clients still running after 180 s")
+            if not all(done):
+                firsts = [f"client {i}: {e}" for i, e in enumerate(errors) if e and "barrier broke" not in e]
+                others = [f"client {i}: {e}" for i, e in enumerate(errors) if e]
+                raise CheckFailed(f"{done.count(False)} of {n} failed: " + "; ".join((firsts or others)[:3]))
+            check(curl_status(f"https://127.0.0.1:{port}/hello", "--cacert", ca) == 200,
+                  "curl not answered after the 200 connections")
+
+
+def case_https_max_conns_503_over_tls():
+    """--max-conns under TLS: an extra connection gets its handshake and a 503 over TLS (with
+    "Connection: close", then close_notify), whether or not it sent its request first; curl reads
+    the 503. At most 64 refusals run at a time: with 64 extra connections stuck before their
+    ClientHello, one more is closed at once without a byte. Once a served connection leaves, a
+    new one is served."""
+    with tempfile.TemporaryDirectory(prefix="uvhttpd-tls-") as certs:
+        ca, tls = https_setup(certs)
+        ctx = client_context(ca)
+        with Server("uvhttpd", "--max-conns", "2", "--idle", "120", "--header-timeout", "120", *tls) as srv:
+            port = srv.port()
+            held, stuck = [], []
+            try:
+                for _ in range(2):  # each answered: both are being served
+                    held.append(TlsConn(port, ctx))
+                    held[-1].send(get("/hello"))
+                    check(held[-1].response().status == 200, "a connection within the limit was not served")
+                for send_first in (False, True):
+                    with TlsConn(port, ctx) as extra:
+                        check(extra.sock.selected_alpn_protocol() == "http/1.1", "the refused one: no ALPN")
+                        if send_first:
+                            extra.send(get("/hello"))
+                        r = extra.response()
+                        check(r.status == 503 and r.header("connection") == "close",
+                              f"extra (request sent: {send_first}): {r.status} {r.headers}")
+                        check(r.body == b"503 Service Unavailable\n", f"503 body {r.body!r}")
+                        check(extra.closed_cleanly(), f"extra (request sent: {send_first}): no close_notify")
+                rc, out, err = curl("--cacert", ca, "-o", os.devnull, "-w", "%{http_code}",
+                                    f"https://127.0.0.1:{port}/hello")
+                check(rc == 0 and out == b"503", f"curl beyond --max-conns: exit {rc}, {out!r}, {err[-300:]!r}")
+                # 64 extra connections that never send their ClientHello take every refusal slot.
+                for _ in range(64):
+                    stuck.append(Conn(port, timeout=20))
+                with Conn(port, timeout=20) as one_more:
+                    check(one_more.closed(), "the 65th refusal was not closed at once")
+                try:
+                    with TlsConn(port, ctx, timeout=20):
+                        raise CheckFailed("a TLS handshake beyond 64 refusals succeeded")
+                except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+                    pass  # closed at once: the handshake is cut off
+                for c in stuck:
+                    c.sock.close()
+                stuck.clear()
+                held.pop(0).sock.close()
+                # The slots are free once the server saw the closes: served again, in bounded tries.
+                for _ in range(200):
+                    try:
+                        with TlsConn(port, ctx) as c:
+                            c.send(get("/hello"))
+                            r = c.response()
+                            if r.status == 200:
+                                break
+                            check(r.status == 503, f"status {r.status}")
+                    except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+                        pass  # still cut off: the server has not seen every close yet
+                    time.sleep(0.01)
+                else:
+                    raise CheckFailed("no connection served after one of the two left")
+                held[0].send(get("/hello"))  # the one still held is untouched
+                check(held[0].response().body == HELLO, "the held connection no longer answers")
+            finally:
+                for c in held + stuck:
+                    c.sock.close()
+
+
 CASES = [
     ("uvhttpd_hello_get_head", case_hello_get_head),
     ("uvhttpd_static_files_and_types", case_static_files_and_types),
@@ -994,4 +1186,7 @@ CASES = [
     ("uvhttpd_cached_small_files_follow_every_change", case_cached_small_files_follow_every_change),
     ("uvhttpd_https_with_curl", case_https_with_curl),
     ("uvhttpd_https_silent_and_garbage_clients_closed", case_https_silent_and_garbage_clients_closed),
+    ("uvhttpd_https_python_ssl_client_two_requests_alpn", case_https_python_ssl_client_two_requests_alpn),
+    ("uvhttpd_https_200_concurrent_tls_connections", case_https_200_concurrent_tls_connections),
+    ("uvhttpd_https_max_conns_503_over_tls", case_https_max_conns_503_over_tls),
 ]
