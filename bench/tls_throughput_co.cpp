@@ -55,7 +55,8 @@ uvkit::task<void> sink(uvkit::tcp& server, const uvkit::tls_context& ctx, long l
 }
 
 uvkit::task<void> writer(uvkit::tls_stream& t, long long chunks) {
-    for (long long i = 0; i < chunks; ++i) co_await t.async_write(std::string_view{chunk.data(), chunk.size()});
+    for (long long i = 0; i < chunks; ++i)
+        co_await t.async_write(std::string_view{chunk.data(), chunk.size()});
 }
 
 uvkit::task<void> source(uvkit::loop& loop, const uvkit::tls_context& ctx, uvkit::endpoint ep,
@@ -67,7 +68,8 @@ uvkit::task<void> source(uvkit::loop& loop, const uvkit::tls_context& ctx, uvkit
     BENCH_CHECK(t.cipher() == BENCH_TLS_SUITE, "the cipher suite");
     uvkit::task_group writers{loop};
     for (int i = 0; i < BENCH_TLS_WRITERS; ++i)
-        writers.spawn(writer(t, total_chunks / BENCH_TLS_WRITERS + (i < total_chunks % BENCH_TLS_WRITERS ? 1 : 0)));
+        writers.spawn(
+            writer(t, total_chunks / BENCH_TLS_WRITERS + (i < total_chunks % BENCH_TLS_WRITERS ? 1 : 0)));
     co_await writers.join();
     co_await t.async_shutdown();
     t.close();
