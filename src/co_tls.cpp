@@ -62,6 +62,10 @@ struct co_tls_reader final : tls_read_consumer {
         // Last: resuming the coroutine may delete this reader (read_start takes over).
         if (w) w->done(used);
     }
+    std::span<char> tls_room() noexcept override {
+        // A waiting span read with nothing kept before it: decrypted into its buffer, no copy.
+        return waiter && kept().empty() ? waiter->room() : std::span<char>{};
+    }
     bool tls_yield() noexcept override { return !waiter && kept().empty(); }
     void tls_stop(bool soon) noexcept override {
         tls_read_waiter* w = std::exchange(waiter, nullptr);
@@ -158,7 +162,7 @@ std::size_t tls_read_waiter::take(std::string_view d) {
         return d.size();
     }
     std::size_t n = std::min(d.size(), dst_.size());
-    if (n) std::memcpy(dst_.data(), d.data(), n);
+    if (n && d.data() != dst_.data()) std::memcpy(dst_.data(), d.data(), n);  // else decrypted in place
     return n;
 }
 

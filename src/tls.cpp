@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <new>
 
 #include "tls_impl.hpp"
@@ -18,6 +19,13 @@ namespace uvkit {
 namespace {
 
 constexpr int kind_mask = 0xF;
+
+/// Empties the thread's OpenSSL error queue before an SSL_read or SSL_write
+/// (SSL_get_error needs it empty). Peeking first: clearing an empty queue
+/// still walks all its slots (~800 instructions, twice per 64 KiB written).
+void clear_errors() noexcept {
+    if (ERR_peek_error() != 0) ERR_clear_error();
+}
 
 int pack(tls_errc kind, unsigned lib, unsigned reason) noexcept {
     return static_cast<int>(kind) | static_cast<int>((reason & 0xFFFFu) << 4) |
@@ -403,6 +411,7 @@ struct state_ref {
 };
 
 constexpr std::size_t read_chunk = 16 * 1024;
+constexpr std::size_t max_record_read = 1 << 20;  // an SSL_read's size (an int) for a caller's buffer
 }  // namespace
 
 tls_state::~tls_state() {
@@ -429,7 +438,11 @@ void tls_state::complete(tls_op* op, std::error_code ec) noexcept {
 
 namespace {
 constexpr unsigned pool_limit = 4;  // tls_ops kept per stream (writes in flight at once, usually 1)
-constexpr std::size_t pool_cipher_limit = 17 * 1024;  // ciphertext capacity kept per tls_op: one full record
+// Ciphertext capacity every pooled tls_op keeps: one full record. More is kept
+// only while the stream writes (another write in flight when one completes),
+// so that a bulk writer does not allocate per write and a quiet stream holds
+// no more than this per pooled op.
+constexpr std::size_t pool_cipher_limit = 17 * 1024;
 }  // namespace
 
 tls_op* tls_state::new_op() noexcept {
@@ -452,7 +465,12 @@ void tls_state::recycle(tls_op* op) noexcept {
     op->data = {};
     if (op->is_owned) std::string().swap(op->owned);
     op->is_owned = false;
-    if (op->cipher.capacity() > pool_cipher_limit) std::string().swap(op->cipher);
+    if (sending == 0) {
+        // Quiet: the big buffers go, this one's and the pooled ones'.
+        if (op->cipher.capacity > pool_cipher_limit) op->cipher.release();
+        for (tls_op* f = free_ops; f; f = f->next)
+            if (f->cipher.capacity > pool_cipher_limit) f->cipher.release();
+    }
     op->next = free_ops;
     free_ops = op;
     ++free_count;
@@ -460,15 +478,19 @@ void tls_state::recycle(tls_op* op) noexcept {
 
 void tls_state::send_cipher(tls_op* op, std::error_code& ec) noexcept {
     std::size_t n = BIO_ctrl_pending(wbio);
-    try {
-        op->cipher.resize(n);
-    } catch (...) {
+    if (!op->cipher.resize(n)) {
         ec = make_uv_error(UV_ENOMEM);
         return;
     }
-    if (n) BIO_read(wbio, op->cipher.data(), static_cast<int>(n));
+    if (n) BIO_read(wbio, op->cipher.bytes.get(), static_cast<int>(n));
     transport().write(
-        std::string_view(op->cipher), [this, op](std::error_code wec) { complete(op, wec); }, ec);
+        op->cipher.view(),
+        [this, op](std::error_code wec) {
+            --sending;
+            complete(op, wec);
+        },
+        ec);
+    if (!ec) ++sending;
 }
 
 void tls_state::deliver(std::error_code ec, std::string_view data) noexcept {
@@ -527,7 +549,7 @@ void tls_state::flush(tls_op* op) noexcept {
 void tls_state::encrypt(tls_op* op) noexcept {
     std::string_view d = op->is_owned ? std::string_view(op->owned) : op->data;
     if (!d.empty()) {
-        ERR_clear_error();
+        clear_errors();
         int r = SSL_write(ssl, d.data(), static_cast<int>(d.size()));
         if (r <= 0) {
             std::error_code ec = ssl_error(r);
@@ -688,9 +710,11 @@ void tls_state::pump() noexcept {
             break;
         }
         if (ph != phase::established || read_done || !reading) break;
-        char* buf = owner->ready_read_buffer();
-        ERR_clear_error();
-        int n = SSL_read(ssl, buf, static_cast<int>(read_chunk));
+        std::span<char> room = reader ? reader->tls_room() : std::span<char>{};
+        if (room.empty()) room = {owner->ready_read_buffer(), read_chunk};
+        clear_errors();
+        int n = SSL_read(ssl, room.data(), static_cast<int>(std::min(room.size(), max_record_read)));
+        char* buf = room.data();
         if (n > 0) {
             deliver(no_error(), std::string_view(buf, static_cast<std::size_t>(n)));
             repump = true;
@@ -814,7 +838,7 @@ void tls_state::start_write(std::string_view data, std::string* owned, write_han
         // Encrypted now; the handler runs when the transport's write completed.
         std::string_view d = op->is_owned ? std::string_view(op->owned) : op->data;
         if (!d.empty()) {
-            ERR_clear_error();
+            clear_errors();
             int r = SSL_write(ssl, d.data(), static_cast<int>(d.size()));
             if (r <= 0) {
                 ec = ssl_error(r);

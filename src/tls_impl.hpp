@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <new>
 #include <string>
 #include <system_error>
 
@@ -23,6 +24,31 @@ struct tls_context_state {
     std::string alpn_wire;  // the ALPN list in wire format (length-prefixed names)
 };
 
+/// Bytes that are only ever overwritten: resize() does not zero them (a
+/// std::string would, 64 KiB per 64 KiB written).
+struct byte_buffer {
+    std::unique_ptr<char[]> bytes;
+    std::size_t capacity = 0;
+    std::size_t size = 0;
+
+    /// Room for `n` bytes (their content undefined); false if out of memory.
+    bool resize(std::size_t n) noexcept {
+        if (n > capacity) {
+            std::unique_ptr<char[]> more(new (std::nothrow) char[n]);
+            if (!more) return false;
+            bytes = std::move(more);
+            capacity = n;
+        }
+        size = n;
+        return true;
+    }
+    void release() noexcept {
+        bytes.reset();
+        capacity = size = 0;
+    }
+    std::string_view view() const noexcept { return {bytes.get(), size}; }
+};
+
 /// One pending handshake, write or shutdown: its handler or its consumer,
 /// completed exactly once.
 struct tls_op {
@@ -31,7 +57,7 @@ struct tls_op {
     tls_op* next = nullptr;  // the queue of writes waiting for the handshake
     std::string_view data;   // a borrowed write's bytes
     std::string owned;       // an owned write's bytes
-    std::string cipher;      // its ciphertext while the transport writes it (capacity reused)
+    byte_buffer cipher;      // its ciphertext while the transport writes it (capacity reused)
     bool is_owned = false;
 };
 
@@ -123,6 +149,7 @@ struct tls_state {
     int refs = 0;
     tls_op* free_ops = nullptr;  // the pool of finished tls_ops
     unsigned free_count = 0;
+    unsigned sending = 0;  // writes whose ciphertext the transport is writing
     int in_call = 0;            // inside a user's call (write, shutdown, read_stop, ...)
     bool fail_pending = false;  // fail() ran inside a user's call: notify_failed() from the loop
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "alloc_counter.hpp"
 #include "fixture.hpp"
 #include "tls_util.hpp"
 
@@ -486,6 +487,60 @@ TEST_CASE_FIXTURE(tls_fixture, "tls: set_session refuses what it cannot offer") 
     CHECK_FALSE(empty.session());
     CHECK_FALSE(empty.session_reused());
     CHECK(kept.raw() != nullptr);
+}
+
+TEST_CASE_FIXTURE(tls_fixture,
+                  "tls: a bulk writer allocates nothing per 64 KiB write once warm; a quiet stream lets go") {
+    auto sc = tls_pair(server_ctx(), client_ctx());
+    auto& s = sc.first;
+    auto& c = sc.second;
+    auto r = handshake(s, c);
+    REQUIRE_FALSE(r.second);
+    const std::string chunk = pattern(64 * 1024, 3);
+    std::size_t received = 0;
+    bool broken = false;
+    s.read_start([&](std::error_code ec, std::string_view d) {
+        if (ec) broken = true;
+        received += d.size();
+    });
+    // Two writes in flight; each completion starts the next one. The handler
+    // holds one pointer, so that it is stored inline (the test's own handlers
+    // must not allocate).
+    struct bulk_writer {
+        uvkit::tls_stream& c;
+        const std::string& chunk;
+        int warmup = 20, counted = 200;
+        int started = 0, completed = 0;
+        bool failed = false;
+        std::size_t window_start = 0, window_allocs = 0;
+        void next() {
+            if (started == warmup + counted) return;
+            ++started;
+            c.write(chunk, [this](std::error_code ec) {
+                failed = failed || ec;
+                if (++completed == warmup) window_start = uvkit_test::allocations();
+                if (completed == warmup + counted) window_allocs = uvkit_test::allocations() - window_start;
+                next();
+            });
+        }
+    } w{c, chunk};
+    w.next();
+    w.next();
+    const int total = w.warmup + w.counted;
+    run_until([&] { return w.completed == total && received == chunk.size() * total; });
+    CHECK_FALSE(broken);
+    CHECK_FALSE(w.failed);
+    CHECK(w.window_allocs == 0);  // operator new only: OpenSSL's own (malloc) are not counted
+    // Quiet now: the 64 KiB ciphertext buffers were let go, so the next big
+    // write allocates one again (an idle connection holds no more than a record per pooled write).
+    std::size_t before = uvkit_test::allocations();
+    bool done = false;
+    c.write(chunk, [&](std::error_code ec) {
+        REQUIRE_FALSE(ec);
+        done = true;
+    });
+    CHECK(uvkit_test::allocations() - before >= 1);
+    run_until([&] { return done && received == chunk.size() * (total + 1); });
 }
 
 TEST_CASE_FIXTURE(tls_fixture, "tls: certificates and keys from memory; configuration errors") {

@@ -117,6 +117,9 @@ struct tls_read_consumer {
     virtual ~tls_read_consumer() = default;
     /// Decrypted bytes, or the end (errc::eof) or an error (empty data).
     virtual void tls_data(std::error_code ec, std::string_view data) noexcept = 0;
+    /// Where the next decrypted bytes may go in place (a waiting read's own
+    /// buffer), or empty for the loop's buffer. tls_data then gets a view of it.
+    virtual std::span<char> tls_room() noexcept { return {}; }
     /// A read_start() handler takes over: true if the consumer lets go.
     virtual bool tls_yield() noexcept = 0;
     /// Reading stopped (read_stop(); `soon`: inside a user's call, resumed by

@@ -116,6 +116,8 @@ public:
     void on_cancel() noexcept;
     /// Takes bytes from `d` (all of them for a string, what fits for a span): returns how many.
     std::size_t take(std::string_view d);
+    /// A span read's buffer, to decrypt into in place; empty for a string read.
+    std::span<char> room() const noexcept { return out_ ? std::span<char>{} : dst_; }
     /// Completes with what take() took, or with the end of the stream / its error.
     void done(std::size_t n) noexcept {
         reader_ = nullptr;
