@@ -8,17 +8,9 @@
 #include <string_view>
 #include <vector>
 
-#include "bench.h"
+#include "uvkit_bench.hpp"
 
 namespace {
-
-void pin_buffers(uvkit::tcp& t) {
-    auto* h = reinterpret_cast<uv_handle_t*>(t.raw());
-    int size = BENCH_SOCKBUF;
-    BENCH_UV(uv_send_buffer_size(h, &size));
-    size = BENCH_SOCKBUF;
-    BENCH_UV(uv_recv_buffer_size(h, &size));
-}
 
 std::vector<char> read_buf(64 * 1024);
 std::vector<char> chunk(BENCH_CHUNK, 'x');

@@ -6,17 +6,9 @@
 #include <string_view>
 #include <vector>
 
-#include "bench.h"
+#include "uvkit_bench.hpp"
 
 namespace {
-
-void pin_buffers(uvkit::tcp& t) {
-    auto* h = reinterpret_cast<uv_handle_t*>(t.raw());
-    int size = BENCH_SOCKBUF;
-    BENCH_UV(uv_send_buffer_size(h, &size));
-    size = BENCH_SOCKBUF;
-    BENCH_UV(uv_recv_buffer_size(h, &size));
-}
 
 struct bench_state {
     uvkit::loop loop;

@@ -13,31 +13,9 @@
 #include <string_view>
 #include <vector>
 
-#include "bench.h"
-#include "tls_bench_cert.h"
+#include "uvkit_bench.hpp"
 
 namespace {
-
-void pin_buffers(uvkit::tcp& t) {
-    auto* h = reinterpret_cast<uv_handle_t*>(t.raw());
-    int size = BENCH_SOCKBUF;
-    BENCH_UV(uv_send_buffer_size(h, &size));
-    size = BENCH_SOCKBUF;
-    BENCH_UV(uv_recv_buffer_size(h, &size));
-}
-
-uvkit::tls_context make_ctx(uvkit::tls_role role) {
-    uvkit::tls_context c{role};
-    c.set_min_version(uvkit::tls_version::tls1_3);
-    c.set_ciphersuites(BENCH_TLS_SUITE);
-    if (role == uvkit::tls_role::server) {
-        BENCH_CHECK(tls_bench_use_cert(c.raw()), "the certificate");
-        c.set_session_resumption(false);  // no tickets
-    } else {
-        c.set_verify_peer(false);
-    }
-    return c;
-}
 
 std::vector<char> read_buf(64 * 1024);
 std::vector<char> chunk(BENCH_CHUNK, 'x');
@@ -80,8 +58,8 @@ uvkit::task<void> source(uvkit::loop& loop, const uvkit::tls_context& ctx, uvkit
 int main(int argc, char** argv) {
     const long mib = bench_count(argc, argv, "tls_throughput");
     uvkit::loop loop;
-    const uvkit::tls_context server_ctx = make_ctx(uvkit::tls_role::server);
-    const uvkit::tls_context client_ctx = make_ctx(uvkit::tls_role::client);
+    const uvkit::tls_context server_ctx = bench_tls_context(uvkit::tls_role::server);
+    const uvkit::tls_context client_ctx = bench_tls_context(uvkit::tls_role::client);
     uvkit::tcp server{loop};
     server.bind(uvkit::endpoint::parse("127.0.0.1:0"));
     pin_buffers(server);

@@ -14,13 +14,9 @@
 #include <string_view>
 #include <system_error>
 
-namespace {
+#include "require.hpp"
 
-// A failed check names itself, then aborts: libFuzzer saves the input that got here.
-#define require(condition) \
-    ((condition)           \
-         ? void()          \
-         : (std::fprintf(stderr, "check failed: %s (line %d)\n", #condition, __LINE__), std::abort()))
+namespace {
 
 }  // namespace
 

@@ -17,13 +17,9 @@
 #include <cstdlib>
 #include <string_view>
 
-namespace {
+#include "require.hpp"
 
-// A failed check names itself, then aborts: libFuzzer saves the input that got here.
-#define require(condition) \
-    ((condition)           \
-         ? void()          \
-         : (std::fprintf(stderr, "check failed: %s (line %d)\n", #condition, __LINE__), std::abort()))
+namespace {
 
 bool inside(std::string_view part, std::string_view whole) {
     if (part.empty()) return true;

@@ -21,13 +21,10 @@
 #include <string_view>
 #include <vector>
 
-namespace {
+#include "require.hpp"
+#include "socket_pair.hpp"
 
-// A failed check names itself, then aborts: libFuzzer saves the input that got here.
-#define require(condition) \
-    ((condition)           \
-         ? void()          \
-         : (std::fprintf(stderr, "check failed: %s (line %d)\n", #condition, __LINE__), std::abort()))
+namespace {
 
 enum class reader_kind : std::uint8_t { callbacks, read_string, read_span, read_exactly, read_until, count };
 
@@ -172,13 +169,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const script s = parse_script(std::string_view(reinterpret_cast<const char*>(data), size));
 
     uvkit::loop loop;
-    // A connected pair of stream sockets (a pipe's write end cannot be shut down).
-    uv_os_sock_t socks[2];
-    require(uv_socketpair(SOCK_STREAM, 0, socks, 0, 0) == 0);
-    uvkit::pipe reader(loop);
-    uvkit::pipe writer(loop);
-    reader.open(socks[0]);
-    writer.open(socks[1]);
+    auto ends = socket_pair(loop);
+    uvkit::pipe& reader = ends.first;
+    uvkit::pipe& writer = ends.second;
 
     std::string got;
     if (s.reader == reader_kind::callbacks) {

@@ -21,12 +21,10 @@
 #include <string_view>
 #include <vector>
 
-namespace {
+#include "require.hpp"
+#include "socket_pair.hpp"
 
-#define require(condition) \
-    ((condition)           \
-         ? void()          \
-         : (std::fprintf(stderr, "check failed: %s (line %d)\n", #condition, __LINE__), std::abort()))
+namespace {
 
 // A self-signed P-256 certificate for CN=uvkit-fuzz (valid until 2126) and its
 // key, made for this fuzzer with `openssl req -x509`: test material, no secret.
@@ -136,12 +134,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const script s = parse_script(std::string_view(reinterpret_cast<const char*>(data), size));
 
     uvkit::loop loop;
-    uv_os_sock_t socks[2];
-    require(uv_socketpair(SOCK_STREAM, 0, socks, 0, 0) == 0);
-    uvkit::pipe server_end(loop);
-    uvkit::pipe peer_end(loop);
-    server_end.open(socks[0]);
-    peer_end.open(socks[1]);
+    auto pipes = socket_pair(loop);
+    uvkit::pipe& server_end = pipes.first;
+    uvkit::pipe& peer_end = pipes.second;
 
     uvkit::tls_stream t{server_context(), std::move(server_end)};
     peer p{peer_end, s, uvkit::idle(loop)};
