@@ -12,6 +12,9 @@ Parts (all by default):
   http       uvhttpd vs nginx: a 1 KiB file (wrk -c50), the same pipelined 10 deep (wrk with a
              pipelining script), a 20 MiB file (wrk -c4); requests/s, requests per CPU-second
              of the server, MiB per CPU-second
+  https      the same servers over TLS with one self-signed certificate (openssl req): a 1 KiB
+             file over kept connections, the same with a new connection per request (a full
+             handshake each), a 20 MiB file (uvhttpd built with TLS)
   echo       co_echo_server vs python3 asyncio vs node: 8 connections stream 256 MiB through
              the echo and back; MiB/s and MiB per CPU-second of the server (--strace adds one
              traced run each: system calls per MiB, with `strace -f -c`)
@@ -119,7 +122,7 @@ class Peer:
                 self.proc.wait(timeout=10)
 
 
-def nginx_config(top, root, port):
+def nginx_config(top, root, port, tls=None):
     """A one-process nginx in the foreground with everything under `top`: nginx's defaults, and
     sendfile on as Debian's nginx.conf has it, but not its tcp_nopush (TCP_CORK), which holds
     nginx's answers to pipelined requests back: measured here, 11k requests/s with it and 19k
@@ -128,6 +131,10 @@ def nginx_config(top, root, port):
         os.makedirs(os.path.join(top, d), exist_ok=True)
     conf = os.path.join(top, "nginx.conf")
     t = os.path.join(top, "tmp")
+    # With `tls` (certificate, key): HTTPS, TLS 1.2-1.3, no session resumption (as uvhttpd).
+    listen_tls = " ssl" if tls else ""
+    server_tls = (f" ssl_certificate {tls[0]}; ssl_certificate_key {tls[1]}; ssl_protocols TLSv1.2 TLSv1.3;"
+                  " ssl_session_cache off; ssl_session_tickets off;") if tls else ""
     with open(conf, "w") as f:
         f.write(f"""daemon off;
 master_process off;
@@ -144,19 +151,29 @@ http {{
     sendfile on;
     keepalive_requests 1000000000;
     keepalive_timeout 60s;
-    server {{ listen 127.0.0.1:{port}; root {root}; }}
+    server {{ listen 127.0.0.1:{port}{listen_tls}; root {root};{server_tls} }}
 }}
 """)
     return ["nginx", "-p", top, "-c", conf]
 
 
-def start_nginx(top, root):
+def start_nginx(top, root, tls=None):
     port = free_port()
-    return Peer(nginx_config(top, root, port), port=port)
+    return Peer(nginx_config(top, root, port, tls), port=port)
 
 
-def start_uvhttpd(build, root):
-    return Peer([os.path.join(build, "examples", "uvhttpd"), "--dir", root, "--max-requests", "1000000000"])
+def start_uvhttpd(build, root, tls=None):
+    cert = ["--cert", tls[0], "--key", tls[1]] if tls else []
+    return Peer([os.path.join(build, "examples", "uvhttpd"), "--dir", root, "--max-requests", "1000000000", *cert])
+
+
+def make_cert(top):
+    """A self-signed P-256 certificate for 127.0.0.1 (the same for both servers): (cert, key)."""
+    cert, key = os.path.join(top, "server.pem"), os.path.join(top, "server.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=60)
+    return cert, key
 
 
 def summary(values, fmt="{:,.0f}"):
@@ -330,11 +347,13 @@ request = function() return req end
 """
 
 
-def wrk_run(port, path, seconds, connections, script=None):
+def wrk_run(port, path, seconds, connections, script=None, scheme="http", headers=()):
     args = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s"]
     if script:
         args += ["-s", script]
-    args.append(f"http://127.0.0.1:{port}{path}")
+    for h in headers:
+        args += ["-H", h]
+    args.append(f"{scheme}://127.0.0.1:{port}{path}")
     r = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60)
     if "Non-2xx" in r.stdout or "Socket errors" in r.stdout or r.returncode != 0:
         sys.exit(f"wrk reported errors:\n{r.stdout}{r.stderr}")
@@ -379,6 +398,47 @@ def part_http(build, top, root, args):
     for load, key, what in (("1k", "per_cpu", "1 KiB file, requests per CPU-second"),
                             ("1k pipelined", "rps", "1 KiB file pipelined (10 deep), requests/s"),
                             ("20m", "mib_cpu", "20 MiB file, MiB per CPU-second")):
+        ratio = med(res[("uvhttpd", load)][key]) / med(res[("nginx", load)][key])
+        ratios.append(f"| {what} | {ratio:.2f}x nginx |")
+    return "\n".join(out), ratios
+
+
+def part_https(build, top, root, args):
+    """uvhttpd --cert/--key beside nginx with `ssl` on the same certificate: a 1 KiB file over kept
+    connections, the same with a new connection (a full handshake) per request, a 20 MiB file."""
+    tls = make_cert(top)
+    loads = [("1k", "/1k.bin", 50, ()), ("1k new conn", "/1k.bin", 50, ("Connection: close",)),
+             ("20m", "/20m.bin", 4, ())]
+    res = {(s, load[0]): {"rps": [], "per_cpu": [], "mib_cpu": []} for s in ("nginx", "uvhttpd") for load in loads}
+    for _ in range(args.rounds):
+        for load, path, conns, headers in loads:
+            for server in ("nginx", "uvhttpd"):  # A B, then the next load
+                p = start_nginx(os.path.join(top, "nginx-https"), root, tls) if server == "nginx" else \
+                    start_uvhttpd(build, root, tls)
+                try:
+                    n, took, size = wrk_run(p.port, path, args.seconds, conns, scheme="https", headers=headers)
+                    cpu = p.cpu()
+                finally:
+                    p.stop()
+                r = res[(server, load)]
+                r["rps"].append(n / took)
+                r["per_cpu"].append(n / cpu)
+                r["mib_cpu"].append(size / MiB / cpu)
+    out = [f"HTTPS (TLS 1.3, P-256 certificate, no session resumption on either), wrk -t1 -d{args.seconds}s, "
+           f"{args.rounds} rounds (median (min..max)); CPU: the server's.", "",
+           "| load | server | requests/s | requests per CPU-second | MiB per CPU-second |",
+           "|---|---|---:|---:|---:|"]
+    for load, path, conns, headers in loads:
+        name = f"{path}, -c{conns}" + (", a new connection per request" if headers else "")
+        for server in ("nginx", "uvhttpd"):
+            r = res[(server, load)]
+            out.append(f"| {name} | {server} | {summary(r['rps'])} | {summary(r['per_cpu'])} | "
+                       f"{summary(r['mib_cpu'])} |")
+    ratios = []
+    for load, key, what in (("1k", "rps", "HTTPS 1 KiB file, requests/s"),
+                            ("1k", "per_cpu", "HTTPS 1 KiB file, requests per CPU-second"),
+                            ("1k new conn", "per_cpu", "HTTPS handshakes (a connection per request) per CPU-second"),
+                            ("20m", "mib_cpu", "HTTPS 20 MiB file, MiB per CPU-second")):
         ratio = med(res[("uvhttpd", load)][key]) / med(res[("nginx", load)][key])
         ratios.append(f"| {what} | {ratio:.2f}x nginx |")
     return "\n".join(out), ratios
@@ -676,14 +736,15 @@ def main():
     ap.add_argument("build")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--only", default="semantics,http,echo,scan,udp")
+    ap.add_argument("--only", default="semantics,http,https,echo,scan,udp")
     ap.add_argument("--strace", action="store_true")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     if not 1 <= args.rounds <= 20 or not 1 <= args.seconds <= 60:
         sys.exit("--rounds 1..20, --seconds 1..60")
     parts = args.only.split(",")
-    need = {"semantics": ["nginx"], "http": ["nginx", "wrk"], "echo": ["node"], "scan": ["nmap"], "udp": ["nc"]}
+    need = {"semantics": ["nginx"], "http": ["nginx", "wrk"], "https": ["nginx", "wrk", "openssl"], "echo": ["node"],
+            "scan": ["nmap"], "udp": ["nc"]}
     for part in parts:
         if part not in need:
             sys.exit(f"unknown part '{part}'")
@@ -697,6 +758,7 @@ def main():
         if "semantics" in parts:
             sections.append(("uvhttpd beside nginx: the same requests", part_semantics(args.build, top, root, args)))
         for part, title, fn in (("http", "uvhttpd beside nginx: cost", lambda: part_http(args.build, top, root, args)),
+                                ("https", "uvhttpd beside nginx: HTTPS", lambda: part_https(args.build, top, root, args)),
                                 ("echo", "co_echo_server beside asyncio and node", lambda: part_echo(args.build, top, args)),
                                 ("scan", "uvscan beside nmap", lambda: part_scan(args.build, top, args)),
                                 ("udp", "uvcat beside nc as a UDP receiver", lambda: part_udp(args.build, top, args))):
