@@ -543,6 +543,35 @@ TEST_CASE_FIXTURE(tls_fixture,
     run_until([&] { return done && received == chunk.size() * (total + 1); });
 }
 
+TEST_CASE_FIXTURE(tls_fixture, "tls: empty writes complete in order with the others") {
+    auto sc = tls_pair(server_ctx(), client_ctx());
+    auto& s = sc.first;
+    auto& c = sc.second;
+    collected got;
+    collect(s, got);
+    std::vector<int> order;
+    c.write("", [&](std::error_code ec) {  // queued during the handshake
+        CHECK_FALSE(ec);
+        order.push_back(1);
+    });
+    auto r = handshake(s, c);
+    REQUIRE_FALSE(r.second);
+    c.write("ab", [&](std::error_code ec) {
+        CHECK_FALSE(ec);
+        order.push_back(2);
+    });
+    c.write(std::string(), [&](std::error_code ec) {
+        CHECK_FALSE(ec);
+        order.push_back(3);
+    });
+    c.write("cd", [&](std::error_code ec) {
+        CHECK_FALSE(ec);
+        order.push_back(4);
+    });
+    run_until([&] { return order.size() == 4 && got.data == "abcd"; });
+    CHECK(order == std::vector<int>{1, 2, 3, 4});
+}
+
 TEST_CASE_FIXTURE(tls_fixture, "tls: certificates and keys from memory; configuration errors") {
     const certs& k = certs::get();
     uvkit::tls_context sctx{uvkit::tls_role::server};
