@@ -147,13 +147,13 @@ struct result {
 struct scan {
     uvkit::loop& loop;
     const options& opt;
-    std::string address;          // the one address scanned
+    uvkit::endpoint target;       // the one address scanned (its port changes per probe)
     std::vector<result> results;  // parallel to opt.ports
     std::size_t next = 0;         // the next port a worker takes
 };
 
 uvkit::task<result> probe(scan& s, std::uint16_t port) {
-    uvkit::endpoint ep{s.address, port};
+    const uvkit::endpoint ep = s.target.with_port(port);
     std::error_code ec;
     try {
         // The error_code form: a refused port (nearly all of them) costs no
@@ -199,7 +199,8 @@ void report(const scan& s, bool interrupted) {
         }
         std::cout << "\n";
     }
-    std::string who = s.opt.host == s.address ? s.address : s.opt.host + " (" + s.address + ")";
+    const std::string address = s.target.address();
+    std::string who = s.opt.host == address ? address : s.opt.host + " (" + address + ")";
     std::cout << who << ": " << s.results.size() - count[0] << " ports, " << count[1] << " open, " << count[2]
               << " closed, " << count[3] << " timeout, " << count[4] << " error";
     if (interrupted) std::cout << " (interrupted, " << count[0] << " not scanned)";
@@ -213,7 +214,7 @@ uvkit::task<int> run_scan(uvkit::loop& loop, const options& opt) {
         std::cerr << "uvscan: cannot resolve " << opt.host << ": " << ec.message() << "\n";
         co_return 1;
     }
-    scan s{loop, opt, eps.front().address(), std::vector<result>(opt.ports.size())};
+    scan s{loop, opt, eps.front(), std::vector<result>(opt.ports.size())};
 
     uvkit::task_group workers{loop};
     uvkit::signal sigint{loop};

@@ -98,6 +98,16 @@ endpoint endpoint::parse(std::string_view text) {
     return e;
 }
 
+endpoint endpoint::with_port(std::uint16_t p) const noexcept {
+    endpoint e = *this;
+    switch (e.addr_.sa.sa_family) {
+        case AF_INET: e.addr_.v4.sin_port = htons(p); break;
+        case AF_INET6: e.addr_.v6.sin6_port = htons(p); break;
+        default: break;
+    }
+    return e;
+}
+
 std::uint16_t endpoint::port() const noexcept {
     switch (addr_.sa.sa_family) {
         case AF_INET: return ntohs(addr_.v4.sin_port);

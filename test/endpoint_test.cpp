@@ -109,6 +109,21 @@ TEST_CASE("good IPv6 text") {
     CHECK(mapped.port() == 9);
 }
 
+TEST_CASE("with_port: the same address with another port") {
+    auto v4 = uvkit::endpoint::parse("10.1.2.3:80");
+    auto e = v4.with_port(8080);
+    CHECK(e.to_string() == "10.1.2.3:8080");
+    CHECK(v4.port() == 80);  // the original is unchanged
+    CHECK(e.with_port(80) == v4);
+    auto v6 = uvkit::endpoint::parse("[fe80::1%1]:443");
+    CHECK(v6.with_port(0).port() == 0);
+    CHECK(v6.with_port(65535).address() == v6.address());  // the scope too
+    CHECK(v6.with_port(65535).port() == 65535);
+    CHECK(v6.with_port(443) == v6);
+    CHECK_FALSE(uvkit::endpoint().with_port(80));  // empty stays empty
+    CHECK(uvkit::endpoint().with_port(80).port() == 0);
+}
+
 TEST_CASE("equality") {
     CHECK(uvkit::endpoint::parse("127.0.0.1:80") == uvkit::endpoint::parse("127.0.0.1:80"));
     CHECK_FALSE(uvkit::endpoint::parse("127.0.0.1:80") == uvkit::endpoint::parse("127.0.0.1:81"));

@@ -41,6 +41,10 @@ public:
 
     /// The port in host byte order.
     std::uint16_t port() const noexcept;
+    /// A copy with port `p` (the same address, IPv6 scope included): for many
+    /// ports of one host without parsing its address each time. An empty
+    /// endpoint stays empty.
+    endpoint with_port(std::uint16_t p) const noexcept;
     /// The address without port or brackets ("::1", "127.0.0.1", "fe80::1%eth0"
     /// with its scope); "" if empty. parse() reads to_string() back to an equal endpoint.
     std::string address() const;
