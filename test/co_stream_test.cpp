@@ -572,6 +572,47 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
     CHECK(posted_at < writes);
 }
 
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: writes that complete at once inside with_timeout, when_any and a cancelled scope") {
+    auto ab = connected_pair(loop);
+    auto& a = ab.first;
+    auto& b = ab.second;
+    auto writer = [&]() -> uvkit::task<int> {
+        int done = 0;
+        for (int i = 0; i < 200; ++i) {
+            co_await uvkit::with_timeout(loop, 1h, a.async_write("t"));
+            auto r = co_await uvkit::when_any(
+                [&]() -> uvkit::task<int> {
+                    co_await a.async_write("a");
+                    co_return 0;
+                }(),
+                [&]() -> uvkit::task<int> {
+                    co_await uvkit::sleep(loop, 1h);
+                    co_return 1;
+                }());
+            CHECK(r.index() == 0);  // the write won, the sleep was cancelled
+            ++done;
+        }
+        // A write in a scope already cancelled does not start, even one the kernel would take.
+        uvkit::task_group g{loop};
+        g.cancel();
+        std::error_code ec;
+        co_await g.async_spawn([&]() -> uvkit::task<void> { co_await a.async_write("never", ec); }());
+        co_await g.join();
+        CHECK(ec == uvkit::errc::canceled);
+        co_await a.async_shutdown();
+        co_return done;
+    };
+    auto t = [&]() -> uvkit::task<std::string> {
+        auto [n, got] = co_await uvkit::when_all(writer(), read_all(b));
+        CHECK(n == 200);
+        co_return got;
+    };
+    std::string want;
+    for (int i = 0; i < 200; ++i) want += "ta";
+    CHECK(uvkit::run(loop, t()) == want);
+}
+
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_shutdown: the peer sees EOF after all the data") {
     auto ab = connected_pair(loop);
     auto& a = ab.first;
