@@ -173,7 +173,7 @@ struct config {
     std::chrono::milliseconds body_timeout{};
     unsigned max_requests = 0;
     unsigned max_conns = 0;
-    mutable std::atomic<unsigned> open{0};  // connections being served, all workers
+    mutable std::atomic<unsigned> open{0};      // connections being served, all workers
     mutable std::atomic<unsigned> refusing{0};  // TLS connections beyond max_conns getting their 503
 #ifdef UVKIT_HAVE_TLS
     uvkit::tls_context tls;  // empty: plain HTTP

@@ -149,7 +149,7 @@ struct tls_state {
     int refs = 0;
     tls_op* free_ops = nullptr;  // the pool of finished tls_ops
     unsigned free_count = 0;
-    unsigned sending = 0;  // writes whose ciphertext the transport is writing
+    unsigned sending = 0;       // writes whose ciphertext the transport is writing
     int in_call = 0;            // inside a user's call (write, shutdown, read_stop, ...)
     bool fail_pending = false;  // fail() ran inside a user's call: notify_failed() from the loop
 

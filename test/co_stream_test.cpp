@@ -546,8 +546,9 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: async_write borrowed, owned and
     CHECK(uvkit::run(loop, t()) == "literal;owned;borrowed;owned-ec;" + big + pattern(3 << 20, 2));
 }
 
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
-                  "co: writes the kernel takes at once complete without the loop, a bounded number in a row") {
+TEST_CASE_FIXTURE(
+    uvkit_test::loop_fixture,
+    "co: writes the kernel takes at once complete without the loop, a bounded number in a row") {
     auto ab = connected_pair(loop);
     auto& a = ab.first;
     auto& b = ab.second;

@@ -431,7 +431,6 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
     uvkit::run(loop, rest());
 }
 
-
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
                   "co: tls: a member task awaited right after a handshake in with_timeout runs") {
     // The handshake completes from the TLS read callback; the task awaited next
@@ -453,8 +452,8 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
             got = uvkit::run(loop, client());
         } else {
             auto both = [&]() -> uvkit::task<std::string> {
-                auto [r, text] = co_await uvkit::when_all(refuse_after_handshake(loop, std::move(ab.first), ran),
-                                                          client());
+                auto [r, text] = co_await uvkit::when_all(
+                    refuse_after_handshake(loop, std::move(ab.first), ran), client());
                 co_return text;
             };
             got = uvkit::run(loop, both());
@@ -464,8 +463,8 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
     }
 }
 
-
-TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: tls span reads of every size, decrypted in place, byte for byte") {
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: tls span reads of every size, decrypted in place, byte for byte") {
     // Spans smaller than a record (the rest stays in OpenSSL for the next
     // read), about a record, and larger: what arrives is what was sent.
     auto sc = tls_pair(loop);

@@ -385,8 +385,9 @@ namespace {
 /// writes "hi" and the client reads it (a TLS 1.3 server's session tickets come
 /// before it). Returns the client's newest session; `reused` gets
 /// {server's session_reused(), client's}.
-uvkit::tls_session one_connection(tls_fixture& f, const uvkit::tls_context& sctx, const uvkit::tls_context& cctx,
-                                  const uvkit::tls_session& offer, std::pair<bool, bool>& reused) {
+uvkit::tls_session one_connection(tls_fixture& f, const uvkit::tls_context& sctx,
+                                  const uvkit::tls_context& cctx, const uvkit::tls_session& offer,
+                                  std::pair<bool, bool>& reused) {
     auto sc = f.tls_pair(sctx, cctx);
     auto& s = sc.first;
     auto& c = sc.second;
