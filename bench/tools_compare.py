@@ -365,83 +365,68 @@ def wrk_run(port, path, seconds, connections, script=None, scheme="http", header
     return n, took, size
 
 
+def wrk_loads(build, top, root, args, loads, tls=None):
+    """Each load (key, path, connections, wrk script, headers, label) against nginx and uvhttpd,
+    alternating, args.rounds times: {(server, key): {"rps", "per_cpu", "mib_cpu": [...]}} and
+    the table rows."""
+    res = {(s, load[0]): {"rps": [], "per_cpu": [], "mib_cpu": []} for s in ("nginx", "uvhttpd") for load in loads}
+    for _ in range(args.rounds):
+        for key, path, conns, script, headers, _label in loads:
+            for server in ("nginx", "uvhttpd"):  # A B, then the next load
+                p = start_nginx(os.path.join(top, "nginx-https" if tls else "nginx-http"), root, tls) \
+                    if server == "nginx" else start_uvhttpd(build, root, tls)
+                try:
+                    n, took, size = wrk_run(p.port, path, args.seconds, conns, script,
+                                            "https" if tls else "http", headers)
+                    cpu = p.cpu()
+                finally:
+                    p.stop()
+                r = res[(server, key)]
+                r["rps"].append(n / took)
+                r["per_cpu"].append(n / cpu)
+                r["mib_cpu"].append(size / MiB / cpu)
+    rows = ["| load | server | requests/s | requests per CPU-second | MiB per CPU-second |", "|---|---|---:|---:|---:|"]
+    for key, path, conns, _script, _headers, label in loads:
+        for server in ("nginx", "uvhttpd"):
+            r = res[(server, key)]
+            rows.append(f"| {path}, -c{conns}{label} | {server} | {summary(r['rps'])} | {summary(r['per_cpu'])} | "
+                        f"{summary(r['mib_cpu'])} |")
+    return res, rows
+
+
+def nginx_ratios(res, wanted):
+    """`| what | uvhttpd/nginx |` for each (load, measure, what)."""
+    return [f"| {what} | {med(res[('uvhttpd', load)][key]) / med(res[('nginx', load)][key]):.2f}x nginx |"
+            for load, key, what in wanted]
+
+
 def part_http(build, top, root, args):
     script = os.path.join(top, "pipeline.lua")
     with open(script, "w") as f:
         f.write(PIPELINE_LUA)
-    loads = [("1k", "/1k.bin", 50, None), ("1k pipelined", "/1k.bin", 50, script), ("20m", "/20m.bin", 4, None)]
-    res = {(s, load[0]): {"rps": [], "per_cpu": [], "mib_cpu": []} for s in ("nginx", "uvhttpd") for load in loads}
-    for _ in range(args.rounds):
-        for load, path, conns, scr in loads:
-            for server in ("nginx", "uvhttpd"):  # A B, then the next load
-                p = start_nginx(os.path.join(top, "nginx-http"), root) if server == "nginx" else \
-                    start_uvhttpd(build, root)
-                try:
-                    n, took, size = wrk_run(p.port, path, args.seconds, conns, scr)
-                    cpu = p.cpu()
-                finally:
-                    p.stop()
-                r = res[(server, load)]
-                r["rps"].append(n / took)
-                r["per_cpu"].append(n / cpu)
-                r["mib_cpu"].append(size / MiB / cpu)
-    out = [f"wrk -t1 -d{args.seconds}s, {args.rounds} rounds (median (min..max)); CPU: the server's.", "",
-           "| load | server | requests/s | requests per CPU-second | MiB per CPU-second |",
-           "|---|---|---:|---:|---:|"]
-    for load, path, conns, scr in loads:
-        name = f"{path}, -c{conns}" + (", 10 pipelined" if scr else "")
-        for server in ("nginx", "uvhttpd"):
-            r = res[(server, load)]
-            out.append(f"| {name} | {server} | {summary(r['rps'])} | {summary(r['per_cpu'])} | "
-                       f"{summary(r['mib_cpu'])} |")
-    ratios = []
-    for load, key, what in (("1k", "per_cpu", "1 KiB file, requests per CPU-second"),
-                            ("1k pipelined", "rps", "1 KiB file pipelined (10 deep), requests/s"),
-                            ("20m", "mib_cpu", "20 MiB file, MiB per CPU-second")):
-        ratio = med(res[("uvhttpd", load)][key]) / med(res[("nginx", load)][key])
-        ratios.append(f"| {what} | {ratio:.2f}x nginx |")
-    return "\n".join(out), ratios
+    loads = [("1k", "/1k.bin", 50, None, (), ""), ("1k pipelined", "/1k.bin", 50, script, (), ", 10 pipelined"),
+             ("20m", "/20m.bin", 4, None, (), "")]
+    res, rows = wrk_loads(build, top, root, args, loads)
+    out = [f"wrk -t1 -d{args.seconds}s, {args.rounds} rounds (median (min..max)); CPU: the server's.", ""] + rows
+    return "\n".join(out), nginx_ratios(res, (("1k", "per_cpu", "1 KiB file, requests per CPU-second"),
+                                              ("1k pipelined", "rps", "1 KiB file pipelined (10 deep), requests/s"),
+                                              ("20m", "mib_cpu", "20 MiB file, MiB per CPU-second")))
 
 
 def part_https(build, top, root, args):
     """uvhttpd --cert/--key beside nginx with `ssl` on the same certificate: a 1 KiB file over kept
     connections, the same with a new connection (a full handshake) per request, a 20 MiB file."""
-    tls = make_cert(top)
-    loads = [("1k", "/1k.bin", 50, ()), ("1k new conn", "/1k.bin", 50, ("Connection: close",)),
-             ("20m", "/20m.bin", 4, ())]
-    res = {(s, load[0]): {"rps": [], "per_cpu": [], "mib_cpu": []} for s in ("nginx", "uvhttpd") for load in loads}
-    for _ in range(args.rounds):
-        for load, path, conns, headers in loads:
-            for server in ("nginx", "uvhttpd"):  # A B, then the next load
-                p = start_nginx(os.path.join(top, "nginx-https"), root, tls) if server == "nginx" else \
-                    start_uvhttpd(build, root, tls)
-                try:
-                    n, took, size = wrk_run(p.port, path, args.seconds, conns, scheme="https", headers=headers)
-                    cpu = p.cpu()
-                finally:
-                    p.stop()
-                r = res[(server, load)]
-                r["rps"].append(n / took)
-                r["per_cpu"].append(n / cpu)
-                r["mib_cpu"].append(size / MiB / cpu)
+    loads = [("1k", "/1k.bin", 50, None, (), ""),
+             ("1k new conn", "/1k.bin", 50, None, ("Connection: close",), ", a new connection per request"),
+             ("20m", "/20m.bin", 4, None, (), "")]
+    res, rows = wrk_loads(build, top, root, args, loads, make_cert(top))
     out = [f"HTTPS (TLS 1.3, P-256 certificate, no session resumption on either), wrk -t1 -d{args.seconds}s, "
-           f"{args.rounds} rounds (median (min..max)); CPU: the server's.", "",
-           "| load | server | requests/s | requests per CPU-second | MiB per CPU-second |",
-           "|---|---|---:|---:|---:|"]
-    for load, path, conns, headers in loads:
-        name = f"{path}, -c{conns}" + (", a new connection per request" if headers else "")
-        for server in ("nginx", "uvhttpd"):
-            r = res[(server, load)]
-            out.append(f"| {name} | {server} | {summary(r['rps'])} | {summary(r['per_cpu'])} | "
-                       f"{summary(r['mib_cpu'])} |")
-    ratios = []
-    for load, key, what in (("1k", "rps", "HTTPS 1 KiB file, requests/s"),
-                            ("1k", "per_cpu", "HTTPS 1 KiB file, requests per CPU-second"),
-                            ("1k new conn", "per_cpu", "HTTPS handshakes (a connection per request) per CPU-second"),
-                            ("20m", "mib_cpu", "HTTPS 20 MiB file, MiB per CPU-second")):
-        ratio = med(res[("uvhttpd", load)][key]) / med(res[("nginx", load)][key])
-        ratios.append(f"| {what} | {ratio:.2f}x nginx |")
-    return "\n".join(out), ratios
+           f"{args.rounds} rounds (median (min..max)); CPU: the server's.", ""] + rows
+    return "\n".join(out), nginx_ratios(
+        res, (("1k", "rps", "HTTPS 1 KiB file, requests/s"),
+              ("1k", "per_cpu", "HTTPS 1 KiB file, requests per CPU-second"),
+              ("1k new conn", "per_cpu", "HTTPS handshakes (a connection per request) per CPU-second"),
+              ("20m", "mib_cpu", "HTTPS 20 MiB file, MiB per CPU-second")))
 
 
 # ---------------------------------------------------------------- echo
