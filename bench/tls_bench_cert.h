@@ -31,15 +31,15 @@ static inline int tls_bench_use_cert(SSL_CTX* ctx) {
     ok = ok && X509_set_pubkey(x, key) == 1;
     if (ok) {
         name = X509_get_subject_name(x);
-        ok = X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char*)"localhost", -1,
-                                        -1, 0) == 1;
+        ok = X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char*)"localhost", -1, -1,
+                                        0) == 1;
     }
     ok = ok && X509_set_issuer_name(x, name) == 1; /* self-signed */
     ok = ok && X509_sign(x, key, EVP_sha256()) > 0;
     ok = ok && SSL_CTX_use_certificate(ctx, x) == 1;
     ok = ok && SSL_CTX_use_PrivateKey(ctx, key) == 1;
     ok = ok && SSL_CTX_check_private_key(ctx) == 1;
-    X509_free(x);      /* the context holds its own references */
+    X509_free(x); /* the context holds its own references */
     EVP_PKEY_free(key);
     return ok;
 }

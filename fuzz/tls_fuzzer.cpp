@@ -59,7 +59,7 @@ const uvkit::tls_context& server_context() {
 }
 
 struct script {
-    bool read_first = false;  // read_start() before the handshake
+    bool read_first = false;   // read_start() before the handshake
     bool queue_write = false;  // a write queued during the handshake
     bool coroutines = false;   // async_handshake and async_read instead
     bool close_peer = false;   // the peer closes instead of shutting down
@@ -103,7 +103,8 @@ struct peer {
         if (pos < s.payload.size()) {
             const std::size_t n = std::min(s.sizes[i++ % s.sizes.size()], s.payload.size() - pos);
             std::error_code ec;
-            out.write(s.payload.substr(pos, n), [](std::error_code) {}, ec);
+            out.write(
+                s.payload.substr(pos, n), [](std::error_code) {}, ec);
             pos += n;
             if (!ec) return;
         }
@@ -157,7 +158,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             });
         }
         t.handshake([&](std::error_code) { ++handshakes; });
-        if (s.queue_write) t.write(std::string("queued during the handshake"), [&](std::error_code) { ++writes; });
+        if (s.queue_write)
+            t.write(std::string("queued during the handshake"), [&](std::error_code) { ++writes; });
         // Until the handshake ended and the peer is done: bounded by the payload.
         while ((handshakes == 0 || !p.ended) && loop.run(uvkit::run_mode::once)) {
         }
