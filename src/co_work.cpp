@@ -2,10 +2,7 @@
 
 namespace uvkit::detail {
 
-pool_awaiter::~pool_awaiter() {
-    if (!op_) return;
-    // The frame is destroyed while suspended: the request completes on its
-    // own (cancelled if it had not started) and never calls back into it.
+void pool_awaiter::abandon() noexcept {
     forget();
     pool_op* op = std::exchange(op_, nullptr);
     op->slot = nullptr;
@@ -13,9 +10,16 @@ pool_awaiter::~pool_awaiter() {
     op->cancel();
 }
 
-void pool_awaiter::suspend(pool_request& r, std::coroutine_handle<> h, cancel_scope* scope) {
-    operation::suspend(h, scope, *loop_);  // first: it may throw, and then `r` cancels the request
-    op_ = r.release_op();
+void pool_awaiter::suspend(pool_op* op, std::coroutine_handle<> h, cancel_scope* scope) {
+    try {
+        operation::suspend(h, scope, *loop_);
+    } catch (...) {
+        // The frame resumes with the exception: the request must not call back into it.
+        op->silenced = true;
+        op->cancel();
+        throw;
+    }
+    op_ = op;
     op_->slot = &op_;
 }
 

@@ -212,6 +212,15 @@ struct fs_op final : fs_op_base {
     typename fs_handler_of<R>::type cb;
 };
 
+/// A read or a borrowed write whose completion goes to a consumer (fs_start_io).
+struct fs_io_op final : fs_op_base {
+    using fs_op_base::fs_op_base;
+    void complete(int status) override {
+        if (consumer) consumer->request_done(status < 0 ? status : static_cast<int>(req.result));
+    }
+    request_consumer* consumer = nullptr;
+};
+
 fs_op_base::~fs_op_base() {
     if (pre) {
         if (done && req.result >= 0) {
@@ -431,6 +440,42 @@ void file_state::op_done() noexcept {
         issue_close(this);
     else
         release_file(this);
+}
+
+pool_op* fs_start_io(file_state* f, fs_kind k, char* p, std::size_t n, std::int64_t offset,
+                     request_consumer* c, std::error_code& ec) noexcept {
+    if (!f || !f->owner || f->released || f->fd < 0 || (k != fs_kind::read && k != fs_kind::write)) {
+        ec = make_uv_error(UV_EINVAL);
+        return nullptr;
+    }
+    uvkit::loop& l = *f->owner;
+    if (!pool_op::ready(l)) {
+        ec = make_uv_error(UV_ENOMEM);
+        return nullptr;
+    }
+    fs_io_op* op;
+    try {
+        op = new (l) fs_io_op(l);
+    } catch (const std::bad_alloc&) {
+        ec = make_uv_error(UV_ENOMEM);
+        return nullptr;
+    }
+    op->kind = k;
+    op->req.data = static_cast<pool_op*>(op);
+    op->issued = true;
+    const uv_buf_t b = uv_buf_init(p, static_cast<unsigned>(std::min<std::size_t>(n, INT_MAX)));
+    const int rc = k == fs_kind::read ? uv_fs_read(l.raw(), &op->req, f->fd, &b, 1, offset, on_fs)
+                                      : uv_fs_write(l.raw(), &op->req, f->fd, &b, 1, offset, on_fs);
+    if (rc < 0) {
+        delete op;
+        ec = make_uv_error(rc);
+        return nullptr;
+    }
+    op->consumer = c;
+    op->file = f;
+    ++f->inflight;
+    op->started(reinterpret_cast<uv_req_t*>(&op->req));
+    return op;
 }
 
 fs_request fs_start(const fs_call& c, fs_void_handler&& h, std::error_code& ec) noexcept {

@@ -922,3 +922,52 @@ TEST_CASE_FIXTURE(loop_fixture,
 }
 
 }  // TEST_SUITE
+
+TEST_CASE_FIXTURE(loop_fixture,
+                  "fs: co_await reads and borrowed writes: results, pool errors, the thrown name, dump") {
+    temp_dir d;
+    const std::string p = d / "rw";
+    uvkit::file f = open_now(loop, p, UV_FS_O_RDWR | UV_FS_O_CREAT | UV_FS_O_TRUNC);
+    uvkit::file ro;
+    static char buf[16];  // outside the frames
+    std::string dump;
+    auto t = [&]() -> uvkit::task<void> {
+        CHECK(co_await f.async_write(std::string_view("hello world"), 0) == 11);
+        CHECK(co_await f.async_write(std::string_view("HELLO"), 0) == 5);
+        CHECK(co_await f.async_read(std::span<char>(buf), 0) == 11);
+        CHECK(std::string_view(buf, 11) == "HELLO world");
+        CHECK(co_await f.async_read(std::span<char>(buf, 4), 6) == 4);
+        CHECK(std::string_view(buf, 4) == "worl");
+        CHECK(co_await f.async_read(std::span<char>(buf), 11) == 0);  // at the end
+        // A write to a file opened read-only fails in the pool: the error, and 0 bytes.
+        ro = co_await uvkit::fs::async_open(loop, p, UV_FS_O_RDONLY, 0);
+        std::error_code ec;
+        CHECK(co_await ro.async_write(std::string_view("x"), 0, ec) == 0);
+        CHECK(ec);
+#ifndef _WIN32
+        CHECK(ec == std::errc::bad_file_descriptor);
+#endif
+        try {
+            co_await ro.async_write(std::string_view("x"), 0);
+            FAIL("no throw");
+        } catch (const std::system_error& e) {
+            CHECK(e.code() == ec);
+            CHECK(std::string_view(e.what()).starts_with("uvkit::file::async_write"));
+        }
+        // A closed file: UV_EINVAL at once, the pool never sees it.
+        ro.close();
+        CHECK(co_await ro.async_read(std::span<char>(buf), 0, ec) == 0);
+        CHECK(ec == std::errc::invalid_argument);
+        // While a read waits in the pool's queue, dump_tasks names it.
+        pool_gate gate{loop};
+        uvkit::task_group g{loop};
+        g.spawn([&]() -> uvkit::task<void> { co_await f.async_read(std::span<char>(buf), 0); }());
+        co_await uvkit::sleep(loop, 0ms);
+        dump = uvkit::dump_tasks(loop);
+        gate.release();
+        co_await g.join();
+    };
+    uvkit::run(loop, t());
+    CHECK(dump.find("task: file read") != std::string::npos);
+    CHECK(slurp(p) == "HELLO world");
+}

@@ -245,8 +245,17 @@ fs_request fs_start_or_throw(const fs_call& c, H&& h, const char* what) {
     return r;
 }
 
+/// The lean start of a read into [p, p+n) or a borrowed write of it (`k` is
+/// fs_kind::read or fs_kind::write) at `offset` on `f`, for the coroutine
+/// forms: no handler, the completion goes to `c`, request_done() with the
+/// bytes moved or the libuv error. On failure `ec` is set, nothing started,
+/// and the result is nullptr; else the started request's block.
+UVKIT_API pool_op* fs_start_io(file_state* f, fs_kind k, char* p, std::size_t n, std::int64_t offset,
+                               request_consumer* c, std::error_code& ec) noexcept;
+
 template <class R>
 class fs_awaiter;
+class file_io_awaiter;
 }  // namespace detail
 
 /// A move-only open file (uv_file). Closes on destruction, asynchronously.
@@ -391,12 +400,12 @@ public:
     void close(void_handler h, std::error_code& ec) noexcept;
 
     // Coroutine forms (uvkit/co/fs.hpp): same arguments, no handler.
-    detail::fs_awaiter<std::size_t> async_read(std::span<char> buf, std::int64_t offset = -1) noexcept;
-    detail::fs_awaiter<std::size_t> async_read(std::span<char> buf, std::int64_t offset,
-                                               std::error_code& ec) noexcept;
-    detail::fs_awaiter<std::size_t> async_write(std::string_view data, std::int64_t offset = -1) noexcept;
-    detail::fs_awaiter<std::size_t> async_write(std::string_view data, std::int64_t offset,
-                                                std::error_code& ec) noexcept;
+    detail::file_io_awaiter async_read(std::span<char> buf, std::int64_t offset = -1) noexcept;
+    detail::file_io_awaiter async_read(std::span<char> buf, std::int64_t offset,
+                                       std::error_code& ec) noexcept;
+    detail::file_io_awaiter async_write(std::string_view data, std::int64_t offset = -1) noexcept;
+    detail::file_io_awaiter async_write(std::string_view data, std::int64_t offset,
+                                        std::error_code& ec) noexcept;
     /// Owned bytes (a std::string moved in): the request keeps them, so even a task
     /// destroyed while the write runs leaves it nothing freed to read.
     template <class S, class = std::enable_if_t<detail::is_owned_string<S>>>

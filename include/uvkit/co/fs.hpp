@@ -88,15 +88,7 @@ public:
         }
         fs_request r = fs_start(call_, handler(), ec_);
         if (ec_) return false;
-        try {
-            suspend(r, h, scope);
-        } catch (...) {
-            // The frame resumes with the exception: the request must not call back into it.
-            pool_op* op = r.release_op();
-            op->silenced = true;
-            op->cancel();
-            throw;
-        }
+        suspend(r, h, scope);
         return true;
     }
     R await_resume() {
@@ -132,6 +124,43 @@ private:
     std::string owned_;
     [[no_unique_address]] std::conditional_t<std::is_void_v<R>, nothing, R> result_{};
     bool oom_ = false;
+};
+
+/// The await of a read into the caller's buffer or a borrowed write: the
+/// steady state of a file loop, so the awaiter is the request's consumer, with
+/// no handler and no copy of the call in between.
+class UVKIT_API file_io_awaiter final : pool_awaiter, request_consumer {
+public:
+    file_io_awaiter(file_state* f, fs_kind k, char* p, std::size_t n, std::int64_t offset,
+                    std::error_code* ec_out) noexcept
+        : pool_awaiter(ec_out, f ? f->owner : nullptr), f_(f), p_(p), n_(n), offset_(offset), kind_(k) {}
+
+    using pool_awaiter::await_ready;
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+        return start(h, scope_of(h));
+    }
+    /// The bytes read (0 at the end of the file) or written.
+    std::size_t await_resume() {
+        deliver(what());
+        return result_;
+    }
+    /// dump_tasks(): "file read" / "file write".
+    void describe(task_dump& d) const override { d.name(what()); }
+
+private:
+    bool start(std::coroutine_handle<> h, cancel_scope* scope);
+    void request_done(int result) noexcept override;
+    const char* what() const noexcept {
+        return kind_ == fs_kind::read ? "uvkit::file::async_read" : "uvkit::file::async_write";
+    }
+
+    file_state* f_;
+    char* p_;
+    std::size_t n_;
+    std::int64_t offset_;
+    std::size_t result_ = 0;
+    fs_kind kind_;
 };
 
 /// The await of a watcher's next queued event (fs_event, fs_poll). A queued
@@ -224,20 +253,19 @@ watch_awaiter<typename Traits::record> path_watcher<Traits, State>::async_next_i
 
 }  // namespace detail
 
-inline detail::fs_awaiter<std::size_t> file::async_read(std::span<char> buf, std::int64_t offset) noexcept {
-    return {read_call(buf, offset), "uvkit::file::async_read", nullptr};
+inline detail::file_io_awaiter file::async_read(std::span<char> buf, std::int64_t offset) noexcept {
+    return {state_, detail::fs_kind::read, buf.data(), buf.size(), offset, nullptr};
 }
-inline detail::fs_awaiter<std::size_t> file::async_read(std::span<char> buf, std::int64_t offset,
-                                                        std::error_code& ec) noexcept {
-    return {read_call(buf, offset), "uvkit::file::async_read", &ec};
+inline detail::file_io_awaiter file::async_read(std::span<char> buf, std::int64_t offset,
+                                                std::error_code& ec) noexcept {
+    return {state_, detail::fs_kind::read, buf.data(), buf.size(), offset, &ec};
 }
-inline detail::fs_awaiter<std::size_t> file::async_write(std::string_view data,
-                                                         std::int64_t offset) noexcept {
-    return {write_call(data, nullptr, offset), "uvkit::file::async_write", nullptr};
+inline detail::file_io_awaiter file::async_write(std::string_view data, std::int64_t offset) noexcept {
+    return {state_, detail::fs_kind::write, const_cast<char*>(data.data()), data.size(), offset, nullptr};
 }
-inline detail::fs_awaiter<std::size_t> file::async_write(std::string_view data, std::int64_t offset,
-                                                         std::error_code& ec) noexcept {
-    return {write_call(data, nullptr, offset), "uvkit::file::async_write", &ec};
+inline detail::file_io_awaiter file::async_write(std::string_view data, std::int64_t offset,
+                                                 std::error_code& ec) noexcept {
+    return {state_, detail::fs_kind::write, const_cast<char*>(data.data()), data.size(), offset, &ec};
 }
 template <class S, class>
 inline detail::fs_awaiter<std::size_t> file::async_write(S&& data, std::int64_t offset) noexcept {

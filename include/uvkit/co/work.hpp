@@ -45,10 +45,21 @@ class UVKIT_API pool_awaiter : public operation {
 protected:
     explicit pool_awaiter(std::error_code* ec_out, uvkit::loop* l = nullptr) noexcept
         : operation(ec_out, l) {}
-    ~pool_awaiter() override;
+    ~pool_awaiter() override {
+        if (op_) [[unlikely]]
+            abandon();
+    }
+    /// The frame is destroyed while suspended: the request completes on its
+    /// own (cancelled if it had not started) and never calls back into it.
+    void abandon() noexcept;
 
     /// Adopts the started request (from `r`) and registers with the scope.
-    void suspend(pool_request& r, std::coroutine_handle<> h, cancel_scope* scope);
+    void suspend(pool_request& r, std::coroutine_handle<> h, cancel_scope* scope) {
+        suspend(r.release_op(), h, scope);
+    }
+    /// Adopts the started request's block and registers with the scope. If
+    /// that throws (std::bad_alloc), the request is cancelled and never calls back.
+    void suspend(pool_op* op, std::coroutine_handle<> h, cancel_scope* scope);
     /// Called by the request's handler, on the loop thread: resumes the coroutine.
     void finish() noexcept { resume_now(); }
     void cancel() noexcept override;
