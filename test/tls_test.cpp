@@ -1010,3 +1010,40 @@ TEST_CASE(
 }
 
 }  // TEST_SUITE
+
+TEST_CASE_FIXTURE(tls_fixture,
+                  "tls: out of memory for a write's ciphertext fails the write and the stream, cleanly") {
+    auto sc = tls_pair(server_ctx(), client_ctx());
+    auto& s = sc.first;
+    auto& c = sc.second;
+    auto r = handshake(s, c);
+    REQUIRE_FALSE(r.second);
+    int small_done = 0;
+    c.write("ab", [p = &small_done](std::error_code ec) {
+        CHECK_FALSE(ec);
+        ++*p;
+    });
+    run_until([&] { return small_done == 1; });
+    // A 64 KiB write needs a bigger ciphertext buffer than the small one left.
+    static const std::string big(64 * 1024, 'x');
+    int calls = 0;
+    std::error_code ec;
+    {
+        uvkit_test::alloc_failure oom;
+        c.write(
+            std::string_view(big), [p = &calls](std::error_code) { ++*p; }, ec);
+        CHECK(oom.refused() >= 1);
+    }
+    CHECK(ec == std::errc::not_enough_memory);
+    // The plaintext went into OpenSSL but its record cannot be sent: the stream failed, and
+    // says so to every later write; the failed write's handler never runs.
+    std::error_code later;
+    c.write(
+        "x", [p = &calls](std::error_code) { ++*p; }, later);
+    CHECK(later == ec);
+    loop.run(uvkit::run_mode::nowait);
+    CHECK(calls == 0);
+    c.close();
+    s.close();
+    run_until([&] { return !loop.alive(); });
+}
