@@ -323,8 +323,12 @@ bool request_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     st_ = handle_access::usable_state(*stream_);
     switch (kind_) {
         case kind::write:
-            if (st_ && write_now()) return false;
-            handle_access::write(*stream_, data_, has_owned_ ? &owned_ : nullptr, nullptr, ec_, &req_);
+            if (!st_) {
+                ec_ = make_uv_error(UV_EINVAL);
+                return false;
+            }
+            if (write_now()) return false;
+            handle_access::write(*stream_, st_, data_, owned_, ec_, &req_);
             break;
         case kind::shutdown: handle_access::shutdown(*stream_, nullptr, ec_, &req_); break;
         case kind::connect: start_connect(); break;
@@ -345,7 +349,7 @@ bool request_awaiter::write_now() noexcept {
         cs->sync_writes = 0;  // this write goes through the loop
         return false;
     }
-    std::string_view data = has_owned_ ? std::string_view(owned_) : data_;
+    std::string_view data = owned_ ? std::string_view(*owned_) : data_;
     uv_buf_t b = make_buf(data);
     // UV_EAGAIN (the kernel takes nothing now, or a connect is pending) and the
     // errors (the usual write reports them) leave the write to the usual way.
@@ -361,7 +365,7 @@ bool request_awaiter::write_now() noexcept {
     // The rest, borrowed even from owned_: the awaiter outlives the request or,
     // destroyed first, closes the stream (abandon()), so libuv never reads it freed.
     data_ = data.substr(static_cast<std::size_t>(n));
-    has_owned_ = false;
+    owned_ = nullptr;
     cs->sync_writes = 0;
     return false;
 }

@@ -228,7 +228,11 @@ int stream::write_start(const uv_buf_t* bufs, unsigned n, detail::write_handler&
 int stream::write_borrowed(const uv_buf_t* bufs, unsigned n, detail::write_handler&& h,
                            detail::request_base** started) noexcept {
     if (!usable() || n == 0) return UV_EINVAL;  // libuv asserts on a write of no buffers
-    auto* s = static_cast<stream_state*>(state_);
+    return write_borrowed(static_cast<stream_state*>(state_), bufs, n, std::move(h), started);
+}
+
+int stream::write_borrowed(stream_state* s, const uv_buf_t* bufs, unsigned n, detail::write_handler&& h,
+                           detail::request_base** started) noexcept {
     write_req* r = write_req::take(*s->owner);
     if (!r) return UV_ENOMEM;
     // The handler goes in first, so that only `r` is needed after the call; on

@@ -45,6 +45,7 @@ namespace detail {
 template <class R>
 class read_awaiter;
 class write_awaiter;
+class owned_write_awaiter;
 class shutdown_awaiter;
 template <class S>
 class accept_awaiter;
@@ -227,9 +228,9 @@ public:
     detail::write_awaiter async_write(std::string_view data, std::error_code& ec) noexcept;
     /// Writes owned bytes (a std::string moved in).
     template <class S, class = std::enable_if_t<detail::is_owned_string<S>>>
-    detail::write_awaiter async_write(S&& data) noexcept;
+    detail::owned_write_awaiter async_write(S&& data) noexcept;
     template <class S, class = std::enable_if_t<detail::is_owned_string<S>>>
-    detail::write_awaiter async_write(S&& data, std::error_code& ec) noexcept;
+    detail::owned_write_awaiter async_write(S&& data, std::error_code& ec) noexcept;
     /// Shuts down the write side once the queued writes completed.
     detail::shutdown_awaiter async_shutdown() noexcept;
     detail::shutdown_awaiter async_shutdown(std::error_code& ec) noexcept;
@@ -264,9 +265,12 @@ protected:
     /// short path every write(string_view) takes.
     int write_borrowed(const uv_buf_t* bufs, unsigned n, detail::write_handler&& h,
                        detail::request_base** started = nullptr) noexcept;
+    /// write_borrowed on a state block already known usable (the awaited write).
+    static int write_borrowed(detail::stream_state* s, const uv_buf_t* bufs, unsigned n,
+                              detail::write_handler&& h, detail::request_base** started) noexcept;
 
 private:
-    detail::write_awaiter async_write_owned(std::string&& data, std::error_code* ec) noexcept;
+    detail::owned_write_awaiter async_write_owned(std::string&& data, std::error_code* ec) noexcept;
     void listen_fn(int backlog, detail::unique_function<void(std::error_code)>&& h);
     void listen_fn(int backlog, detail::unique_function<void(std::error_code)>&& h,
                    std::error_code& ec) noexcept;

@@ -62,12 +62,12 @@ struct UVKIT_API handle_access {
     static stream_state* usable_state(const stream& s) noexcept {
         return s.usable() ? static_cast<stream_state*>(s.state_) : nullptr;
     }
-    /// Starts a write; on failure stores the error in `ec` (left alone on success).
-    static void write(stream& s, std::string_view data, std::string* owned, write_handler&& h,
+    /// Starts a write on `st` (usable); on failure stores the error in `ec` (left alone on success).
+    static void write(stream& s, stream_state* st, std::string_view data, std::string* owned,
                       std::error_code& ec, request_base** req) noexcept {
         uv_buf_t b = make_buf(data);
-        if (int rc = owned ? s.write_start(nullptr, 0, std::move(h), owned, req)
-                           : s.write_borrowed(&b, 1, std::move(h), req))
+        if (int rc = owned ? s.write_start(nullptr, 0, nullptr, owned, req)
+                           : stream::write_borrowed(st, &b, 1, nullptr, req))
             ec = make_uv_error(rc);
     }
     static void shutdown(stream& s, write_handler&& h, std::error_code& ec, request_base** req) noexcept {
@@ -240,32 +240,47 @@ protected:
     /// goes the usual way.
     bool write_now() noexcept;
 
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) {
+        return start(h, scope_of(h));
+    }
+    /// Writes and shutdowns (connects return their stream: see connect_awaiter).
+    void await_resume() { deliver(kind_ == kind::write ? "uvkit::async_write" : "uvkit::async_shutdown"); }
+
     stream* stream_;  // only until start(): the operation holds the state block
     stream_state* st_ = nullptr;
     kind kind_;
     std::string_view data_;
-    std::string owned_;
-    bool has_owned_ = false;
+    std::string* owned_ = nullptr;  // an owned write's bytes (owned_write_awaiter's), else data_
     request_base* req_ = nullptr;
 };
 
+/// `co_await s.async_write(view)`: borrowed bytes.
 class write_awaiter final : request_awaiter {
 public:
     write_awaiter(stream& s, std::string_view data, std::error_code* ec_out) noexcept
         : request_awaiter(s, kind::write, ec_out) {
         data_ = data;
     }
-    write_awaiter(stream& s, std::string&& data, std::error_code* ec_out) noexcept
-        : request_awaiter(s, kind::write, ec_out) {
-        owned_ = std::move(data);
-        has_owned_ = true;
+    using request_awaiter::await_ready;
+    using request_awaiter::await_resume;
+    using request_awaiter::await_suspend;
+};
+
+/// `co_await s.async_write(std::move(str))`: the awaiter keeps the bytes
+/// until the request took them.
+class owned_write_awaiter final : request_awaiter {
+public:
+    owned_write_awaiter(stream& s, std::string&& data, std::error_code* ec_out) noexcept
+        : request_awaiter(s, kind::write, ec_out), str_(std::move(data)) {
+        owned_ = &str_;
     }
     using request_awaiter::await_ready;
-    template <class P>
-    bool await_suspend(std::coroutine_handle<P> h) {
-        return start(h, scope_of(h));
-    }
-    void await_resume() { deliver("uvkit::async_write"); }
+    using request_awaiter::await_resume;
+    using request_awaiter::await_suspend;
+
+private:
+    std::string str_;
 };
 
 class shutdown_awaiter final : request_awaiter {
@@ -273,11 +288,8 @@ public:
     shutdown_awaiter(stream& s, std::error_code* ec_out) noexcept
         : request_awaiter(s, kind::shutdown, ec_out) {}
     using request_awaiter::await_ready;
-    template <class P>
-    bool await_suspend(std::coroutine_handle<P> h) {
-        return start(h, scope_of(h));
-    }
-    void await_resume() { deliver("uvkit::async_shutdown"); }
+    using request_awaiter::await_resume;
+    using request_awaiter::await_suspend;
 };
 
 /// A coroutine waiting for a connection on a listening stream (tcp, pipe):
@@ -379,14 +391,15 @@ inline detail::write_awaiter stream::async_write(std::string_view data, std::err
     return {*this, data, &ec};
 }
 template <class S, class>
-detail::write_awaiter stream::async_write(S&& data) noexcept {
+detail::owned_write_awaiter stream::async_write(S&& data) noexcept {
     return async_write_owned(std::move(data), nullptr);
 }
 template <class S, class>
-detail::write_awaiter stream::async_write(S&& data, std::error_code& ec) noexcept {
+detail::owned_write_awaiter stream::async_write(S&& data, std::error_code& ec) noexcept {
     return async_write_owned(std::move(data), &ec);
 }
-inline detail::write_awaiter stream::async_write_owned(std::string&& data, std::error_code* ec) noexcept {
+inline detail::owned_write_awaiter stream::async_write_owned(std::string&& data,
+                                                             std::error_code* ec) noexcept {
     return {*this, std::move(data), ec};
 }
 inline detail::shutdown_awaiter stream::async_shutdown() noexcept { return {*this, nullptr}; }
