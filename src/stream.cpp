@@ -225,14 +225,10 @@ int stream::write_start(const uv_buf_t* bufs, unsigned n, detail::write_handler&
     return 0;
 }
 
-int stream::write_borrowed(const uv_buf_t* bufs, unsigned n, detail::write_handler&& h,
-                           detail::request_base** started) noexcept {
-    if (!usable() || n == 0) return UV_EINVAL;  // libuv asserts on a write of no buffers
-    return write_borrowed(static_cast<stream_state*>(state_), bufs, n, std::move(h), started);
-}
-
-int stream::write_borrowed(stream_state* s, const uv_buf_t* bufs, unsigned n, detail::write_handler&& h,
-                           detail::request_base** started) noexcept {
+namespace {
+// write_borrowed's body, internal so that both forms inline it.
+int start_borrowed(stream_state* s, const uv_buf_t* bufs, unsigned n, detail::write_handler&& h,
+                   detail::request_base** started) noexcept {
     write_req* r = write_req::take(*s->owner);
     if (!r) return UV_ENOMEM;
     // The handler goes in first, so that only `r` is needed after the call; on
@@ -244,6 +240,18 @@ int stream::write_borrowed(stream_state* s, const uv_buf_t* bufs, unsigned n, de
     }
     if (started) *started = r;
     return 0;
+}
+}  // namespace
+
+int stream::write_borrowed(const uv_buf_t* bufs, unsigned n, detail::write_handler&& h,
+                           detail::request_base** started) noexcept {
+    if (!usable() || n == 0) return UV_EINVAL;  // libuv asserts on a write of no buffers
+    return start_borrowed(static_cast<stream_state*>(state_), bufs, n, std::move(h), started);
+}
+
+int stream::write_borrowed(stream_state* s, const uv_buf_t* bufs, unsigned n, detail::write_handler&& h,
+                           detail::request_base** started) noexcept {
+    return start_borrowed(s, bufs, n, std::move(h), started);
 }
 
 void stream::write_views(std::span<const std::string_view> views, detail::write_handler&& h,
