@@ -1012,7 +1012,7 @@ TEST_CASE(
 }  // TEST_SUITE
 
 TEST_CASE_FIXTURE(tls_fixture,
-                  "tls: out of memory for a write's ciphertext fails the write and the stream, cleanly") {
+                  "tls: allocation failure for a write's ciphertext fails the write and the stream, cleanly") {
     auto sc = tls_pair(server_ctx(), client_ctx());
     auto& s = sc.first;
     auto& c = sc.second;
