@@ -10,19 +10,6 @@ void pool_awaiter::abandon() noexcept {
     op->cancel();
 }
 
-void pool_awaiter::suspend(pool_op* op, std::coroutine_handle<> h, cancel_scope* scope) {
-    try {
-        operation::suspend(h, scope, *loop_);
-    } catch (...) {
-        // The frame resumes with the exception: the request must not call back into it.
-        op->silenced = true;
-        op->cancel();
-        throw;
-    }
-    op_ = op;
-    op_->slot = &op_;
-}
-
 void pool_awaiter::cancel() noexcept {
     // Success: libuv completes the request with UV_ECANCELED from the loop.
     // UV_EBUSY: it is running; wait for its result.

@@ -212,14 +212,40 @@ struct fs_op final : fs_op_base {
     typename fs_handler_of<R>::type cb;
 };
 
-/// A read or a borrowed write whose completion goes to a consumer (fs_start_io).
-struct fs_io_op final : fs_op_base {
-    using fs_op_base::fs_op_base;
-    void complete(int status) override {
-        if (consumer) consumer->request_done(status < 0 ? status : static_cast<int>(req.result));
-    }
+/// A read or a borrowed write whose completion goes to a consumer (fs_start_io):
+/// the steady state of a file loop, so none of fs_op_base's generality. Plain
+/// heap memory, not the loop's block pool: a finished one stays with its file
+/// (file_state::spare_io) for the next, and a file may outlive its loop.
+struct fs_io_op final : pool_op {
+    explicit fs_io_op(uvkit::loop& l) noexcept : pool_op(l) {}
+    /// The bytes moved, or the libuv error.
+    void complete(int result) override { consumer->request_done(result); }
+    uv_fs_t req;  // not zeroed: uv_fs_read/uv_fs_write initialise it
     request_consumer* consumer = nullptr;
+    file_state* file = nullptr;
 };
+
+void on_fs_io(uv_fs_t* r) noexcept {
+    auto* op = static_cast<fs_io_op*>(static_cast<pool_op*>(r->data));
+    // At most INT_MAX bytes were asked for (fs_start_io), so the result fits.
+    const int result = static_cast<int>(r->result);
+    uv_fs_req_cleanup(r);
+    op->unlink();
+    file_state* f = op->file;
+    const bool deliver = !op->silenced;
+    // Kept for the file's next read or write (the delivery below may start it);
+    // under AddressSanitizer freed, as the block pool's blocks are.
+#ifdef UVKIT_NO_BLOCK_POOL
+    delete op;
+#else
+    if (f->spare_io)
+        delete op;
+    else
+        f->spare_io = op;
+#endif
+    if (deliver) op->complete(result);
+    f->op_done();
+}
 
 fs_op_base::~fs_op_base() {
     if (pre) {
@@ -442,6 +468,8 @@ void file_state::op_done() noexcept {
         release_file(this);
 }
 
+file_state::~file_state() { delete spare_io; }
+
 pool_op* fs_start_io(file_state* f, fs_kind k, char* p, std::size_t n, std::int64_t offset,
                      request_consumer* c, std::error_code& ec) noexcept {
     if (!f || !f->owner || f->released || f->fd < 0 || (k != fs_kind::read && k != fs_kind::write)) {
@@ -453,20 +481,24 @@ pool_op* fs_start_io(file_state* f, fs_kind k, char* p, std::size_t n, std::int6
         ec = make_uv_error(UV_ENOMEM);
         return nullptr;
     }
-    fs_io_op* op;
-    try {
-        op = new (l) fs_io_op(l);
-    } catch (const std::bad_alloc&) {
-        ec = make_uv_error(UV_ENOMEM);
-        return nullptr;
+    fs_io_op* op = static_cast<fs_io_op*>(std::exchange(f->spare_io, nullptr));
+    if (op) {
+        op->canceled = op->silenced = false;
+    } else {
+        op = new (std::nothrow) fs_io_op(l);
+        if (!op) {
+            ec = make_uv_error(UV_ENOMEM);
+            return nullptr;
+        }
     }
-    op->kind = k;
     op->req.data = static_cast<pool_op*>(op);
-    op->issued = true;
-    const uv_buf_t b = uv_buf_init(p, static_cast<unsigned>(std::min<std::size_t>(n, INT_MAX)));
-    const int rc = k == fs_kind::read ? uv_fs_read(l.raw(), &op->req, f->fd, &b, 1, offset, on_fs)
-                                      : uv_fs_write(l.raw(), &op->req, f->fd, &b, 1, offset, on_fs);
+    uv_buf_t b;
+    b.base = p;
+    b.len = static_cast<decltype(b.len)>(std::min<std::size_t>(n, INT_MAX));
+    const int rc = k == fs_kind::read ? uv_fs_read(l.raw(), &op->req, f->fd, &b, 1, offset, on_fs_io)
+                                      : uv_fs_write(l.raw(), &op->req, f->fd, &b, 1, offset, on_fs_io);
     if (rc < 0) {
+        uv_fs_req_cleanup(&op->req);
         delete op;
         ec = make_uv_error(rc);
         return nullptr;

@@ -16,7 +16,7 @@ namespace {
 // The loop's thread-pool requests not yet completed: ~loop cancels them and
 // waits for those already running (they cannot be closed like handles).
 struct pool_registry final : loop_extension {
-    static constexpr std::size_t slot = 1;  // see loop::extension_slots
+    static constexpr std::size_t slot = pool_op::registry_slot;
     explicit pool_registry(uvkit::loop& l) noexcept : loop_extension(phase::drain), owner(l) {}
     void shutdown() noexcept override { pool_op::finish_all(owner); }
     uvkit::loop& owner;
@@ -28,8 +28,7 @@ pool_op*& pending_ops(uvkit::loop& l) noexcept {
 }
 }  // namespace
 
-bool pool_op::ready(uvkit::loop& l) noexcept {
-    if (l.extension(pool_registry::slot)) return true;
+bool pool_op::make_registry(uvkit::loop& l) noexcept {
     std::unique_ptr<pool_registry> r(new (std::nothrow) pool_registry(l));
     if (!r) return false;
     l.add_extension(pool_registry::slot, std::move(r));
@@ -44,22 +43,26 @@ void pool_op::started(uv_req_t* r) noexcept {
     head = this;
 }
 
-void pool_op::finish(pool_op* op, int status) noexcept {
-    uvkit::loop& l = *op->owner;
-    if (op->prev)
-        op->prev->next = op->next;
+void pool_op::unlink() noexcept {
+    if (prev)
+        prev->next = next;
     else
-        pending_ops(l) = op->next;
-    if (op->next) op->next->prev = op->prev;
+        pending_ops(*owner) = next;
+    if (next) next->prev = prev;
+    prev = next = nullptr;
     // The request object becomes empty before the handler runs, so that the
     // handler may destroy or reuse it.
-    if (op->slot) *op->slot = nullptr;
-    op->slot = nullptr;
+    if (slot) *slot = nullptr;
+    slot = nullptr;
+}
+
+void pool_op::finish(pool_op* op, int status) noexcept {
+    op->unlink();
     if (!op->silenced) {
         try {
             op->complete(status);
         } catch (...) {
-            l.fail(std::current_exception());
+            op->owner->fail(std::current_exception());
         }
     }
     delete op;

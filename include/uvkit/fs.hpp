@@ -122,10 +122,12 @@ namespace detail {
 /// blocks, which is how it learns that its loop is gone (owner becomes null).
 struct UVKIT_API file_state final : handle_state {
     explicit file_state(uvkit::loop& l) noexcept : handle_state(l) { uv_closed = true; }
+    ~file_state() override;
     uv_file fd = -1;
     unsigned inflight = 0;
     bool released = false;        // the file object let go: close when inflight is 0
     pool_op* close_op = nullptr;  // a close waiting for the operations in flight
+    pool_op* spare_io = nullptr;  // a finished request of fs_start_io's, kept for the next
 
     /// Links the block into its loop (once it holds a descriptor).
     void link() noexcept;

@@ -76,12 +76,17 @@ struct UVKIT_API pool_op {
     bool cancel() noexcept;
 
     /// Makes `l`'s registry of requests (a loop extension) if it has none; false if out of memory.
-    static bool ready(uvkit::loop& l) noexcept;
+    static bool ready(uvkit::loop& l) noexcept { return l.extension(registry_slot) || make_registry(l); }
+    static constexpr std::size_t registry_slot = 1;  // see loop::extension_slots
+    static bool make_registry(uvkit::loop& l) noexcept;
     /// Links a started request into its loop's registry (ready() made it).
     void started(uv_req_t* r) noexcept;
     /// The completion trampoline's body: unlinks, empties the request object,
     /// calls complete() unless silenced, and frees the block.
     static void finish(pool_op* op, int status) noexcept;
+    /// finish()'s first half, for completions that deliver on their own: takes
+    /// the completed request out of its loop's registry and empties its request object.
+    void unlink() noexcept;
     /// Used by ~loop (the registry's shutdown): cancels every pending request and runs the loop until all
     /// completed.
     static void finish_all(uvkit::loop& l) noexcept;

@@ -59,7 +59,19 @@ protected:
     }
     /// Adopts the started request's block and registers with the scope. If
     /// that throws (std::bad_alloc), the request is cancelled and never calls back.
-    void suspend(pool_op* op, std::coroutine_handle<> h, cancel_scope* scope);
+    /// Inline: every await of a file read or write runs it.
+    void suspend(pool_op* op, std::coroutine_handle<> h, cancel_scope* scope) {
+        try {
+            operation::suspend(h, scope, *loop_);
+        } catch (...) {
+            // The frame resumes with the exception: the request must not call back into it.
+            op->silenced = true;
+            op->cancel();
+            throw;
+        }
+        op_ = op;
+        op_->slot = &op_;
+    }
     /// Called by the request's handler, on the loop thread: resumes the coroutine.
     void finish() noexcept { resume_now(); }
     void cancel() noexcept override;
