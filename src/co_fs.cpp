@@ -4,7 +4,7 @@ namespace uvkit::detail {
 
 bool file_io_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     if (!admit(scope)) return false;
-    pool_op* op = fs_start_io(f_, kind_, p_, n_, offset_, this, ec_);
+    pool_op* op = fs_start_io(io_, this, ec_);
     if (!op) return false;
     suspend(op, h, scope);
     return true;

@@ -470,9 +470,10 @@ void file_state::op_done() noexcept {
 
 file_state::~file_state() { delete spare_io; }
 
-pool_op* fs_start_io(file_state* f, fs_kind k, char* p, std::size_t n, std::int64_t offset,
-                     request_consumer* c, std::error_code& ec) noexcept {
-    if (!f || !f->owner || f->released || f->fd < 0 || (k != fs_kind::read && k != fs_kind::write)) {
+pool_op* fs_start_io(const fs_io& io, request_consumer* c, std::error_code& ec) noexcept {
+    file_state* f = io.file;
+    if (!f || !f->owner || f->released || f->fd < 0 ||
+        (io.kind != fs_kind::read && io.kind != fs_kind::write)) {
         ec = make_uv_error(UV_EINVAL);
         return nullptr;
     }
@@ -493,10 +494,11 @@ pool_op* fs_start_io(file_state* f, fs_kind k, char* p, std::size_t n, std::int6
     }
     op->req.data = static_cast<pool_op*>(op);
     uv_buf_t b;
-    b.base = p;
-    b.len = static_cast<decltype(b.len)>(std::min<std::size_t>(n, INT_MAX));
-    const int rc = k == fs_kind::read ? uv_fs_read(l.raw(), &op->req, f->fd, &b, 1, offset, on_fs_io)
-                                      : uv_fs_write(l.raw(), &op->req, f->fd, &b, 1, offset, on_fs_io);
+    b.base = io.data;
+    b.len = static_cast<decltype(b.len)>(std::min<std::size_t>(io.size, INT_MAX));
+    const int rc = io.kind == fs_kind::read
+                       ? uv_fs_read(l.raw(), &op->req, f->fd, &b, 1, io.offset, on_fs_io)
+                       : uv_fs_write(l.raw(), &op->req, f->fd, &b, 1, io.offset, on_fs_io);
     if (rc < 0) {
         uv_fs_req_cleanup(&op->req);
         delete op;

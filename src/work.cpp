@@ -37,23 +37,10 @@ bool pool_op::make_registry(uvkit::loop& l) noexcept {
 
 void pool_op::started(uv_req_t* r) noexcept {
     req = r;  // r->data was set before libuv got the request: a pool thread may read it now
-    pool_op*& head = pending_ops(*owner);
-    next = head;
+    list = &pending_ops(*owner);
+    next = *list;
     if (next) next->prev = this;
-    head = this;
-}
-
-void pool_op::unlink() noexcept {
-    if (prev)
-        prev->next = next;
-    else
-        pending_ops(*owner) = next;
-    if (next) next->prev = prev;
-    prev = next = nullptr;
-    // The request object becomes empty before the handler runs, so that the
-    // handler may destroy or reuse it.
-    if (slot) *slot = nullptr;
-    slot = nullptr;
+    *list = this;
 }
 
 void pool_op::finish(pool_op* op, int status) noexcept {

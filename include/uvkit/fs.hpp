@@ -247,13 +247,20 @@ fs_request fs_start_or_throw(const fs_call& c, H&& h, const char* what) {
     return r;
 }
 
-/// The lean start of a read into [p, p+n) or a borrowed write of it (`k` is
-/// fs_kind::read or fs_kind::write) at `offset` on `f`, for the coroutine
-/// forms: no handler, the completion goes to `c`, request_done() with the
-/// bytes moved or the libuv error. On failure `ec` is set, nothing started,
-/// and the result is nullptr; else the started request's block.
-UVKIT_API pool_op* fs_start_io(file_state* f, fs_kind k, char* p, std::size_t n, std::int64_t offset,
-                               request_consumer* c, std::error_code& ec) noexcept;
+/// A read into [data, data+size) or a borrowed write of it at `offset` on `file`.
+struct fs_io {
+    file_state* file;
+    char* data;
+    std::size_t size;
+    std::int64_t offset;
+    fs_kind kind;  // fs_kind::read or fs_kind::write
+};
+
+/// The lean start of `io`, for the coroutine forms: no handler, the
+/// completion goes to `c`, request_done() with the bytes moved or the libuv
+/// error. On failure `ec` is set, nothing started, and the result is nullptr;
+/// else the started request's block.
+UVKIT_API pool_op* fs_start_io(const fs_io& io, request_consumer* c, std::error_code& ec) noexcept;
 
 template <class R>
 class fs_awaiter;

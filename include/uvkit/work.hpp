@@ -85,8 +85,18 @@ struct UVKIT_API pool_op {
     /// calls complete() unless silenced, and frees the block.
     static void finish(pool_op* op, int status) noexcept;
     /// finish()'s first half, for completions that deliver on their own: takes
-    /// the completed request out of its loop's registry and empties its request object.
-    void unlink() noexcept;
+    /// the completed request out of its loop's registry and empties its request
+    /// object (before the handler runs, so that the handler may destroy or reuse it).
+    void unlink() noexcept {
+        if (prev)
+            prev->next = next;
+        else
+            *list = next;
+        if (next) next->prev = prev;
+        prev = next = nullptr;
+        if (slot) *slot = nullptr;
+        slot = nullptr;
+    }
     /// Used by ~loop (the registry's shutdown): cancels every pending request and runs the loop until all
     /// completed.
     static void finish_all(uvkit::loop& l) noexcept;
@@ -94,6 +104,7 @@ struct UVKIT_API pool_op {
     uvkit::loop* owner;
     uv_req_t* req = nullptr;
     pool_op** slot = nullptr;  // the request object's (or awaiter's) pointer to this block
+    pool_op** list = nullptr;  // the head of the registry's list (started() sets it)
     pool_op* prev = nullptr;
     pool_op* next = nullptr;
     bool canceled = false;

@@ -131,9 +131,8 @@ private:
 /// no handler and no copy of the call in between.
 class UVKIT_API file_io_awaiter final : pool_awaiter, request_consumer {
 public:
-    file_io_awaiter(file_state* f, fs_kind k, char* p, std::size_t n, std::int64_t offset,
-                    std::error_code* ec_out) noexcept
-        : pool_awaiter(ec_out, f ? f->owner : nullptr), f_(f), p_(p), n_(n), offset_(offset), kind_(k) {}
+    file_io_awaiter(const fs_io& io, std::error_code* ec_out) noexcept
+        : pool_awaiter(ec_out, io.file ? io.file->owner : nullptr), io_(io) {}
 
     using pool_awaiter::await_ready;
     template <class P>
@@ -152,15 +151,11 @@ private:
     bool start(std::coroutine_handle<> h, cancel_scope* scope);
     void request_done(int result) noexcept override;
     const char* what() const noexcept {
-        return kind_ == fs_kind::read ? "uvkit::file::async_read" : "uvkit::file::async_write";
+        return io_.kind == fs_kind::read ? "uvkit::file::async_read" : "uvkit::file::async_write";
     }
 
-    file_state* f_;
-    char* p_;
-    std::size_t n_;
-    std::int64_t offset_;
+    fs_io io_;
     std::size_t result_ = 0;
-    fs_kind kind_;
 };
 
 /// The await of a watcher's next queued event (fs_event, fs_poll). A queued
@@ -254,18 +249,18 @@ watch_awaiter<typename Traits::record> path_watcher<Traits, State>::async_next_i
 }  // namespace detail
 
 inline detail::file_io_awaiter file::async_read(std::span<char> buf, std::int64_t offset) noexcept {
-    return {state_, detail::fs_kind::read, buf.data(), buf.size(), offset, nullptr};
+    return {{state_, buf.data(), buf.size(), offset, detail::fs_kind::read}, nullptr};
 }
 inline detail::file_io_awaiter file::async_read(std::span<char> buf, std::int64_t offset,
                                                 std::error_code& ec) noexcept {
-    return {state_, detail::fs_kind::read, buf.data(), buf.size(), offset, &ec};
+    return {{state_, buf.data(), buf.size(), offset, detail::fs_kind::read}, &ec};
 }
 inline detail::file_io_awaiter file::async_write(std::string_view data, std::int64_t offset) noexcept {
-    return {state_, detail::fs_kind::write, const_cast<char*>(data.data()), data.size(), offset, nullptr};
+    return {{state_, const_cast<char*>(data.data()), data.size(), offset, detail::fs_kind::write}, nullptr};
 }
 inline detail::file_io_awaiter file::async_write(std::string_view data, std::int64_t offset,
                                                  std::error_code& ec) noexcept {
-    return {state_, detail::fs_kind::write, const_cast<char*>(data.data()), data.size(), offset, &ec};
+    return {{state_, const_cast<char*>(data.data()), data.size(), offset, detail::fs_kind::write}, &ec};
 }
 template <class S, class>
 inline detail::fs_awaiter<std::size_t> file::async_write(S&& data, std::int64_t offset) noexcept {
