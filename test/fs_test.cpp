@@ -460,8 +460,9 @@ TEST_CASE_FIXTURE(loop_fixture, "fs: co_await read under a cancel scope: when_an
 
 // A file keeps its last finished read/write request for the next one: what a
 // request was (cancelled, abandoned by its task) must not leak into the next.
-TEST_CASE_FIXTURE(loop_fixture,
-                  "fs: awaited reads reuse one request per file: cancelled, abandoned, in parallel, after the loop") {
+TEST_CASE_FIXTURE(
+    loop_fixture,
+    "fs: awaited reads reuse one request per file: cancelled, abandoned, in parallel, after the loop") {
     temp_dir d;
     const std::string p = d / "reuse";
     put(p, "0123456789ab");
@@ -522,12 +523,16 @@ TEST_CASE_FIXTURE(loop_fixture,
     {
         uvkit::loop l2;
         kept = open_now(l2, p, UV_FS_O_RDONLY);
-        auto r = [&]() -> uvkit::task<std::size_t> { co_return co_await kept->async_read(std::span<char>(b1), 2); };
+        auto r = [&]() -> uvkit::task<std::size_t> {
+            co_return co_await kept->async_read(std::span<char>(b1), 2);
+        };
         CHECK(uvkit::run(l2, r()) == 4);
         CHECK(std::string_view(b1, 4) == "2345");
     }
     std::error_code ec;
-    CHECK(kept->read(std::span<char>(b1), 0, [](std::error_code, std::size_t) {}, ec).pending() == false);
+    CHECK(kept->read(
+                  std::span<char>(b1), 0, [](std::error_code, std::size_t) {}, ec)
+              .pending() == false);
     CHECK(ec == std::errc::invalid_argument);
     kept.reset();
 }

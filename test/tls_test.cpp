@@ -1011,8 +1011,8 @@ TEST_CASE(
 
 }  // TEST_SUITE
 
-TEST_CASE_FIXTURE(tls_fixture,
-                  "tls: allocation failure for a write's ciphertext fails the write and the stream, cleanly") {
+TEST_CASE_FIXTURE(
+    tls_fixture, "tls: allocation failure for a write's ciphertext fails the write and the stream, cleanly") {
     auto sc = tls_pair(server_ctx(), client_ctx());
     auto& s = sc.first;
     auto& c = sc.second;
