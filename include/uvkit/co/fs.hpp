@@ -31,8 +31,9 @@
 // The awaitable is co_awaited in the expression that made it: it copies the
 // paths, but borrows buffers and data.
 //
-// One operation: a block from the loop's pool, nothing else (no allocation in
-// steady state for reads and writes).
+// One operation: a block from the loop's pool, nothing else; an awaited read
+// or borrowed write reuses the request its file kept from the last one (no
+// allocation in steady state for reads and writes).
 #pragma once
 
 #include <coroutine>
