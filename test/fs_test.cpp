@@ -90,27 +90,6 @@ uvkit::file open_now(uvkit::loop& l, const std::string& p, int flags, int mode =
     return uvkit::run(l, open_task(l, p, flags, mode));
 }
 
-/// An awaited read of `f` at 0 (queued behind the caller's pool_gate) races a 1 ms sleep in
-/// when_any: which won (1: the sleep), and what the read's co_await gave the loser.
-std::pair<std::size_t, std::error_code> read_loses_when_any(uvkit::loop& l, uvkit::file& f,
-                                                            std::span<char> buf) {
-    std::error_code read_ec;
-    auto reader = [&]() -> uvkit::task<int> {
-        co_await f.async_read(buf, 0, read_ec);
-        co_return 1;
-    };
-    auto other = [&]() -> uvkit::task<int> {
-        co_await uvkit::sleep(l, 1ms);
-        co_return 2;
-    };
-    auto t = [&]() -> uvkit::task<std::size_t> {
-        auto r = co_await uvkit::when_any(reader(), other());
-        co_return r.index();
-    };
-    std::size_t winner = uvkit::run(l, t());
-    return {winner, read_ec};
-}
-
 }  // namespace
 
 TEST_SUITE("fs") {
@@ -449,39 +428,36 @@ TEST_CASE_FIXTURE(loop_fixture,
     run_until([&] { return again == 1; });
 }
 
-TEST_CASE_FIXTURE(loop_fixture, "fs: co_await read under a cancel scope: when_any cancels the queued read") {
-    temp_dir d;
-    const std::string p = d / "c2";
-    put(p, "data");
-    uvkit::file f = open_now(loop, p, UV_FS_O_RDONLY);
-    static char buf[8];
-    pool_gate gate{loop};
-    auto [winner, read_ec] = read_loses_when_any(loop, f, std::span<char>(buf));
-    CHECK(winner == 1);
-    // The loser's queued read was cancelled, not left running: when_any waited for it
-    // (the read's co_await gave it errc::canceled).
-    CHECK(read_ec == uvkit::errc::canceled);
-    gate.release();
-    run_until([&] { return gate.all_finished(); });
-}
-
 // A file keeps its last finished read/write request for the next one: what a
 // request was (cancelled, abandoned by its task) must not leak into the next.
-TEST_CASE_FIXTURE(
-    loop_fixture,
-    "fs: awaited reads reuse one request per file: cancelled, abandoned, in parallel, after the loop") {
+TEST_CASE_FIXTURE(loop_fixture,
+                  "fs: awaited reads reuse one request per file: when_any cancels a queued read (twice), "
+                  "abandoned, in parallel, after the loop") {
     temp_dir d;
     const std::string p = d / "reuse";
     put(p, "0123456789ab");
     uvkit::file f = open_now(loop, p, UV_FS_O_RDONLY);
     static char buf[4], b1[4], b2[4], b3[4];  // outside the frames
-    // Twice: a read queued behind a busy pool is cancelled by when_any (the second
-    // read runs on the first's request, which was cancelled).
+    // Twice: a read queued behind a busy pool is cancelled by when_any, not left running:
+    // when_any waited for it, and its co_await gave errc::canceled (the second read runs on
+    // the first's request, which was cancelled).
     for (int round = 0; round < 2; ++round) {
         CAPTURE(round);
         pool_gate gate{loop};
-        auto [winner, read_ec] = read_loses_when_any(loop, f, std::span<char>(buf));
-        CHECK(winner == 1);
+        std::error_code read_ec;
+        auto reader = [&]() -> uvkit::task<int> {
+            co_await f.async_read(std::span<char>(buf), 0, read_ec);
+            co_return 1;
+        };
+        auto other = [&]() -> uvkit::task<int> {
+            co_await uvkit::sleep(loop, 1ms);
+            co_return 2;
+        };
+        auto t = [&]() -> uvkit::task<std::size_t> {
+            auto r = co_await uvkit::when_any(reader(), other());
+            co_return r.index();
+        };
+        CHECK(uvkit::run(loop, t()) == 1);
         CHECK(read_ec == uvkit::errc::canceled);
         gate.release();
         run_until([&] { return gate.all_finished(); });
