@@ -231,10 +231,10 @@ void on_fs_io(uv_fs_t* r) noexcept {
     const int result = static_cast<int>(r->result);
     uv_fs_req_cleanup(r);
     op->unlink();
-    file_state* f = op->file;
-    const bool deliver = !op->silenced;
-    // Kept for the file's next read or write (the delivery below may start it);
-    // under AddressSanitizer freed, as the block pool's blocks are.
+    file_state* f = op->file;  // alive while the request counts in f->inflight
+    if (!op->silenced) op->complete(result);
+    // Kept for the file's next read or write (one the delivery started took
+    // another); under AddressSanitizer freed, as the block pool's blocks are.
 #ifdef UVKIT_NO_BLOCK_POOL
     delete op;
 #else
@@ -243,7 +243,6 @@ void on_fs_io(uv_fs_t* r) noexcept {
     else
         f->spare_io = op;
 #endif
-    if (deliver) op->complete(result);
     f->op_done();
 }
 
