@@ -233,11 +233,10 @@ void on_fs_io(uv_fs_t* r) noexcept {
     op->unlink();
     file_state* f = op->file;  // alive while the request counts in f->inflight
     if (!op->silenced) op->complete(result);
-    // Kept for the file's next read or write (one the delivery started took
-    // another); under AddressSanitizer freed, as the block pool's blocks are.
 #ifdef UVKIT_NO_BLOCK_POOL
-    delete op;
+    delete op;  // under AddressSanitizer freed, as the block pool's blocks are
 #else
+    // Kept for the file's next read or write (one the delivery started took another).
     if (f->spare_io)
         delete op;
     else
