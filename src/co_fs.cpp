@@ -2,20 +2,13 @@
 
 namespace uvkit::detail {
 
-bool file_io_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
-    if (!admit(scope)) return false;
-    pool_op* op = fs_start_io(io_, this, ec_);
-    if (!op) return false;
-    suspend(op, h, scope);
-    return true;
-}
-
-void file_io_awaiter::request_done(int result) noexcept {
+void file_io_awaiter::request_done(void* self, int result) noexcept {
+    auto* a = static_cast<file_io_awaiter*>(self);
     if (result < 0)
-        ec_ = make_uv_error(result);
+        a->ec_ = make_uv_error(result);
     else
-        result_ = static_cast<std::size_t>(result);
-    finish();
+        a->result_ = static_cast<std::size_t>(result);
+    a->finish();
 }
 
 }  // namespace uvkit::detail

@@ -212,39 +212,6 @@ struct fs_op final : fs_op_base {
     typename fs_handler_of<R>::type cb;
 };
 
-/// A read or a borrowed write whose completion goes to a consumer (fs_start_io):
-/// the steady state of a file loop, so none of fs_op_base's generality. Plain
-/// heap memory, not the loop's block pool: a finished one stays with its file
-/// (file_state::spare_io) for the next, and a file may outlive its loop.
-struct fs_io_op final : pool_op {
-    explicit fs_io_op(uvkit::loop& l) noexcept : pool_op(l) {}
-    /// The bytes moved, or the libuv error.
-    void complete(int result) override { consumer->request_done(result); }
-    uv_fs_t req;  // not zeroed: uv_fs_read/uv_fs_write initialise it
-    request_consumer* consumer = nullptr;
-    file_state* file = nullptr;
-};
-
-void on_fs_io(uv_fs_t* r) noexcept {
-    auto* op = static_cast<fs_io_op*>(static_cast<pool_op*>(r->data));
-    // At most INT_MAX bytes were asked for (fs_start_io), so the result fits.
-    const int result = static_cast<int>(r->result);
-    uv_fs_req_cleanup(r);
-    op->unlink();
-    file_state* f = op->file;  // alive while the request counts in f->inflight
-    if (!op->silenced) op->complete(result);
-#ifdef UVKIT_NO_BLOCK_POOL
-    delete op;  // under AddressSanitizer freed, as the block pool's blocks are
-#else
-    // Kept for the file's next read or write (one the delivery started took another).
-    if (f->spare_io)
-        delete op;
-    else
-        f->spare_io = op;
-#endif
-    f->op_done();
-}
-
 fs_op_base::~fs_op_base() {
     if (pre) {
         if (done && req.result >= 0) {
@@ -468,46 +435,29 @@ void file_state::op_done() noexcept {
 
 file_state::~file_state() { delete spare_io; }
 
-pool_op* fs_start_io(const fs_io& io, request_consumer* c, std::error_code& ec) noexcept {
-    file_state* f = io.file;
-    if (!f || !f->owner || f->released || f->fd < 0 ||
-        (io.kind != fs_kind::read && io.kind != fs_kind::write)) {
-        ec = make_uv_error(UV_EINVAL);
-        return nullptr;
+void on_fs_io(uv_fs_t* r) noexcept {
+    auto* op = static_cast<fs_io_op*>(static_cast<pool_op*>(r->data));
+    // At most INT_MAX bytes were asked for (fs_start_io), so the result fits.
+    const int result = static_cast<int>(r->result);
+    uv_fs_req_cleanup(r);
+    --*op->in_flight;
+    file_state* f = op->file;  // alive while the request counts in f->inflight
+    if (!op->silenced) {
+        // The awaiter (pool_awaiter::suspend set the slot before the loop ran
+        // again) no longer has a request; an abandoned one already let go.
+        *op->slot = nullptr;
+        op->complete(result);
     }
-    uvkit::loop& l = *f->owner;
-    if (!pool_op::ready(l)) {
-        ec = make_uv_error(UV_ENOMEM);
-        return nullptr;
-    }
-    fs_io_op* op = static_cast<fs_io_op*>(std::exchange(f->spare_io, nullptr));
-    if (op) {
-        op->canceled = op->silenced = false;
-    } else {
-        op = new (std::nothrow) fs_io_op(l);
-        if (!op) {
-            ec = make_uv_error(UV_ENOMEM);
-            return nullptr;
-        }
-    }
-    op->req.data = static_cast<pool_op*>(op);
-    uv_buf_t b;
-    b.base = io.data;
-    b.len = static_cast<decltype(b.len)>(std::min<std::size_t>(io.size, INT_MAX));
-    const int rc = io.kind == fs_kind::read
-                       ? uv_fs_read(l.raw(), &op->req, f->fd, &b, 1, io.offset, on_fs_io)
-                       : uv_fs_write(l.raw(), &op->req, f->fd, &b, 1, io.offset, on_fs_io);
-    if (rc < 0) {
-        uv_fs_req_cleanup(&op->req);
+#ifdef UVKIT_NO_BLOCK_POOL
+    delete op;  // under AddressSanitizer freed, as the block pool's blocks are
+#else
+    // Kept for the file's next read or write (one the delivery started took another).
+    if (f->spare_io)
         delete op;
-        ec = make_uv_error(rc);
-        return nullptr;
-    }
-    op->consumer = c;
-    op->file = f;
-    ++f->inflight;
-    op->started(reinterpret_cast<uv_req_t*>(&op->req));
-    return op;
+    else
+        f->spare_io = op;
+#endif
+    f->op_done();
 }
 
 fs_request fs_start(const fs_call& c, fs_void_handler&& h, std::error_code& ec) noexcept {

@@ -21,11 +21,13 @@ struct pool_registry final : loop_extension {
     void shutdown() noexcept override { pool_op::finish_all(owner); }
     uvkit::loop& owner;
     pool_op* head = nullptr;
+    unsigned unlisted = 0;
 };
 
-pool_op*& pending_ops(uvkit::loop& l) noexcept {
-    return static_cast<pool_registry*>(l.extension(pool_registry::slot))->head;
+pool_registry& registry(uvkit::loop& l) noexcept {
+    return *static_cast<pool_registry*>(l.extension(pool_registry::slot));
 }
+pool_op*& pending_ops(uvkit::loop& l) noexcept { return registry(l).head; }
 }  // namespace
 
 bool pool_op::make_registry(uvkit::loop& l) noexcept {
@@ -43,6 +45,8 @@ void pool_op::started(uv_req_t* r) noexcept {
     *list = this;
 }
 
+unsigned& pool_op::unlisted(uvkit::loop& l) noexcept { return registry(l).unlisted; }
+
 void pool_op::finish(pool_op* op, int status) noexcept {
     op->unlink();
     if (!op->silenced) {
@@ -56,12 +60,13 @@ void pool_op::finish(pool_op* op, int status) noexcept {
 }
 
 void pool_op::finish_all(uvkit::loop& l) noexcept {
+    pool_registry& r = registry(l);
     // A handler run here may start another request: it is cancelled in the next round.
-    while (pending_ops(l)) {
-        for (pool_op* op = pending_ops(l); op; op = op->next) op->cancel();
+    while (r.head || r.unlisted) {
+        for (pool_op* op = r.head; op; op = op->next) op->cancel();
         // Completions arrive through libuv's internal async handle, which
         // keeps the loop alive while a request is pending.
-        if (uv_run(l.raw(), UV_RUN_ONCE) == 0 && pending_ops(l)) {
+        if (uv_run(l.raw(), UV_RUN_ONCE) == 0 && (r.head || r.unlisted)) {
             UVKIT_LOG(warn, "loop destroyed with thread-pool requests that did not complete");
             break;
         }

@@ -613,6 +613,45 @@ TEST_CASE("fs: destroying the loop cancels queued requests and waits for running
     CHECK(canceled + ok == 4);
 }
 
+TEST_CASE("fs: destroying the loop waits for an awaited read in flight, which resumes its task") {
+    // An awaited read is not in the loop's registry (its awaiter cancels it if
+    // the frame goes): ~loop counts it and runs until it completed. The file
+    // and the task outlive the loop, so that nothing else keeps ~loop waiting.
+    temp_dir d;
+    const std::string p = d / "r";
+    put(p, "abcd");
+    static char buf[8];  // outside the frame
+    int resumed = 0;
+    std::size_t got = 0;
+    auto reader = [&](uvkit::file& f) -> uvkit::task<void> {
+        got = co_await f.async_read(std::span<char>(buf), 0);
+        ++resumed;
+    };
+    std::optional<uvkit::file> f;
+    std::optional<uvkit::task<void>> t;
+    for (int round = 0; round < 2; ++round) {  // the second on a queued read
+        CAPTURE(round);
+        resumed = 0;
+        got = 0;
+        {
+            uvkit::loop l;
+            f = open_now(l, p, UV_FS_O_RDONLY);
+            std::optional<pool_gate> gate;
+            if (round == 1) gate.emplace(l);  // the read waits in the pool's queue
+            t.emplace(reader(*f));
+            uvkit_co_test::start(*t);
+            CHECK(resumed == 0);
+            if (gate) gate->release();
+        }
+        CHECK(resumed == 1);
+        CHECK(got == 4);
+        CHECK(std::string_view(buf, 4) == "abcd");
+        CHECK_FALSE(f->is_open());  // its loop is gone
+        t.reset();
+        f.reset();
+    }
+}
+
 TEST_CASE_FIXTURE(loop_fixture, "fs: a task destroyed while its read waits: nothing touches the frame") {
     temp_dir d;
     const std::string p = d / "t";

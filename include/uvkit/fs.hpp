@@ -47,8 +47,11 @@
 
 #include <uv.h>
 
+#include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cstdint>
+#include <new>
 #include <span>
 #include <string>
 #include <string_view>
@@ -256,11 +259,73 @@ struct fs_io {
     fs_kind kind;  // fs_kind::read or fs_kind::write
 };
 
-/// The lean start of `io`, for the coroutine forms: no handler, the
-/// completion goes to `c`, request_done() with the bytes moved or the libuv
-/// error. On failure `ec` is set, nothing started, and the result is nullptr;
-/// else the started request's block.
-UVKIT_API pool_op* fs_start_io(const fs_io& io, request_consumer* c, std::error_code& ec) noexcept;
+/// Where an fs_start_io request's result goes: `to`, with the bytes moved or the libuv error.
+using fs_io_done = void (*)(void* to, int result) noexcept;
+
+/// A read or a borrowed write whose completion goes to a function (fs_start_io):
+/// the steady state of a file loop, so none of the general fs request's
+/// machinery. Plain heap memory, not the loop's block pool: a finished one
+/// stays with its file (file_state::spare_io) for the next, and a file may
+/// outlive its loop.
+struct UVKIT_API fs_io_op final : pool_op {
+    /// `l` has its registry (pool_op::ready).
+    explicit fs_io_op(uvkit::loop& l) noexcept : pool_op(l), in_flight(&pool_op::unlisted(l)) {
+        pool_op::req = reinterpret_cast<uv_req_t*>(&req);
+        req.data = static_cast<pool_op*>(this);
+    }
+    /// The bytes moved, or the libuv error.
+    void complete(int result) override { done(to, result); }
+    uv_fs_t req;  // uv_fs_read/uv_fs_write initialise it (but data)
+    fs_io_done done = nullptr;
+    void* to = nullptr;
+    file_state* file = nullptr;
+    unsigned* in_flight;  // the loop's count of unlisted requests: not in its registry
+};
+
+/// fs_start_io's completion: delivers the result, then keeps the request
+/// for the file's next read or write.
+UVKIT_API void on_fs_io(uv_fs_t* r) noexcept;
+
+/// The lean start of `io` (a read or a write), for the coroutine forms: no
+/// handler, the completion calls `done(to, result)`. On failure `ec` is set, nothing started, and the result
+/// is nullptr; else the started request's block. Inline: every awaited file read or write runs it.
+inline pool_op* fs_start_io(const fs_io& io, fs_io_done done, void* to, std::error_code& ec) noexcept {
+    file_state* f = io.file;
+    // A file object's block holds a descriptor until it is released.
+    if (!f || !f->owner || f->released) [[unlikely]] {
+        ec = make_uv_error(UV_EINVAL);
+        return nullptr;
+    }
+    uvkit::loop& l = *f->owner;
+    fs_io_op* op = static_cast<fs_io_op*>(std::exchange(f->spare_io, nullptr));
+    if (op) {
+        op->canceled = op->silenced = false;
+    } else {
+        // The first of this file (or the one beside another in flight).
+        if (!pool_op::ready(l) || !(op = new (std::nothrow) fs_io_op(l))) {
+            ec = make_uv_error(UV_ENOMEM);
+            return nullptr;
+        }
+    }
+    uv_buf_t b;
+    b.base = io.data;
+    b.len = static_cast<decltype(b.len)>(std::min<std::size_t>(io.size, INT_MAX));
+    const int rc = io.kind == fs_kind::read
+                       ? uv_fs_read(l.raw(), &op->req, f->fd, &b, 1, io.offset, on_fs_io)
+                       : uv_fs_write(l.raw(), &op->req, f->fd, &b, 1, io.offset, on_fs_io);
+    if (rc < 0) [[unlikely]] {
+        uv_fs_req_cleanup(&op->req);
+        delete op;
+        ec = make_uv_error(rc);
+        return nullptr;
+    }
+    op->done = done;
+    op->to = to;
+    op->file = f;
+    ++f->inflight;
+    ++*op->in_flight;
+    return op;
+}
 
 template <class R>
 class fs_awaiter;

@@ -73,8 +73,8 @@ class remote_cancel;
 /// A coroutine waiting in the loop's ready queue.
 struct ready_node {
     std::coroutine_handle<> handle;
-    ready_node* prev = nullptr;
-    ready_node* next = nullptr;
+    ready_node* prev;  // both set by co_context::schedule, read only while queued
+    ready_node* next;
     bool queued = false;
 };
 

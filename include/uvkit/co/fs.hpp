@@ -128,9 +128,9 @@ private:
 };
 
 /// The await of a read into the caller's buffer or a borrowed write: the
-/// steady state of a file loop, so the awaiter is the request's consumer, with
+/// steady state of a file loop, so the request reports to the awaiter, with
 /// no handler and no copy of the call in between.
-class UVKIT_API file_io_awaiter final : pool_awaiter, request_consumer {
+class UVKIT_API file_io_awaiter final : pool_awaiter {
 public:
     file_io_awaiter(const fs_io& io, std::error_code* ec_out) noexcept
         : pool_awaiter(ec_out, io.file ? io.file->owner : nullptr), io_(io) {}
@@ -142,15 +142,22 @@ public:
     }
     /// The bytes read (0 at the end of the file) or written.
     std::size_t await_resume() {
-        deliver(what());
+        if (ec_out_ || ec_) [[unlikely]]
+            deliver(what());
         return result_;
     }
     /// dump_tasks(): "file read" / "file write".
     void describe(task_dump& d) const override { d.name(what()); }
 
 private:
-    bool start(std::coroutine_handle<> h, cancel_scope* scope);
-    void request_done(int result) noexcept override;
+    bool start(std::coroutine_handle<> h, cancel_scope* scope) noexcept {
+        if (!admit(scope)) return false;
+        pool_op* op = fs_start_io(io_, &request_done, this, ec_);
+        if (!op) return false;
+        suspend(op, h, scope);
+        return true;
+    }
+    static void request_done(void* self, int result) noexcept;
     const char* what() const noexcept {
         return io_.kind == fs_kind::read ? "uvkit::file::async_read" : "uvkit::file::async_write";
     }

@@ -80,8 +80,9 @@ protected:
         pending_ = true;
         watch(scope);
     }
-    /// The operation waits on other coroutines (a combinator's children), not
-    /// on the loop: it ends through handoff(), never through resume_soon().
+    /// The operation waits on other coroutines (a combinator's children) or on
+    /// a request whose own completion resumes it: it ends through handoff() or
+    /// resume_now(), never through resume_soon().
     void suspend(std::coroutine_handle<> h, cancel_scope* scope) noexcept {
         node_.handle = h;
         pending_ = true;

@@ -61,8 +61,9 @@ UVKIT_API extern thread_local constinit trampoline* current_trampoline;
 /// Resumes `h` now, from a callback or a combinator, and every coroutine it
 /// transfers to, before returning. Inline: it runs once per resumption.
 inline void resume(std::coroutine_handle<> h) noexcept {
-    trampoline t{h, current_trampoline};
+    trampoline t{{}, current_trampoline};
     current_trampoline = &t;
+    h.resume();
     while (std::coroutine_handle<> next = std::exchange(t.next, {})) next.resume();
     current_trampoline = t.outer;
 }

@@ -54,21 +54,16 @@ protected:
     void abandon() noexcept;
 
     /// Adopts the started request (from `r`) and registers with the scope.
-    void suspend(pool_request& r, std::coroutine_handle<> h, cancel_scope* scope) {
+    void suspend(pool_request& r, std::coroutine_handle<> h, cancel_scope* scope) noexcept {
         suspend(r.release_op(), h, scope);
     }
-    /// Adopts the started request's block and registers with the scope. If
-    /// that throws (std::bad_alloc), the request is cancelled and never calls back.
-    /// Inline: every await of a file read or write runs it.
-    void suspend(pool_op* op, std::coroutine_handle<> h, cancel_scope* scope) {
-        try {
-            operation::suspend(h, scope, *loop_);
-        } catch (...) {
-            // The frame resumes with the exception: the request must not call back into it.
-            op->silenced = true;
-            op->cancel();
-            throw;
-        }
+    /// Adopts the started request's block and registers with the scope. The
+    /// request's own completion resumes the coroutine (resume_now(), from a
+    /// libuv callback) and a cancellation only asks libuv (uv_cancel), so the
+    /// loop's ready queue is never needed. Inline: every await of a file read
+    /// or write runs it.
+    void suspend(pool_op* op, std::coroutine_handle<> h, cancel_scope* scope) noexcept {
+        operation::suspend(h, scope);
         op_ = op;
         op_->slot = &op_;
     }
