@@ -419,14 +419,15 @@ void release_file(file_state* s) noexcept {
 }  // namespace
 
 void file_state::link() noexcept {
+#ifndef UVKIT_NO_BLOCK_POOL
+    keeps_io = true;
+#endif
     next = owner->closed_handles();
     if (next) next->prev = this;
     owner->closed_handles() = this;
 }
 
-void file_state::op_done() noexcept {
-    --inflight;
-    if (!released || inflight != 0) return;
+void file_state::last_op_done() noexcept {
     if (close_op)
         issue_close(this);
     else
@@ -434,31 +435,6 @@ void file_state::op_done() noexcept {
 }
 
 file_state::~file_state() { delete spare_io; }
-
-void on_fs_io(uv_fs_t* r) noexcept {
-    auto* op = static_cast<fs_io_op*>(static_cast<pool_op*>(r->data));
-    // At most INT_MAX bytes were asked for (fs_start_io), so the result fits.
-    const int result = static_cast<int>(r->result);
-    uv_fs_req_cleanup(r);
-    --*op->in_flight;
-    file_state* f = op->file;  // alive while the request counts in f->inflight
-    if (!op->silenced) {
-        // The awaiter (pool_awaiter::suspend set the slot before the loop ran
-        // again) no longer has a request; an abandoned one already let go.
-        *op->slot = nullptr;
-        op->complete(result);
-    }
-#ifdef UVKIT_NO_BLOCK_POOL
-    delete op;  // under AddressSanitizer freed, as the block pool's blocks are
-#else
-    // Kept for the file's next read or write (one the delivery started took another).
-    if (f->spare_io)
-        delete op;
-    else
-        f->spare_io = op;
-#endif
-    f->op_done();
-}
 
 fs_request fs_start(const fs_call& c, fs_void_handler&& h, std::error_code& ec) noexcept {
     return start<void>(c, std::move(h), ec);

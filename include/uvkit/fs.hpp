@@ -129,13 +129,20 @@ struct UVKIT_API file_state final : handle_state {
     uv_file fd = -1;
     unsigned inflight = 0;
     bool released = false;        // the file object let go: close when inflight is 0
+    bool keeps_io = false;        // link() sets it, but under AddressSanitizer (see spare_io)
     pool_op* close_op = nullptr;  // a close waiting for the operations in flight
     pool_op* spare_io = nullptr;  // a finished request of fs_start_io's, kept for the next
 
     /// Links the block into its loop (once it holds a descriptor).
     void link() noexcept;
     /// An operation on it ended; may start the waiting close.
-    void op_done() noexcept;
+    void op_done() noexcept {
+        if (--inflight == 0 && released) [[unlikely]]
+            last_op_done();
+    }
+
+private:
+    void last_op_done() noexcept;
 };
 
 /// Every file system operation, as data: what to call and with what. One
@@ -259,10 +266,7 @@ struct fs_io {
     fs_kind kind;  // fs_kind::read or fs_kind::write
 };
 
-/// Where an fs_start_io request's result goes: `to`, with the bytes moved or the libuv error.
-using fs_io_done = void (*)(void* to, int result) noexcept;
-
-/// A read or a borrowed write whose completion goes to a function (fs_start_io):
+/// A read or a borrowed write whose completion goes to a consumer (fs_start_io):
 /// the steady state of a file loop, so none of the general fs request's
 /// machinery. Plain heap memory, not the loop's block pool: a finished one
 /// stays with its file (file_state::spare_io) for the next, and a file may
@@ -273,23 +277,46 @@ struct UVKIT_API fs_io_op final : pool_op {
         pool_op::req = reinterpret_cast<uv_req_t*>(&req);
         req.data = static_cast<pool_op*>(this);
     }
-    /// The bytes moved, or the libuv error.
-    void complete(int result) override { done(to, result); }
-    uv_fs_t req;  // uv_fs_read/uv_fs_write initialise it (but data)
-    fs_io_done done = nullptr;
-    void* to = nullptr;
+    /// Never called: an fs_io_op completes through on_fs_io, never through pool_op::finish.
+    void complete(int) override {}
+    uv_fs_t req;         // uv_fs_read/uv_fs_write initialise it (but data)
+    void* to = nullptr;  // the consumer
     file_state* file = nullptr;
     unsigned* in_flight;  // the loop's count of unlisted requests: not in its registry
 };
 
-/// fs_start_io's completion: delivers the result, then keeps the request
-/// for the file's next read or write.
-UVKIT_API void on_fs_io(uv_fs_t* r) noexcept;
+/// The completion of a request that fs_start_io<C> started: delivers the bytes
+/// moved or the libuv error to the consumer (C::request_done(to, result)), then
+/// keeps the request for the file's next read or write. A template, inline:
+/// the delivery is a direct call, once per read or write.
+template <class C>
+void on_fs_io(uv_fs_t* r) noexcept {
+    auto* op = static_cast<fs_io_op*>(static_cast<pool_op*>(r->data));
+    // At most INT_MAX bytes were asked for (fs_start_io), so the result fits.
+    const int result = static_cast<int>(r->result);
+    uv_fs_req_cleanup(r);
+    --*op->in_flight;
+    file_state* f = op->file;  // alive while the request counts in f->inflight
+    if (!op->silenced) {
+        // The awaiter (pool_awaiter::suspend set the slot before the loop ran
+        // again) no longer has a request; an abandoned one already let go.
+        *op->slot = nullptr;
+        C::request_done(op->to, result);
+    }
+    // Kept for the file's next read or write, unless the delivery started one
+    // that took the spare, or under AddressSanitizer (freed, as pooled blocks are).
+    if (f->spare_io || !f->keeps_io)
+        delete op;
+    else
+        f->spare_io = op;
+    f->op_done();
+}
 
 /// The lean start of `io` (a read or a write), for the coroutine forms: no
-/// handler, the completion calls `done(to, result)`. On failure `ec` is set, nothing started, and the result
-/// is nullptr; else the started request's block. Inline: every awaited file read or write runs it.
-inline pool_op* fs_start_io(const fs_io& io, fs_io_done done, void* to, std::error_code& ec) noexcept {
+/// handler, the completion calls C::request_done(c, result). On failure `ec` is set, nothing started, and the
+/// result is nullptr; else the started request's block. Inline: every awaited file read or write runs it.
+template <class C>
+inline pool_op* fs_start_io(const fs_io& io, C* c, std::error_code& ec) noexcept {
     file_state* f = io.file;
     // A file object's block holds a descriptor until it is released.
     if (!f || !f->owner || f->released) [[unlikely]] {
@@ -311,16 +338,15 @@ inline pool_op* fs_start_io(const fs_io& io, fs_io_done done, void* to, std::err
     b.base = io.data;
     b.len = static_cast<decltype(b.len)>(std::min<std::size_t>(io.size, INT_MAX));
     const int rc = io.kind == fs_kind::read
-                       ? uv_fs_read(l.raw(), &op->req, f->fd, &b, 1, io.offset, on_fs_io)
-                       : uv_fs_write(l.raw(), &op->req, f->fd, &b, 1, io.offset, on_fs_io);
+                       ? uv_fs_read(l.raw(), &op->req, f->fd, &b, 1, io.offset, &on_fs_io<C>)
+                       : uv_fs_write(l.raw(), &op->req, f->fd, &b, 1, io.offset, &on_fs_io<C>);
     if (rc < 0) [[unlikely]] {
         uv_fs_req_cleanup(&op->req);
         delete op;
         ec = make_uv_error(rc);
         return nullptr;
     }
-    op->done = done;
-    op->to = to;
+    op->to = c;
     op->file = f;
     ++f->inflight;
     ++*op->in_flight;

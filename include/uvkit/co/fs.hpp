@@ -152,12 +152,21 @@ public:
 private:
     bool start(std::coroutine_handle<> h, cancel_scope* scope) noexcept {
         if (!admit(scope)) return false;
-        pool_op* op = fs_start_io(io_, &request_done, this, ec_);
+        pool_op* op = fs_start_io(io_, this, ec_);
         if (!op) return false;
         suspend(op, h, scope);
         return true;
     }
-    static void request_done(void* self, int result) noexcept;
+    friend void on_fs_io<file_io_awaiter>(uv_fs_t*) noexcept;
+    /// The request's result (on_fs_io): resumes the coroutine.
+    static void request_done(void* self, int result) noexcept {
+        auto* a = static_cast<file_io_awaiter*>(self);
+        if (result < 0) [[unlikely]]
+            a->ec_ = make_uv_error(result);
+        else
+            a->result_ = static_cast<std::size_t>(result);
+        a->finish();
+    }
     const char* what() const noexcept {
         return io_.kind == fs_kind::read ? "uvkit::file::async_read" : "uvkit::file::async_write";
     }
