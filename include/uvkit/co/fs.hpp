@@ -132,8 +132,8 @@ private:
 /// no handler and no copy of the call in between.
 class UVKIT_API file_io_awaiter final : pool_awaiter {
 public:
-    file_io_awaiter(const fs_io& io, std::error_code* ec_out) noexcept
-        : pool_awaiter(ec_out, io.file ? io.file->owner : nullptr), io_(io) {}
+    // No loop: the request's own completion resumes it (see pool_awaiter::suspend).
+    file_io_awaiter(const fs_io& io, std::error_code* ec_out) noexcept : pool_awaiter(ec_out), io_(io) {}
 
     using pool_awaiter::await_ready;
     template <class P>
