@@ -313,8 +313,9 @@ void on_fs_io(uv_fs_t* r) noexcept {
 }
 
 /// The lean start of `io` (a read or a write), for the coroutine forms: no
-/// handler, the completion calls C::request_done(c, result). On failure `ec` is set, nothing started, and the
-/// result is nullptr; else the started request's block. Inline: every awaited file read or write runs it.
+/// handler, the completion calls C::request_done(c, result). On failure `ec`
+/// is set, nothing started, and the result is nullptr; else the started
+/// request's block. Inline: every awaited file read or write runs it.
 template <class C>
 inline pool_op* fs_start_io(const fs_io& io, C* c, std::error_code& ec) noexcept {
     file_state* f = io.file;
