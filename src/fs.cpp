@@ -434,7 +434,20 @@ void file_state::last_op_done() noexcept {
         release_file(this);
 }
 
-file_state::~file_state() { delete spare_io; }
+file_state::~file_state() {
+    // Only the spare is left: the others completed before the block could go.
+    while (io_ops) delete io_ops;
+}
+
+bool file_state::cancel_requests() noexcept {
+    bool in_flight = false;
+    for (pool_op* op = io_ops; op; op = op->next) {
+        if (op == spare_io) continue;
+        op->cancel();
+        in_flight = true;
+    }
+    return in_flight;
+}
 
 fs_request fs_start(const fs_call& c, fs_void_handler&& h, std::error_code& ec) noexcept {
     return start<void>(c, std::move(h), ec);

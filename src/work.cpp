@@ -1,5 +1,7 @@
 #include "uvkit/work.hpp"
 
+#include "uvkit/handle.hpp"
+
 #include "log.hpp"
 
 namespace uvkit::detail {
@@ -21,7 +23,6 @@ struct pool_registry final : loop_extension {
     void shutdown() noexcept override { pool_op::finish_all(owner); }
     uvkit::loop& owner;
     pool_op* head = nullptr;
-    unsigned unlisted = 0;
 };
 
 pool_registry& registry(uvkit::loop& l) noexcept {
@@ -45,8 +46,6 @@ void pool_op::started(uv_req_t* r) noexcept {
     *list = this;
 }
 
-unsigned& pool_op::unlisted(uvkit::loop& l) noexcept { return registry(l).unlisted; }
-
 void pool_op::finish(pool_op* op, int status) noexcept {
     op->unlink();
     if (!op->silenced) {
@@ -59,17 +58,33 @@ void pool_op::finish(pool_op* op, int status) noexcept {
     delete op;
 }
 
+namespace {
+/// Cancels every thread-pool request of `l` still in flight; false if there is none.
+bool cancel_pending(uvkit::loop& l, pool_registry& r) noexcept {
+    bool pending = false;
+    for (pool_op* op = r.head; op; op = op->next) {
+        op->cancel();
+        pending = true;
+    }
+    // Requests kept by their own blocks (a file's awaited reads and writes).
+    for (handle_state* s = l.closed_handles(); s; s = s->next)
+        if (s->cancel_requests()) pending = true;
+    return pending;
+}
+}  // namespace
+
 void pool_op::finish_all(uvkit::loop& l) noexcept {
     pool_registry& r = registry(l);
     // A handler run here may start another request: it is cancelled in the next round.
-    while (r.head || r.unlisted) {
-        for (pool_op* op = r.head; op; op = op->next) op->cancel();
-        // Completions arrive through libuv's internal async handle, which
-        // keeps the loop alive while a request is pending.
-        if (uv_run(l.raw(), UV_RUN_ONCE) == 0 && (r.head || r.unlisted)) {
+    bool stalled = false;
+    while (cancel_pending(l, r)) {
+        if (stalled) {
             UVKIT_LOG(warn, "loop destroyed with thread-pool requests that did not complete");
             break;
         }
+        // Completions arrive through libuv's internal async handle, which
+        // keeps the loop alive while a request is pending.
+        stalled = uv_run(l.raw(), UV_RUN_ONCE) == 0;
     }
 }
 

@@ -131,10 +131,13 @@ struct UVKIT_API file_state final : handle_state {
     bool released = false;        // the file object let go: close when inflight is 0
     bool keeps_io = false;        // link() sets it, but under AddressSanitizer (see spare_io)
     pool_op* close_op = nullptr;  // a close waiting for the operations in flight
-    pool_op* spare_io = nullptr;  // a finished request of fs_start_io's, kept for the next
+    pool_op* io_ops = nullptr;    // fs_start_io's requests made for this file: in flight, or spare_io
+    pool_op* spare_io = nullptr;  // the finished one of io_ops kept for the next read or write
 
     /// Links the block into its loop (once it holds a descriptor).
     void link() noexcept;
+    /// ~loop: cancels the reads and writes of io_ops in flight; true while any is.
+    bool cancel_requests() noexcept override;
     /// An operation on it ended; may start the waiting close.
     void op_done() noexcept {
         if (--inflight == 0 && released) [[unlikely]]
@@ -270,19 +273,29 @@ struct fs_io {
 /// the steady state of a file loop, so none of the general fs request's
 /// machinery. Plain heap memory, not the loop's block pool: a finished one
 /// stays with its file (file_state::spare_io) for the next, and a file may
-/// outlive its loop.
+/// outlive its loop. It is on its file's list (file_state::io_ops, through
+/// pool_op's links), not in the loop's registry: nothing to link per read, and
+/// ~loop still finds it (handle_state::cancel_requests).
 struct UVKIT_API fs_io_op final : pool_op {
-    /// `l` has its registry (pool_op::ready).
-    explicit fs_io_op(uvkit::loop& l) noexcept : pool_op(l), in_flight(&pool_op::unlisted(l)) {
+    fs_io_op(uvkit::loop& l, file_state* f) noexcept : pool_op(l), file(f) {
         pool_op::req = reinterpret_cast<uv_req_t*>(&req);
         req.data = static_cast<pool_op*>(this);
+        next = f->io_ops;
+        if (next) next->prev = this;
+        f->io_ops = this;
+    }
+    ~fs_io_op() override {
+        if (prev)
+            prev->next = next;
+        else
+            file->io_ops = next;
+        if (next) next->prev = prev;
     }
     /// Never called: an fs_io_op completes through on_fs_io, never through pool_op::finish.
     void complete(int) override {}
     uv_fs_t req;         // uv_fs_read/uv_fs_write initialise it (but data)
     void* to = nullptr;  // the consumer
-    file_state* file = nullptr;
-    unsigned* in_flight;  // the loop's count of unlisted requests: not in its registry
+    file_state* file;
 };
 
 /// The completion of a request that fs_start_io<C> started: delivers the bytes
@@ -295,7 +308,6 @@ void on_fs_io(uv_fs_t* r) noexcept {
     // At most INT_MAX bytes were asked for (fs_start_io), so the result fits.
     const int result = static_cast<int>(r->result);
     uv_fs_req_cleanup(r);
-    --*op->in_flight;
     file_state* f = op->file;  // alive while the request counts in f->inflight
     if (!op->silenced) {
         // The awaiter (pool_awaiter::suspend set the slot before the loop ran
@@ -325,15 +337,18 @@ inline pool_op* fs_start_io(const fs_io& io, C* c, std::error_code& ec) noexcept
         return nullptr;
     }
     uvkit::loop& l = *f->owner;
+    // The loop's registry: ~loop waits for this request through its shutdown.
+    if (!pool_op::ready(l)) [[unlikely]] {
+        ec = make_uv_error(UV_ENOMEM);
+        return nullptr;
+    }
     fs_io_op* op = static_cast<fs_io_op*>(std::exchange(f->spare_io, nullptr));
     if (op) {
         op->canceled = op->silenced = false;
-    } else {
-        // The first of this file (or the one beside another in flight).
-        if (!pool_op::ready(l) || !(op = new (std::nothrow) fs_io_op(l))) {
-            ec = make_uv_error(UV_ENOMEM);
-            return nullptr;
-        }
+    } else if (!(op = new (std::nothrow) fs_io_op(l, f))) {
+        // The first of this file, or the one beside another in flight.
+        ec = make_uv_error(UV_ENOMEM);
+        return nullptr;
     }
     uv_buf_t b;
     b.base = io.data;
@@ -348,9 +363,7 @@ inline pool_op* fs_start_io(const fs_io& io, C* c, std::error_code& ec) noexcept
         return nullptr;
     }
     op->to = c;
-    op->file = f;
     ++f->inflight;
-    ++*op->in_flight;
     return op;
 }
 

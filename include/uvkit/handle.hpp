@@ -91,6 +91,12 @@ struct UVKIT_API handle_state {
     /// Reports a handler's exception to the loop (stops it; run() rethrows).
     void fail(std::exception_ptr e) noexcept;
 
+    /// Used by ~loop (pool_op::finish_all) on the blocks of its closed_handles()
+    /// list: cancels the thread-pool requests the block keeps itself, outside the
+    /// loop's registry (uv_cancel: queued ones complete with errc::canceled);
+    /// true while any of them is still in flight.
+    virtual bool cancel_requests() noexcept { return false; }
+
     // The loop. Valid while !uv_closed; once closed, null if the loop is gone
     // (the block is then on the loop's closed_handles() list until released).
     uvkit::loop* owner;

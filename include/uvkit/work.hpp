@@ -81,11 +81,6 @@ struct UVKIT_API pool_op {
     static bool make_registry(uvkit::loop& l) noexcept;
     /// Links a started request into its loop's registry (ready() made it).
     void started(uv_req_t* r) noexcept;
-    /// The loop's count of requests in flight that are not in its registry
-    /// (ready() made it): ~loop waits for them without cancelling them. For a
-    /// request started on every await (a file read or write), whose awaiter
-    /// cancels it if its frame goes away: a count costs less than the links.
-    static unsigned& unlisted(uvkit::loop& l) noexcept;
     /// The completion trampoline's body: unlinks, empties the request object,
     /// calls complete() unless silenced, and frees the block.
     static void finish(pool_op* op, int status) noexcept;
@@ -102,8 +97,10 @@ struct UVKIT_API pool_op {
         if (slot) *slot = nullptr;
         slot = nullptr;
     }
-    /// Used by ~loop (the registry's shutdown): cancels every pending request and runs the loop until all
-    /// completed.
+    /// Used by ~loop (the registry's shutdown): cancels every pending request
+    /// (those in the registry, and those that blocks on the loop's list of
+    /// closed handles keep themselves: handle_state::cancel_requests) and runs
+    /// the loop until all completed.
     static void finish_all(uvkit::loop& l) noexcept;
 
     uvkit::loop* owner;

@@ -31,11 +31,6 @@
 // The awaitable is co_awaited in the expression that made it: it copies the
 // paths, but borrows buffers and data.
 //
-// Destroying the loop while an awaited read or borrowed write is in flight
-// waits for it. The loop does not cancel it (destroying its task does, as
-// above, as ~loop does to spawned tasks); it resumes a task that still waits.
-// Other file operations still queued when the loop goes are cancelled.
-//
 // One operation: a block from the loop's pool, nothing else; an awaited read
 // or borrowed write reuses the request its file kept from the last one (no
 // allocation in steady state for reads and writes).
