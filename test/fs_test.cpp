@@ -794,6 +794,35 @@ TEST_CASE_FIXTURE(loop_fixture, "fs: allocation failure when starting: UV_ENOMEM
     CHECK(failed >= 1);  // at least the open with no allocation allowed (its file's state block)
 }
 
+TEST_CASE_FIXTURE(loop_fixture,
+                  "fs: allocation failure for an awaited read's first request: UV_ENOMEM, then reads work") {
+    temp_dir d;
+    const std::string p = d / "am";
+    put(p, "am");
+    uvkit::file f = open_now(loop, p, UV_FS_O_RDONLY);  // the loop's registry exists from here
+    static char buf[4];
+    std::error_code ec;
+    std::size_t n = 99;
+    bool done = false;
+    auto reader = [&]() -> uvkit::task<void> {
+        n = co_await f.async_read(std::span<char>(buf), 0, ec);
+        done = true;
+    };
+    auto t = reader();  // the frame is made before the window
+    {
+        uvkit_test::alloc_failure oom;
+        uvkit_co_test::start(t);  // the file has no request yet, and none can be made
+    }
+    CHECK(done);
+    CHECK(ec == std::errc::not_enough_memory);
+    CHECK(n == 0);
+    auto again = [&]() -> uvkit::task<std::size_t> {
+        co_return co_await f.async_read(std::span<char>(buf), 0);
+    };
+    CHECK(uvkit::run(loop, again()) == 2);
+    CHECK(std::string_view(buf, 2) == "am");
+}
+
 TEST_CASE_FIXTURE(loop_fixture, "fs: destroying an fs_request does not cancel it") {
     temp_dir d;
     const std::string p = d / "r";
