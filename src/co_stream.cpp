@@ -3,6 +3,7 @@
 
 #include "handle_impl.hpp"
 #include "uvkit/co/tcp.hpp"
+#include "write_req.hpp"
 
 namespace uvkit {
 
@@ -31,14 +32,16 @@ co_stream_state* co_of(uv_handle_t* h) noexcept {
 // made the loop's buffer.
 void co_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {
     co_stream_state* cs = co_of(h);
-    std::span<char> span{cs->st->owner->ready_read_buffer(), uvkit::loop::read_buffer_size};
     // In place, unless the stream is in bulk (the last read filled what it was
     // given) and the caller's buffer is smaller than the loop's: then one
     // read(2) fills the loop's buffer and the next reads take the rest from
     // the backlog, with no system call.
+    std::span<char> span;
     if (read_waiter* w = cs->waiter; w && w->reads_in_place() && w->room().size() >= in_place_min &&
-                                     (!cs->bulk || w->room().size() >= span.size()))
+                                     (!cs->bulk || w->room().size() >= uvkit::loop::read_buffer_size))
         span = w->room();
+    else
+        span = {cs->st->owner->ready_read_buffer(), uvkit::loop::read_buffer_size};
     cs->offered = span.size();
     buf->base = span.data();
     buf->len = static_cast<decltype(buf->len)>(span.size());
@@ -192,19 +195,6 @@ void read_waiter::take_error(std::error_code e) noexcept {
     ec_ = e;
 }
 
-bool read_waiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
-    // The steady state of a reading loop: nothing kept from before, the stream
-    // already reading, no cancellation requested. Everything else takes start_checked().
-    stream_state* st = handle_access::usable_state(*stream_);
-    auto* cs = st ? static_cast<co_stream_state*>(st->consumer) : nullptr;
-    if ((scope && scope->requested()) || !cs || cs->waiter || !cs->reading || !cs->kept().empty() ||
-        cs->backlog_error || kind_ == kind::until || (kind_ != kind::chunk && dst_.empty())) [[unlikely]]
-        return start_checked(h, scope);
-    cs_ = cs;
-    wait(h, scope);
-    return true;
-}
-
 bool read_waiter::start_checked(std::coroutine_handle<> h, cancel_scope* scope) {
     if (!admit(scope)) return false;
     stream_state* st = handle_access::state(*stream_, ec_);
@@ -240,12 +230,6 @@ bool read_waiter::start_checked(std::coroutine_handle<> h, cancel_scope* scope) 
     }
     wait(h, scope);
     return true;
-}
-
-void read_waiter::wait(std::coroutine_handle<> h, cancel_scope* scope) {
-    suspend(h, scope, *cs_->st->owner);
-    cs_->waiter = this;
-    cs_->sync_writes = 0;  // this read waits for the loop
 }
 
 void read_waiter::complete() noexcept {
@@ -319,6 +303,38 @@ void request_awaiter::abandon() noexcept {
 }
 
 bool request_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
+    // The steady state of a bulk writer: borrowed bytes behind queued writes
+    // (write_now() would leave them to uv_write too), no cancellation
+    // requested. A pooled request goes straight to uv_write and its callback
+    // resumes this. Everything else takes start_checked().
+    if (kind_ == kind::write && !owned_ && !(scope && scope->requested())) [[likely]] {
+        stream_state* st = handle_access::usable_state(*stream_);
+        if (st && st->stream()->write_queue_size != 0) {
+            if (write_req* r = write_req::take(*st->owner)) [[likely]] {
+                uv_buf_t b = make_buf(data_);
+                if (uv_write(&r->req, st->stream(), &b, 1, &on_write) == 0) [[likely]] {
+                    st_ = st;
+                    req_ = r;
+                    r->consumer = this;
+                    suspend(h, scope, *st->owner);
+                    return true;
+                }
+                write_req::release(r);  // start_checked() reports the error
+            }
+        }
+    }
+    return start_checked(h, scope);
+}
+
+void request_awaiter::on_write(uv_write_t* req, int status) noexcept {
+    auto* r = static_cast<write_req*>(req->data);
+    // Borrowed bytes and no handler: nothing to reset but the consumer.
+    auto* self = static_cast<request_awaiter*>(std::exchange(r->consumer, nullptr));
+    write_req::recycle(r);
+    if (self) self->request_done(status);
+}
+
+bool request_awaiter::start_checked(std::coroutine_handle<> h, cancel_scope* scope) {
     if (!admit(scope)) return false;
     st_ = handle_access::usable_state(*stream_);
     switch (kind_) {

@@ -54,9 +54,7 @@ void write_req::release(write_req* r) noexcept {
         std::string().swap(r->owned);
     else
         r->owned.clear();
-    auto* pool = static_cast<write_pool*>(r->owner->extension(write_pool::slot));
-    r->next = pool->head;
-    pool->head = r;
+    recycle(r);
 }
 
 void write_req::on_write(uv_write_t* req, int status) noexcept {

@@ -23,13 +23,15 @@ namespace {
 // Both twins of start(): 0 or a libuv error code.
 int start_timer(detail::handle_state* base, timer::duration timeout, timer::duration repeat,
                 detail::unique_function<void()>& h) noexcept {
-    if (!base || !base->usable()) return UV_EINVAL;
-    if (!h) return UV_EINVAL;  // libuv: a NULL callback is UV_EINVAL
+    if (!base || !base->open()) return UV_EINVAL;  // libuv: UV_EINVAL if raw code closed it
+    if (!h) return UV_EINVAL;                      // libuv: a NULL callback is UV_EINVAL
     if (timeout.count() < 0 || repeat.count() < 0) return UV_EINVAL;
     auto* s = static_cast<timer_state*>(base);
-    s->cb.set(std::move(h));
-    return uv_timer_start(&s->h, &timer_state::on_timer, static_cast<std::uint64_t>(timeout.count()),
-                          static_cast<std::uint64_t>(repeat.count()));
+    // The handler goes in once libuv took the timer (it never calls back inside uv_timer_start).
+    int rc = uv_timer_start(&s->h, &timer_state::on_timer, static_cast<std::uint64_t>(timeout.count()),
+                            static_cast<std::uint64_t>(repeat.count()));
+    if (rc == 0) s->cb.set(std::move(h));
+    return rc;
 }
 }  // namespace
 
@@ -43,7 +45,7 @@ void timer::start_fn(duration timeout, duration repeat, detail::unique_function<
 }
 
 void timer::stop() noexcept {
-    if (usable()) uv_timer_stop(&static_cast<timer_state*>(state_)->h);
+    if (state_ && state_->open()) uv_timer_stop(&static_cast<timer_state*>(state_)->h);
 }
 
 void timer::again(std::error_code& ec) noexcept {

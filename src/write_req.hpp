@@ -25,6 +25,8 @@ struct write_req : request_base {
     static write_req* refill(uvkit::loop& l) noexcept;
     /// Gives a request back to its loop's pool.
     static void release(write_req* r) noexcept;
+    /// release() of a request with no handler, consumer or owned bytes left.
+    static void recycle(write_req* r) noexcept;
     static void on_write(uv_write_t* req, int status) noexcept;
 };
 
@@ -47,6 +49,12 @@ inline write_req* write_req::take(uvkit::loop& l) noexcept {
         return refill(l);
     pool->head = r->next;
     return r;
+}
+
+inline void write_req::recycle(write_req* r) noexcept {
+    auto* pool = static_cast<write_pool*>(r->owner->extension(write_pool::slot));
+    r->next = pool->head;
+    pool->head = r;
 }
 
 }  // namespace uvkit::detail

@@ -15,6 +15,7 @@
 #include <thread>
 #include <type_traits>
 #include <variant>
+#include <vector>
 
 #include "co_util.hpp"
 #include "doctest_include.hpp"
@@ -161,6 +162,86 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
         if (ec) closed = true;
     });
     run_until([&] { return closed; });
+}
+
+// A borrowed write whose bytes live in its own frame: a write behind a queued
+// one (the steady-state path straight to uv_write).
+uvkit::task<void> write_borrowed_own(uvkit::tcp& c, std::size_t n, char fill,
+                                     std::error_code* out = nullptr) {
+    std::string bytes(n, fill);
+    std::error_code ec;
+    co_await c.async_write(std::string_view{bytes}, ec);
+    if (out) *out = ec;
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: a borrowed write queued behind another, its task destroyed, then the stream moved") {
+    auto ab = connected_pair(loop);
+    std::error_code first_ec;
+    auto first = write_owned(ab.first, stuck_size, &first_ec);
+    start(first);
+    REQUIRE_FALSE(first.done());
+    REQUIRE(ab.first.write_queue_size() > 0);
+    {
+        auto second = write_borrowed_own(ab.first, 1 << 20, 'b');
+        start(second);
+        REQUIRE_FALSE(second.done());
+    }  // its bytes are gone: the stream closes, so that libuv never writes them
+    CHECK(ab.first.closing());
+    uvkit::tcp moved = std::move(ab.first);
+    bool closed = false;
+    ab.second.read_start([&](std::error_code ec, std::string_view) {
+        if (ec) closed = true;
+    });
+    run_until([&] { return closed && first.done(); });
+    CHECK(first_ec == uvkit::errc::canceled);
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: cancelling a borrowed write queued behind another completes both") {
+    auto ab = connected_pair(loop);
+    std::error_code first_ec, second_ec;
+    auto first = write_owned(ab.first, stuck_size, &first_ec);
+    start(first);
+    REQUIRE_FALSE(first.done());
+    auto t = [](uvkit::loop& l, uvkit::tcp& c, std::error_code& out) -> uvkit::task<std::size_t> {
+        co_return co_await uvkit_co_test::any_index(
+            write_borrowed_own(c, 1 << 20, 'b', &out),
+            [](uvkit::loop& lp) -> uvkit::task<void> { co_await uvkit::sleep(lp, 20ms); }(l));
+    }(loop, ab.first, second_ec);
+    start(t);
+    REQUIRE_FALSE(t.done());
+    run_until([&] { return t.done() && first.done(); });
+    CHECK(result_of(t) == 1);  // the sleep won
+    CHECK(second_ec == uvkit::errc::canceled);
+    CHECK(first_ec == uvkit::errc::canceled);
+    CHECK(ab.first.closing());
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: borrowed writes queued behind each other arrive whole and in order") {
+    auto ab = connected_pair(loop);
+    constexpr std::size_t n = 4u << 20;  // more than the socket buffers: the later writes queue
+    constexpr int writers = 4;
+    std::array<std::error_code, writers> ecs;
+    std::vector<uvkit::task<void>> tasks;
+    for (int i = 0; i < writers; ++i) {
+        tasks.push_back(
+            write_borrowed_own(ab.first, n, static_cast<char>('a' + i), &ecs[static_cast<std::size_t>(i)]));
+        start(tasks.back());
+    }
+    CHECK(ab.first.write_queue_size() > 0);
+    std::string got;
+    ab.second.read_start([&](std::error_code ec, std::string_view d) {
+        REQUIRE_FALSE(ec);
+        got.append(d);
+    });
+    run_until([&] { return got.size() == writers * n; });
+    for (auto& t : tasks) CHECK(t.done());
+    for (auto& ec : ecs) CHECK_FALSE(ec);
+    for (int i = 0; i < writers; ++i)
+        CHECK(got.find_first_not_of(static_cast<char>('a' + i), static_cast<std::size_t>(i) * n) ==
+              (i + 1 == writers ? std::string::npos : static_cast<std::size_t>(i + 1) * n));
 }
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture, "co: cancelling a write on a moved stream completes it") {

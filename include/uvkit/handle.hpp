@@ -69,7 +69,11 @@ struct UVKIT_API handle_state {
 
     /// True when the handle can take operations: initialised, not closing, not
     /// closed, by uvkit or by raw code (uv_close from a uv_walk).
-    bool usable() const noexcept { return uvh != nullptr && !closing && !uv_is_closing(uvh); }
+    bool usable() const noexcept { return open() && !uv_is_closing(uvh); }
+    /// usable() without asking libuv: for the calls that libuv itself refuses
+    /// (uv_timer_start: UV_EINVAL) or makes harmless (uv_timer_stop) on a
+    /// handle raw code closed.
+    bool open() const noexcept { return uvh != nullptr && !closing; }
 
     /// Starts closing (idempotent); `cb` runs once the close callback ran.
     void close(unique_function<void()>&& cb = nullptr) noexcept;

@@ -153,9 +153,26 @@ public:
     std::span<char> room() const noexcept { return dst_.subspan(filled_); }
     bool reads_in_place() const noexcept { return kind_ == kind::some || kind_ == kind::exactly; }
 
-    bool start(std::coroutine_handle<> h, cancel_scope* scope);
+    /// The steady state of a reading loop, inline: nothing kept from before,
+    /// the stream already reading, no cancellation requested. Everything else
+    /// takes start_checked().
+    bool start(std::coroutine_handle<> h, cancel_scope* scope) {
+        stream_state* st = handle_access::usable_state(*stream_);
+        auto* cs = st ? static_cast<co_stream_state*>(st->consumer) : nullptr;
+        if ((scope && scope->requested()) || !cs || cs->waiter || !cs->reading || !cs->kept().empty() ||
+            cs->backlog_error || kind_ == kind::until || (kind_ != kind::chunk && dst_.empty())) [[unlikely]]
+            return start_checked(h, scope);
+        cs_ = cs;
+        wait(h, scope);
+        return true;
+    }
     bool start_checked(std::coroutine_handle<> h, cancel_scope* scope);  // start()'s every-case path
-    void wait(std::coroutine_handle<> h, cancel_scope* scope);           // parks this read on the stream
+    /// Parks this read on the stream.
+    void wait(std::coroutine_handle<> h, cancel_scope* scope) {
+        suspend(h, scope, *cs_->st->owner);
+        cs_->waiter = this;
+        cs_->sync_writes = 0;  // this read waits for the loop
+    }
     void complete() noexcept;                // resumes now (from a libuv callback)
     void abort(std::error_code e) noexcept;  // resumes soon, from the loop
     void cancel() noexcept override;
@@ -226,6 +243,7 @@ protected:
     }
 
     bool start(std::coroutine_handle<> h, cancel_scope* scope);
+    bool start_checked(std::coroutine_handle<> h, cancel_scope* scope);  // start()'s every-case path
     /// Destroyed while its request is in flight: the request must not resume this frame.
     void abandon() noexcept;
     void cancel() noexcept override;
@@ -234,7 +252,10 @@ protected:
     /// kind::connect: starts the connect request (tcp's, pipe's) without a handler.
     virtual void start_connect() noexcept { ec_ = make_uv_error(UV_EINVAL); }
     /// The request completed (its consumer): resumes now.
-    void request_done(int status) noexcept override;
+    void request_done(int status) noexcept final;
+    /// The libuv callback of a write started by start()'s steady-state path:
+    /// the request goes back to its pool, then its awaiter (if any) resumes.
+    static void on_write(uv_write_t* req, int status) noexcept;
     /// kind::write: writes what the kernel takes now (uv_try_write). True if
     /// that was everything: the write is complete. Else what is left to write
     /// goes the usual way.
