@@ -308,8 +308,10 @@ bool request_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     // requested. A pooled request goes straight to uv_write and its callback
     // resumes this. Everything else takes start_checked().
     if (kind_ == kind::write && !owned_ && !(scope && scope->requested())) [[likely]] {
-        stream_state* st = handle_access::usable_state(*stream_);
-        if (st && st->stream()->write_queue_size != 0) {
+        // open(), not usable(): libuv refuses a write on a stream raw code
+        // closed, and start_checked() then reports UV_EINVAL.
+        auto* st = static_cast<stream_state*>(handle_access::state_block(*stream_));
+        if (st && st->open() && st->stream()->write_queue_size != 0) {
             if (write_req* r = write_req::take(*st->owner)) [[likely]] {
                 uv_buf_t b = make_buf(data_);
                 if (uv_write(&r->req, st->stream(), &b, 1, &on_write) == 0) [[likely]] {

@@ -196,9 +196,16 @@ void stream::set_provider_fn(detail::unique_function<std::span<char>(std::size_t
     });
 }
 
+namespace {
+// Writes check open(), not usable(): libuv refuses a write on a stream raw
+// code closed (every platform), and only then is uv_is_closing asked, so that
+// the error is UV_EINVAL as for a stream uvkit closed.
+int closed_by_raw_code(stream_state* s, int rc) noexcept { return uv_is_closing(s->uvh) ? UV_EINVAL : rc; }
+}  // namespace
+
 int stream::write_start(const uv_buf_t* bufs, unsigned n, detail::write_handler&& h, std::string* owned,
                         detail::request_base** started, uv_stream_t* send_handle) noexcept {
-    if (!usable()) return UV_EINVAL;
+    if (!state_ || !state_->open()) return UV_EINVAL;
     auto* s = static_cast<stream_state*>(state_);
     if (n == 0 && !owned) return UV_EINVAL;  // libuv asserts on a write of no buffers
     write_req* r = write_req::take(*s->owner);
@@ -216,7 +223,7 @@ int stream::write_start(const uv_buf_t* bufs, unsigned n, detail::write_handler&
         // The handler must not run; an owned string goes back to the caller.
         if (owned) *owned = std::move(r->owned);
         write_req::release(r);
-        return rc;
+        return closed_by_raw_code(s, rc);
     }
     r->cb.assign_to_empty(std::move(h));
     if (started) *started = r;
@@ -234,7 +241,7 @@ int start_borrowed(stream_state* s, const uv_buf_t* bufs, unsigned n, detail::wr
     r->cb.assign_to_empty(std::move(h));
     if (int rc = uv_write(&r->req, s->stream(), bufs, n, &write_req::on_write); rc < 0) [[unlikely]] {
         write_req::release(r);
-        return rc;
+        return closed_by_raw_code(s, rc);
     }
     if (started) *started = r;
     return 0;
@@ -243,7 +250,7 @@ int start_borrowed(stream_state* s, const uv_buf_t* bufs, unsigned n, detail::wr
 
 int stream::write_borrowed(const uv_buf_t* bufs, unsigned n, detail::write_handler&& h,
                            detail::request_base** started) noexcept {
-    if (!usable() || n == 0) return UV_EINVAL;  // libuv asserts on a write of no buffers
+    if (!state_ || !state_->open() || n == 0) return UV_EINVAL;  // libuv asserts on a write of no buffers
     return start_borrowed(static_cast<stream_state*>(state_), bufs, n, std::move(h), started);
 }
 

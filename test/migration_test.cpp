@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 
 using namespace std::chrono_literals;
 
@@ -103,6 +104,52 @@ TEST_CASE("migration: uv_walk closing every handle, uvkit's included, neither ab
         CHECK(l.handle_count() == 0);
         CHECK(count_handles(&raw) == 0);
     }  // ~kept, ~server, ~t, ~loop: nothing left to close, nothing freed twice
+    CHECK(uv_loop_close(&raw) == 0);
+}
+
+TEST_CASE(
+    "migration: writes on a connected tcp that raw code closed fail with UV_EINVAL, the handler not run") {
+    uv_loop_t raw;
+    REQUIRE(uv_loop_init(&raw) == 0);
+    {
+        uvkit::loop l{&raw};
+        uvkit::tcp server{l};
+        server.bind(uvkit::endpoint::parse("127.0.0.1:0"));
+        uvkit::tcp accepted;
+        server.listen(8, [&](std::error_code ec) {
+            REQUIRE_FALSE(ec);
+            accepted = uvkit::tcp{l};
+            server.accept(accepted);
+        });
+        uvkit::tcp c{l};
+        bool connected = false;
+        c.connect(server.local_endpoint(), [&](std::error_code ec) { connected = !ec; });
+        for (int i = 0; i < 1000 && !(connected && accepted); ++i) uv_run(&raw, UV_RUN_ONCE);
+        REQUIRE(connected);
+        REQUIRE(static_cast<bool>(accepted));
+        bool pending_done = false;  // a write queued before the raw close completes (ECANCELED)
+        c.write(std::string(8u << 20, 'p'), [&](std::error_code) { pending_done = true; });
+
+        close_everything(&raw);
+        int ran = 0;
+        std::error_code ec;
+        c.write(
+            "borrowed", [&](std::error_code) { ++ran; }, ec);
+        CHECK(ec == std::errc::invalid_argument);
+        ec = {};
+        c.write(
+            std::string("owned"), [&](std::error_code) { ++ran; }, ec);
+        CHECK(ec == std::errc::invalid_argument);
+        CHECK_THROWS_AS(c.write("throwing", [&](std::error_code) { ++ran; }), std::system_error);
+        for (int i = 0; i < 1000 && !pending_done; ++i) uv_run(&raw, UV_RUN_ONCE);
+        CHECK(pending_done);
+        CHECK(ran == 0);
+        c.close();
+        accepted.close();
+        server.close();
+        l.close_handles();
+        CHECK(count_handles(&raw) == 0);
+    }
     CHECK(uv_loop_close(&raw) == 0);
 }
 

@@ -58,6 +58,8 @@ struct UVKIT_API handle_access {
     static stream_state* state(const stream& s, std::error_code& ec) noexcept {
         return s.get<stream_state>(ec);
     }
+    /// The stream's state block (nullptr for an empty stream), usable or not.
+    static handle_state* state_block(const stream& s) noexcept { return s.state_; }
     /// The stream's state if it is usable, else nullptr.
     static stream_state* usable_state(const stream& s) noexcept {
         return s.usable() ? static_cast<stream_state*>(s.state_) : nullptr;
