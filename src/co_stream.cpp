@@ -302,35 +302,38 @@ void request_awaiter::abandon() noexcept {
     st_->close();
 }
 
+// Inline: both start paths of this file call it, and only they do.
+inline bool request_awaiter::start_borrowed() noexcept {
+    uv_buf_t b = make_buf(data_);
+    int rc;
+    write_req* r = start_write(st_, &b, 1, &on_write, rc);
+    if (!r) [[unlikely]] {
+        ec_ = make_uv_error(rc);
+        return false;
+    }
+    r->consumer = this;
+    req_ = r;
+    return true;
+}
+
 bool request_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     // The steady state of a bulk writer: borrowed bytes behind queued writes
     // (write_now() would leave them to uv_write too), no cancellation
-    // requested. A pooled request goes straight to uv_write and its callback
-    // resumes this. Everything else takes start_checked().
-    if (kind_ == kind::write && !owned_ && !(scope && scope->requested())) [[likely]] {
-        // open(), not usable(): libuv refuses a write on a stream raw code
-        // closed, and start_checked() then reports UV_EINVAL.
-        auto* st = static_cast<stream_state*>(handle_access::state_block(*stream_));
-        if (st && st->open() && st->stream()->write_queue_size != 0) {
-            if (write_req* r = write_req::take(*st->owner)) [[likely]] {
-                uv_buf_t b = make_buf(data_);
-                if (uv_write(&r->req, st->stream(), &b, 1, &on_write) == 0) [[likely]] {
-                    st_ = st;
-                    req_ = r;
-                    r->consumer = this;
-                    suspend(h, scope, *st->owner);
-                    return true;
-                }
-                write_req::release(r);  // start_checked() reports the error
-            }
-        }
-    }
-    return start_checked(h, scope);
+    // requested: straight to the write. Everything else takes start_checked().
+    auto* st = static_cast<stream_state*>(handle_access::state_block(*stream_));
+    if (kind_ != kind::write || owned_ || (scope && scope->requested()) || !st || !st->open() ||
+        st->stream()->write_queue_size == 0) [[unlikely]]
+        return start_checked(h, scope);
+    st_ = st;
+    if (!start_borrowed()) return false;
+    suspend(h, scope, *st->owner);
+    return true;
 }
 
 void request_awaiter::on_write(uv_write_t* req, int status) noexcept {
     auto* r = static_cast<write_req*>(req->data);
-    // Borrowed bytes and no handler: nothing to reset but the consumer.
+    // Borrowed bytes and no handler (owned writes complete through
+    // write_req::on_write): nothing to reset but the consumer.
     auto* self = static_cast<request_awaiter*>(std::exchange(r->consumer, nullptr));
     write_req::recycle(r);
     if (self) self->request_done(status);
@@ -346,7 +349,12 @@ bool request_awaiter::start_checked(std::coroutine_handle<> h, cancel_scope* sco
                 return false;
             }
             if (write_now()) return false;
-            handle_access::write(*stream_, st_, data_, owned_, ec_, &req_);
+            if (!owned_) {
+                if (!start_borrowed()) return false;
+                suspend(h, scope, *st_->owner);
+                return true;
+            }
+            handle_access::write_owned(*stream_, owned_, ec_, &req_);
             break;
         case kind::shutdown: handle_access::shutdown(*stream_, nullptr, ec_, &req_); break;
         case kind::connect: start_connect(); break;

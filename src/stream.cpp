@@ -196,13 +196,6 @@ void stream::set_provider_fn(detail::unique_function<std::span<char>(std::size_t
     });
 }
 
-namespace {
-// Writes check open(), not usable(): libuv refuses a write on a stream raw
-// code closed (every platform), and only then is uv_is_closing asked, so that
-// the error is UV_EINVAL as for a stream uvkit closed.
-int closed_by_raw_code(stream_state* s, int rc) noexcept { return uv_is_closing(s->uvh) ? UV_EINVAL : rc; }
-}  // namespace
-
 int stream::write_start(const uv_buf_t* bufs, unsigned n, detail::write_handler&& h, std::string* owned,
                         detail::request_base** started, uv_stream_t* send_handle) noexcept {
     if (!state_ || !state_->open()) return UV_EINVAL;
@@ -230,33 +223,15 @@ int stream::write_start(const uv_buf_t* bufs, unsigned n, detail::write_handler&
     return 0;
 }
 
-namespace {
-// write_borrowed's body, internal so that both forms inline it.
-int start_borrowed(stream_state* s, const uv_buf_t* bufs, unsigned n, detail::write_handler&& h,
-                   detail::request_base** started) noexcept {
-    write_req* r = write_req::take(*s->owner);
-    if (!r) return UV_ENOMEM;
-    // The handler goes in first, so that only `r` is needed after the call; on
-    // failure release() destroys it without calling it.
-    r->cb.assign_to_empty(std::move(h));
-    if (int rc = uv_write(&r->req, s->stream(), bufs, n, &write_req::on_write); rc < 0) [[unlikely]] {
-        write_req::release(r);
-        return closed_by_raw_code(s, rc);
-    }
-    if (started) *started = r;
-    return 0;
-}
-}  // namespace
-
 int stream::write_borrowed(const uv_buf_t* bufs, unsigned n, detail::write_handler&& h,
                            detail::request_base** started) noexcept {
     if (!state_ || !state_->open() || n == 0) return UV_EINVAL;  // libuv asserts on a write of no buffers
-    return start_borrowed(static_cast<stream_state*>(state_), bufs, n, std::move(h), started);
-}
-
-int stream::write_borrowed(stream_state* s, const uv_buf_t* bufs, unsigned n, detail::write_handler&& h,
-                           detail::request_base** started) noexcept {
-    return start_borrowed(s, bufs, n, std::move(h), started);
+    int rc;
+    write_req* r = detail::start_write(static_cast<stream_state*>(state_), bufs, n, &write_req::on_write, rc);
+    if (!r) return rc;  // the handler is destroyed without being called
+    r->cb.assign_to_empty(std::move(h));
+    if (started) *started = r;
+    return 0;
 }
 
 void stream::write_views(std::span<const std::string_view> views, detail::write_handler&& h,

@@ -51,6 +51,33 @@ inline write_req* write_req::take(uvkit::loop& l) noexcept {
     return r;
 }
 
+/// A write refused by libuv on a stream that raw code closed is UV_EINVAL, as
+/// for one uvkit closed: writes check stream_state::open(), not usable()
+/// (libuv refuses a write on a closing stream on every platform), and only a
+/// refused write asks uv_is_closing.
+inline int closed_by_raw_code(const stream_state* s, int rc) noexcept {
+    return uv_is_closing(s->uvh) ? UV_EINVAL : rc;
+}
+
+/// Starts writing `bufs` to `s` (open) with a request from its loop's pool and
+/// `done` as libuv's callback: the request, or nullptr with the libuv error in
+/// `rc` (the request back in the pool).
+inline write_req* start_write(stream_state* s, const uv_buf_t* bufs, unsigned n, uv_write_cb done,
+                              int& rc) noexcept {
+    write_req* r = write_req::take(*s->owner);
+    if (!r) [[unlikely]] {
+        rc = UV_ENOMEM;
+        return nullptr;
+    }
+    rc = uv_write(&r->req, s->stream(), bufs, n, done);
+    if (rc < 0) [[unlikely]] {
+        write_req::release(r);
+        rc = closed_by_raw_code(s, rc);
+        return nullptr;
+    }
+    return r;
+}
+
 inline void write_req::recycle(write_req* r) noexcept {
     auto* pool = static_cast<write_pool*>(r->owner->extension(write_pool::slot));
     r->next = pool->head;

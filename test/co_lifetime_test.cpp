@@ -198,6 +198,31 @@ TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
 }
 
 TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
+                  "co: an awaited write on a tcp raw code closed fails with UV_EINVAL") {
+    auto ab = connected_pair(loop);
+    std::error_code first_ec;
+    auto first = write_owned(ab.first, stuck_size, &first_ec);
+    bool queued = false;
+    SUBCASE("behind a queued write") {
+        start(first);
+        REQUIRE_FALSE(first.done());
+        queued = true;
+    }
+    SUBCASE("nothing queued") {}
+    uv_close(ab.first.raw_handle(), nullptr);  // raw code closes it (a uv_walk)
+    std::error_code ec;
+    auto t = write_borrowed_own(ab.first, 100, 'x', &ec);
+    start(t);
+    CHECK(t.done());
+    CHECK(ec == std::errc::invalid_argument);
+    if (queued) {
+        run_until([&] { return first.done(); });
+        CHECK(first_ec);  // libuv's ECANCELED for the write the close cut off
+    }
+    ab.first.close();  // uvkit notices the raw close
+}
+
+TEST_CASE_FIXTURE(uvkit_test::loop_fixture,
                   "co: cancelling a borrowed write queued behind another completes both") {
     auto ab = connected_pair(loop);
     std::error_code first_ec, second_ec;

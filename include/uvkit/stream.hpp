@@ -265,9 +265,6 @@ protected:
     /// short path every write(string_view) takes.
     int write_borrowed(const uv_buf_t* bufs, unsigned n, detail::write_handler&& h,
                        detail::request_base** started = nullptr) noexcept;
-    /// write_borrowed on a state block already known usable (the awaited write).
-    static int write_borrowed(detail::stream_state* s, const uv_buf_t* bufs, unsigned n,
-                              detail::write_handler&& h, detail::request_base** started) noexcept;
 
 private:
     detail::owned_write_awaiter async_write_owned(std::string&& data, std::error_code* ec) noexcept;

@@ -64,13 +64,10 @@ struct UVKIT_API handle_access {
     static stream_state* usable_state(const stream& s) noexcept {
         return s.usable() ? static_cast<stream_state*>(s.state_) : nullptr;
     }
-    /// Starts a write on `st` (usable); on failure stores the error in `ec` (left alone on success).
-    static void write(stream& s, stream_state* st, std::string_view data, std::string* owned,
-                      std::error_code& ec, request_base** req) noexcept {
-        uv_buf_t b = make_buf(data);
-        if (int rc = owned ? s.write_start(nullptr, 0, nullptr, owned, req)
-                           : stream::write_borrowed(st, &b, 1, nullptr, req))
-            ec = make_uv_error(rc);
+    /// Starts a write of `owned`'s bytes (which the request takes); on failure
+    /// stores the error in `ec` (left alone on success) and `owned` keeps its bytes.
+    static void write_owned(stream& s, std::string* owned, std::error_code& ec, request_base** req) noexcept {
+        if (int rc = s.write_start(nullptr, 0, nullptr, owned, req)) ec = make_uv_error(rc);
     }
     static void shutdown(stream& s, write_handler&& h, std::error_code& ec, request_base** req) noexcept {
         s.shutdown_fn(std::move(h), ec, req);
@@ -255,8 +252,10 @@ protected:
     virtual void start_connect() noexcept { ec_ = make_uv_error(UV_EINVAL); }
     /// The request completed (its consumer): resumes now.
     void request_done(int status) noexcept final;
-    /// The libuv callback of a write started by start()'s steady-state path:
-    /// the request goes back to its pool, then its awaiter (if any) resumes.
+    /// Starts the borrowed write of data_ on st_ (open); false with ec_ set if it could not.
+    bool start_borrowed() noexcept;
+    /// libuv's callback of an awaited borrowed write: the request goes back to
+    /// its pool, then its awaiter (if its frame still waits) resumes.
     static void on_write(uv_write_t* req, int status) noexcept;
     /// kind::write: writes what the kernel takes now (uv_try_write). True if
     /// that was everything: the write is complete. Else what is left to write
