@@ -108,14 +108,20 @@ TEST_CASE_FIXTURE(
 #ifndef _WIN32
     // A signal that arrived but was not yet dispatched when the handle is
     // closed is dropped: the handler never runs, nothing is left open.
-    uvkit::signal keep{loop};  // keeps SIGUSR2 caught (not fatal) throughout
-    keep.start(SIGUSR2, [](int) {});
+    // `keep` keeps SIGUSR2 caught (not fatal) until the signal was surely
+    // delivered: its own handler ran. Under valgrind a signal raised by kill()
+    // reaches the process later, not before kill() returns: closing `keep`
+    // before that restores the default action, and the signal ends the process.
+    uvkit::signal keep{loop};
+    int kept = 0;
+    keep.start(SIGUSR2, [&](int) { ++kept; });
     int calls = 0;
     {
         uvkit::signal s{loop};
         s.start(SIGUSR2, [&](int) { ++calls; });
         raise_signal(SIGUSR2);
     }  // destroyed (closed) before the loop ran
+    run_until([&] { return kept == 1; });
     keep.close();
     run_all();
     CHECK(calls == 0);
