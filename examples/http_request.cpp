@@ -77,10 +77,11 @@ bool parse_length(std::string_view v, std::size_t max, std::size_t& out) noexcep
     bool over = false;
     for (char c : v) {
         if (c < '0' || c > '9') return false;
-        if (!over) {
-            n = n * 10 + static_cast<std::uint64_t>(c - '0');
-            if (n > max) over = true;
-        }
+        const auto d = static_cast<std::uint64_t>(c - '0');
+        if (over || n > (max - d) / 10)  // n * 10 + d > max, asked without overflowing
+            over = true;
+        else
+            n = n * 10 + d;
     }
     out = over ? max + 1 : static_cast<std::size_t>(n);
     return true;
@@ -322,9 +323,10 @@ bool parse_u64(std::string_view s, std::uint64_t& out) noexcept {
     std::uint64_t n = 0;
     for (char c : s) {
         if (c < '0' || c > '9') return false;
-        n = n >= cap ? cap : n * 10 + static_cast<std::uint64_t>(c - '0');
+        const auto d = static_cast<std::uint64_t>(c - '0');
+        n = n > (cap - d) / 10 ? cap : n * 10 + d;  // n * 10 + d > cap, asked without overflowing
     }
-    out = n > cap ? cap : n;
+    out = n;
     return true;
 }
 

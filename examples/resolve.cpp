@@ -5,8 +5,9 @@
 //
 // Without a service each line is an address ("127.0.0.1", "::1"); with one,
 // an endpoint with the service's port ("127.0.0.1:80", "[::1]:80"). An
-// unknown host prints the resolver's message on stderr and exits 1; bad
-// arguments exit 2 with a usage line.
+// unknown host prints the resolver's message on stderr and exits 1, as does
+// output that cannot be written (stdout on a full disk); bad arguments exit 2
+// with a usage line (a numeric service must be a port, 0-65535).
 #include <uvkit/uvkit.hpp>
 
 #include <iostream>
@@ -23,6 +24,12 @@ int main(int argc, char** argv) {
     }
     const std::string host = argv[1];
     const std::string service = argc == 3 ? argv[2] : "";
+    // The resolver takes any number and wraps it to 16 bits (99999 would be 34463).
+    if (!service.empty() && service.find_first_not_of("0123456789") == std::string::npos &&
+        (service.size() > 5 || std::stoul(service) > 65535)) {
+        std::cerr << argv[0] << ": " << service << ": not a port (0-65535)\n";
+        return 2;
+    }
 
     try {
         uvkit::loop loop;
@@ -39,6 +46,11 @@ int main(int argc, char** argv) {
                     std::cout << (service.empty() ? ep.address() : ep.to_string()) << "\n";
             });
         loop.run();
+        std::cout.flush();
+        if (!std::cout) {
+            std::cerr << argv[0] << ": cannot write the addresses to stdout\n";
+            return 1;
+        }
         return status;
     } catch (const std::system_error& e) {
         std::cerr << argv[0] << ": " << e.what() << "\n";

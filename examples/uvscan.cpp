@@ -26,8 +26,8 @@
 // summary says "interrupted".
 //
 // Exit status: 0 when the scan ran (whatever it found) or was interrupted; 1
-// with one line on stderr if HOST cannot be resolved; 2 with one line for
-// bad arguments.
+// with one line on stderr if HOST cannot be resolved or the results cannot be
+// written to stdout; 2 with one line for bad arguments.
 #include <uvkit/uvkit.hpp>
 
 #include <algorithm>
@@ -58,7 +58,8 @@ const char* const usage_text =
     "\n"
     "Output, sorted by port: 'PORT STATE' lines, STATE one of open, closed, timeout,\n"
     "error:NAME; then 'HOST: N ports, N open, N closed, N timeout, N error'.\n"
-    "Exit status: 0 scanned (or SIGINT/SIGTERM), 1 HOST not found, 2 bad arguments.\n";
+    "Exit status: 0 scanned (or SIGINT/SIGTERM), 1 HOST not found or stdout not\n"
+    "writable, 2 bad arguments.\n";
 
 struct options {
     std::string host;
@@ -254,7 +255,13 @@ int main(int argc, char** argv) {
 
     try {
         uvkit::loop loop;
-        return uvkit::run(loop, run_scan(loop, opt));
+        int status = uvkit::run(loop, run_scan(loop, opt));
+        std::cout.flush();
+        if (!std::cout) {  // e.g. stdout on a full disk: the results are lost, say so
+            std::cerr << "uvscan: cannot write the results to stdout\n";
+            return 1;
+        }
+        return status;
     } catch (const std::exception& e) {
         std::cerr << "uvscan: " << e.what() << "\n";
         return 1;

@@ -55,9 +55,34 @@ void sigpipe_release() noexcept {
 void sigpipe_acquire() noexcept {}
 void sigpipe_release() noexcept {}
 #endif
+
+// libuv on unix assumes that its own descriptors (the epoll or kqueue fd, the
+// signal pipe, sockets) are never 0, 1 or 2, and aborts when it closes one that
+// is (uv__close's assertion). A program started with a standard stream closed
+// would then get them: its error messages would go into libuv's signal pipe,
+// and the loop would abort at exit. So before libuv opens anything, every
+// closed standard descriptor is filled with /dev/null (what daemons do):
+// fopen() takes the lowest free descriptor, which is the closed one when the
+// lower ones are open. The FILE is kept for the life of the process. Windows
+// has no such assumption.
+void reserve_standard_descriptors() noexcept {
+#ifndef _WIN32
+    static std::mutex m;
+    std::lock_guard<std::mutex> lock(m);
+    for (uv_file fd = 0; fd <= 2; ++fd) {
+        if (uv_guess_handle(fd) != UV_UNKNOWN_HANDLE) continue;  // open
+        // Closed, or open on something libuv has no name for (a directory, an
+        // odd socket): only in the first case does /dev/null land on it.
+        std::FILE* f = std::fopen("/dev/null", "r+");
+        if (!f) return;
+        if (uv_guess_handle(fd) == UV_UNKNOWN_HANDLE) std::fclose(f);  // landed elsewhere
+    }
+#endif
+}
 }  // namespace
 
 loop::loop() : owned_(std::make_unique<uv_loop_t>()) {
+    reserve_standard_descriptors();
     detail::check(uv_loop_init(owned_.get()), "uv_loop_init");
     raw_ = owned_.get();
     try {
@@ -70,6 +95,7 @@ loop::loop() : owned_(std::make_unique<uv_loop_t>()) {
 
 loop::loop(uv_loop_t* raw) : raw_(raw) {
     if (!raw) throw std::invalid_argument("uvkit::loop: null uv_loop_t*");
+    reserve_standard_descriptors();  // for what libuv opens from now on
     init_internal();
 }
 
@@ -196,7 +222,7 @@ loop::~loop() {
 }
 
 loop& loop::default_loop() {
-    static loop instance{uv_default_loop()};
+    static loop instance{(reserve_standard_descriptors(), uv_default_loop())};
     return instance;
 }
 

@@ -36,6 +36,7 @@ write_req* write_req::refill(uvkit::loop& l) noexcept {
     pool->chunks = c;
     for (write_req& r : c->reqs) {
         r.owner = &l;
+        r.pool = pool;
         r.req.data = &r;  // uv_write leaves `data` alone
         r.next = pool->head;
         pool->head = &r;

@@ -7,6 +7,8 @@
 
 namespace uvkit::detail {
 
+struct write_pool;
+
 /// A uv_write_t with its handler and, for owned writes, the bytes. Requests are
 /// allocated per loop in blocks of `chunk_size` and recycled through a free
 /// list: a warm stream's writes do not allocate, and a burst of N writes
@@ -16,12 +18,14 @@ struct write_req : request_base {
     uv_write_t req;  // not zeroed: uv_write initialises it (only `data` is ours)
     std::string owned;
     write_req* next = nullptr;
+    write_pool* pool = nullptr;  // the pool it goes back to (set once, by refill())
 
     static constexpr std::size_t chunk_size = 32;
 
     /// A request from `l`'s pool (a loop extension); nullptr if out of memory.
     static write_req* take(uvkit::loop& l) noexcept;
-    /// Adds a chunk of requests to `l`'s pool and takes one; nullptr if out of memory.
+    /// Makes `l`'s pool if it has none, adds a chunk of requests to it and
+    /// takes one; nullptr if out of memory.
     static write_req* refill(uvkit::loop& l) noexcept;
     /// Gives a request back to its loop's pool.
     static void release(write_req* r) noexcept;
@@ -79,9 +83,8 @@ inline write_req* start_write(stream_state* s, const uv_buf_t* bufs, unsigned n,
 }
 
 inline void write_req::recycle(write_req* r) noexcept {
-    auto* pool = static_cast<write_pool*>(r->owner->extension(write_pool::slot));
-    r->next = pool->head;
-    pool->head = r;
+    r->next = r->pool->head;
+    r->pool->head = r;
 }
 
 }  // namespace uvkit::detail

@@ -859,10 +859,93 @@ def case_resolve_bad_arguments_exit_2():
         check(b"usage" in err, f"{args}: no usage on stderr")
 
 
+def case_resolve_port_out_of_range_exit_2():
+    # The resolver would wrap 99999 to 34463: refused instead, naming the service.
+    for service in ("65536", "99999", "123456789012345678901234567890"):
+        rc, out, err, _ = run([binary("resolve"), "127.0.0.1", service], 10)
+        check(rc == 2, f"{service}: exit status {rc}, expected 2")
+        check(out == b"", f"{service}: printed {out!r}")
+        check(service.encode() in err, f"{service}: stderr {err!r}")
+    rc, out, _, _ = run([binary("resolve"), "127.0.0.1", "65535"], 20)
+    check(rc == 0 and out == b"127.0.0.1:65535\n", f"65535: exit {rc}, output {out!r}")
+
+
+def case_resolve_and_uvscan_stdout_full_exit_1():
+    # Output that cannot be written is an error, not a silent exit 0.
+    if not os.path.exists("/dev/full"):
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])  # nobody listens: "closed", quickly
+        for args in ((binary("resolve"), "127.0.0.1"), (binary("uvscan"), "127.0.0.1", port, "-a")):
+            with open("/dev/full", "w") as full:
+                p = subprocess.run(list(args), stdin=subprocess.DEVNULL, stdout=full, stderr=subprocess.PIPE,
+                                   timeout=30)
+            name = os.path.basename(args[0])
+            check(p.returncode == 1, f"{name}: exit status {p.returncode} with stdout on /dev/full")
+            check(b"stdout" in p.stderr, f"{name}: stderr {p.stderr!r}")
+
+
+def listening_port(pid, deadline):
+    """The TCP port process `pid` listens on, from /proc (its stdout may be closed)."""
+    while True:
+        inodes = set()
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:["):
+                    inodes.add(link[8:-1])
+        except OSError:
+            pass  # the process is still starting, or gone: the deadline ends the wait
+        with open("/proc/net/tcp") as f:
+            for row in f.read().splitlines()[1:]:
+                cols = row.split()
+                if cols[3] == "0A" and cols[9] in inodes:  # LISTEN
+                    return int(cols[1].split(":")[1], 16)
+        check(time.monotonic() < deadline, f"process {pid} is not listening")
+        time.sleep(0.05)
+
+
+def case_servers_with_closed_standard_streams():
+    # Started with stdin, stdout, stderr or all three closed, a server works and
+    # exits 0 on SIGTERM. (libuv aborts when it closes one of its own
+    # descriptors that took number 0, 1 or 2: uvkit::loop fills a closed
+    # standard descriptor with /dev/null first.)
+    if not os.path.isdir("/proc/self/fd"):
+        return
+    need_tool("socat")
+    for name in ("echo_server", "co_echo_server", "co_chat"):
+        for redirections in ("<&-", ">&-", "2>&-", "<&- >&- 2>&-"):
+            who = f"{name} {redirections}"
+            p = subprocess.Popen(["sh", "-c", f'exec "$0" {redirections}', binary(name)],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                 start_new_session=True)
+            try:
+                port = listening_port(p.pid, time.monotonic() + STARTUP_TIMEOUT)
+                if name != "co_chat":
+                    expect_same(b"ping\n", socat_echo(port, b"ping\n"), who)
+                p.send_signal(signal.SIGTERM)
+                try:
+                    rc = p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    raise CheckFailed(f"{who}: still running 10 s after SIGTERM")
+                err = p.stderr.read()
+                check(rc == 0, f"{who}: exit status {rc}, stderr {err[-300:]!r}")
+                check(b"Assertion" not in err, f"{who}: {err[-300:]!r}")
+            finally:
+                if p.poll() is None:
+                    os.killpg(p.pid, signal.SIGKILL)
+                    p.wait(timeout=5)
+                p.stderr.close()
+
+
 CASES += [
     ("resolve_localhost", case_resolve_localhost),
     ("resolve_unknown_host_exit_1", case_resolve_unknown_host_exit_1),
     ("resolve_bad_arguments_exit_2", case_resolve_bad_arguments_exit_2),
+    ("resolve_port_out_of_range_exit_2", case_resolve_port_out_of_range_exit_2),
+    ("resolve_and_uvscan_stdout_full_exit_1", case_resolve_and_uvscan_stdout_full_exit_1),
+    ("servers_with_closed_standard_streams", case_servers_with_closed_standard_streams),
 ]
 
 def main():

@@ -228,6 +228,8 @@ TEST_CASE("413: Content-Length beyond the limit, known before the body arrives")
     // Longer than any integer: still 413, not an overflow.
     CHECK(status_of("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999999\r\n\r\n",
                     lim) == 413);
+    CHECK(status_of("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 18446744073709551616\r\n\r\n", lim) ==
+          413);  // 2^64, which a 64-bit multiply wraps to 0
     CHECK(status_of("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n") ==
           413);  // default: 1 MiB
 }
@@ -344,13 +346,17 @@ TEST_CASE("parse_range: one range, suffix and open ranges, cut at the end") {
     one(" bytes=1-2 ", 1000, 1, 2);
     one("bytes=1-2, ,", 1000, 1, 2);                   // empty list elements do not count
     one("bytes=0-99999999999999999999999", 10, 0, 9);  // too many digits: cut at the end
+    one("bytes=0-18446744073709551616", 10, 0, 9);     // 2^64: not wrapped to 0
 }
 
 TEST_CASE("parse_range: unsatisfiable, malformed, several ranges, other units") {
     using k = http::range_result;
     for (std::string_view v :
          {"bytes=1000-", "bytes=1000-2000", "bytes=-0", "bytes=5-2", "bytes=abc", "bytes=1",
-          "bytes=", "bytes=--1", "bytes=1-2-3", "bytes=0x1-2", "bytes=99999999999999999999999-"}) {
+          "bytes=", "bytes=--1", "bytes=1-2-3", "bytes=0x1-2", "bytes=99999999999999999999999-",
+          // 2^64 and 2^64 + 1: values that wrap a 64-bit multiply to small ones
+          "bytes=18446744073709551616-", "bytes=18446744073709551617-18446744073709551618",
+          "bytes=4611686018427387904-", "bytes=1844674407370955162-"}) {
         CAPTURE(v);
         CHECK(http::parse_range(v, 1000).kind == k::unsatisfiable);
     }

@@ -15,6 +15,10 @@
 #include <thread>
 #include <vector>
 
+#ifndef _WIN32
+#include <unistd.h>
+#endif
+
 #include "fixture.hpp"
 #include "platform.hpp"
 
@@ -136,6 +140,40 @@ TEST_CASE("a borrowed loop shares a uv_loop_t with a raw C timer and never close
 
 TEST_CASE("a null uv_loop_t* is rejected") {
     CHECK_THROWS_AS(uvkit::loop{static_cast<uv_loop_t*>(nullptr)}, std::invalid_argument);
+}
+
+TEST_CASE(
+    "a loop made while stderr is closed fills it with /dev/null first: libuv's own descriptors stay above "
+    "2" UVKIT_SKIP_ON_WINDOWS("libuv on Windows does not use descriptors 0-2")) {
+#ifndef _WIN32
+    // Without it the loop's epoll descriptor would be 2, and its teardown
+    // would abort (libuv asserts that it never closes 0, 1 or 2).
+    const int saved = ::dup(2);
+    REQUIRE(saved > 2);
+    ::close(2);
+    REQUIRE(uv_guess_handle(2) == UV_UNKNOWN_HANDLE);
+    int fired = 0;
+    {
+        uvkit::loop l;
+        CHECK(uv_guess_handle(2) == UV_FILE);  // /dev/null, a character device
+        CHECK(uv_backend_fd(l.raw()) > 2);
+        uvkit::timer t{l};
+        t.start(1ms, [&] { ++fired; });
+        watchdog w{l, 10s};
+        l.run();
+    }  // uv_loop_close closes the epoll descriptor
+    ::dup2(saved, 2);
+    ::close(saved);
+    CHECK(fired == 1);
+    // With every standard descriptor open, nothing is opened or kept.
+    const int probe = ::dup(0);
+    REQUIRE(probe > 2);
+    ::close(probe);
+    { uvkit::loop l; }
+    const int next = ::dup(0);
+    CHECK(next == probe);  // the lowest free descriptor did not move
+    ::close(next);
+#endif
 }
 
 TEST_CASE("default_loop() wraps uv_default_loop and runs") {

@@ -164,22 +164,23 @@ protected:
 /// handler or its consumer, called exactly once, and the loop whose run() gets its exceptions.
 struct request_base {
     write_handler cb;
-    request_consumer* consumer = nullptr;  // set once the request started; replaces cb
+    /// Set once the request started, on a request started with no handler:
+    /// a request has a handler or a consumer, never both.
+    request_consumer* consumer = nullptr;
     uvkit::loop* owner = nullptr;
 
-    /// Calls the consumer or the handler (if any) with the request's status;
+    /// Calls the handler or the consumer (if any) with the request's status;
     /// the handler's exception goes to the loop's run().
     void complete(int status) noexcept {
-        if (consumer) {
-            std::exchange(consumer, nullptr)->request_done(status);
+        if (cb) [[likely]] {  // the callback core's case first: one test
+            try {
+                cb(status_code(status));
+            } catch (...) {
+                owner->fail(std::current_exception());
+            }
             return;
         }
-        if (!cb) return;
-        try {
-            cb(status_code(status));
-        } catch (...) {
-            owner->fail(std::current_exception());
-        }
+        if (consumer) std::exchange(consumer, nullptr)->request_done(status);
     }
 };
 
