@@ -18,6 +18,11 @@
 //   (a uvkit::channel of messages), drained in order by its own writer task. A client whose outbox grows
 //   beyond 256 KiB, or that takes no bytes for 10 s, is a slow reader and is
 //   cut off: cancelling its task group stops its reader and its writer.
+// - A client that sends faster than the others read is held back instead of
+//   getting them cut off: before each of its lines goes out, if another
+//   client's outbox holds more than 128 KiB, its reader waits (a uvkit::event
+//   the writers set) until every outbox is down to 64 KiB. A client that
+//   keeps a sender waiting and takes no bytes for 2 s is a slow reader too.
 // - SIGINT or SIGTERM cancels the group of connections: the accept loop and
 //   every client stop, and the server exits 0.
 // - With --dump-on SIGUSR1 (or SIGUSR2; POSIX only), that signal prints
@@ -54,6 +59,14 @@ namespace {
 constexpr std::size_t max_line = 4096;          // bytes before the '\n'
 constexpr std::size_t max_queued = 256 * 1024;  // a client's outbox, in bytes
 constexpr std::chrono::milliseconds write_deadline = 10s;
+// Backpressure on a sender (wait_for_readers): it waits while another client's
+// outbox is above high_water, until all are at most low_water. Half the limit
+// leaves room for what other senders add meanwhile. A client that holds it up
+// and takes no bytes for stall_time is cut off: shorter than write_deadline,
+// since every sender waits for it.
+constexpr std::size_t high_water = max_queued / 2;
+constexpr std::size_t low_water = max_queued / 4;
+constexpr std::chrono::milliseconds stall_time = 2s;
 constexpr std::chrono::milliseconds linger_time = 1s;  // for a client to close after our FIN
 
 struct options {
@@ -99,15 +112,16 @@ struct client {
     // Every message is at least one byte, so the byte limit is reached before
     // the channel is full: sending never waits.
     uvkit::channel<message> outbox;
-    std::size_t queued = 0;   // bytes in outbox and in the write in flight
-    bool leaving = false;     // takes no more messages
-    bool dropped = false;     // cut off: no goodbye, no lingering close
-    uvkit::task_group tasks;  // its reader and writer; last, so destroyed first
+    std::size_t queued = 0;                  // bytes in outbox and in the write in flight
+    std::chrono::milliseconds last_write{};  // loop time its last write completed
+    bool leaving = false;                    // takes no more messages
+    bool dropped = false;                    // cut off: no goodbye, no lingering close
+    uvkit::task_group tasks;                 // its reader and writer; last, so destroyed first
 };
 
 class room {
 public:
-    room(uvkit::loop& loop, std::chrono::milliseconds idle) : loop_(loop), idle_(idle) {}
+    room(uvkit::loop& loop, std::chrono::milliseconds idle) : loop_(loop), idle_(idle), drained_(loop) {}
     room(const room&) = delete;
     room& operator=(const room&) = delete;
 
@@ -126,8 +140,39 @@ public:
         if (!c.in_room) return;
         members_.erase(c.seat);
         c.in_room = false;
+        notify_drained();  // a sender waiting for its outbox need not wait any longer
         std::cout << "leave " << c.name << " (" << reason << ")" << std::endl;
     }
+
+    // True if a client other than `from` has more than `mark` bytes queued.
+    bool backlogged(const client& from, std::size_t mark) const {
+        for (const client* c : members_)
+            if (c != &from && c->queued > mark) return true;
+        return false;
+    }
+
+    // Cuts off the clients other than `from` that are above high_water and
+    // completed no write for stall_time.
+    void drop_stalled(const client& from) {
+        for (auto it = members_.begin(); it != members_.end();) {
+            client& c = **it;
+            ++it;  // drop() erases c's node
+            if (&c != &from && c.queued > high_water && loop_.now() - c.last_write >= stall_time)
+                drop(c, "slow reader");
+        }
+    }
+
+    // Until no client other than `from` has more than low_water bytes queued.
+    // The event may be set for another client's outbox: check again.
+    uvkit::task<void> drained(const client& from) {
+        while (backlogged(from, low_water)) {
+            drained_.reset();
+            co_await drained_.wait();
+        }
+    }
+
+    // An outbox went down to low_water, or a client left.
+    void notify_drained() noexcept { drained_.set(); }
 
     void broadcast(const client& from, std::string_view text) {
         auto msg = std::make_shared<const std::string>(from.name + ": " + std::string{text} + "\n");
@@ -166,6 +211,7 @@ private:
     uvkit::loop& loop_;
     std::chrono::milliseconds idle_;
     std::list<client*> members_;
+    uvkit::event drained_;  // wakes the senders waiting in drained()
     bool closing_ = false;
 };
 
@@ -179,7 +225,10 @@ uvkit::task<void> write_all(room& r, client& c) {
             // *msg keeps the bytes alive while the write is in flight.
             co_await uvkit::with_timeout(r.loop(), write_deadline,
                                          c.socket.async_write(std::string_view(**msg)));
+            std::size_t before = c.queued;
             c.queued -= (*msg)->size();
+            c.last_write = r.loop().now();
+            if (before > low_water && c.queued <= low_water) r.notify_drained();
         }
     } catch (const std::system_error& e) {
         if (e.code() == std::errc::timed_out)
@@ -200,6 +249,26 @@ uvkit::task<std::size_t> read_line(uvkit::tcp& socket, std::string& buf) {
     co_return co_await socket.async_read_until(buf, "\n", max_line);
 }
 
+// Backpressure: a client's lines are broadcast as fast as it sends them
+// (async_read_until returns at once while the buffer holds a line, so a single
+// write of 20,000 short lines is broadcast without the writers running in
+// between), and each outbox would pass max_queued, cutting off clients that
+// read promptly. So the sender waits while another outbox is above
+// high_water, and the writers catch up. The wait is not bounded by time
+// (a client that reads, however slowly, is waited for) but by progress: every
+// stall_time, the clients still holding it up that took no bytes meanwhile
+// are cut off, since each of them holds up the whole room.
+uvkit::task<void> wait_for_readers(room& r, const client& from) {
+    while (r.backlogged(from, high_water)) {
+        try {
+            co_await uvkit::with_timeout(r.loop(), stall_time, r.drained(from));
+        } catch (const std::system_error& e) {
+            if (e.code() != std::errc::timed_out) throw;  // cancelled: read_all stops
+            r.drop_stalled(from);
+        }
+    }
+}
+
 // Reads lines and hands them to the room, each under the idle deadline.
 uvkit::task<void> read_all(room& r, client& c) {
     std::string buf;
@@ -209,6 +278,7 @@ uvkit::task<void> read_all(room& r, client& c) {
         std::size_t n = 0;
         try {
             n = co_await uvkit::with_timeout(r.loop(), r.idle(), read_line(c.socket, buf));
+            co_await wait_for_readers(r, c);
         } catch (const std::system_error& e) {
             const std::error_code& ec = e.code();
             goodbye = ec == std::errc::timed_out || ec == std::errc::message_size;

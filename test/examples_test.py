@@ -795,6 +795,45 @@ def case_co_chat_dump_on_bad_signal_exit_2():
         check(b"usage" in err, f"{args}: no usage on stderr: {err!r}")
 
 
+def case_co_chat_flood_keeps_prompt_readers():
+    """One client sends 40,000 empty lines in one write (about 720 KB of "NAME: " messages for
+    each other client, well over the 256 KiB outbox limit): the flooder is held back until the
+    writers catch up, and the three clients that read promptly get every line, in order, and
+    stay connected. Before the backpressure they were all dropped as slow readers."""
+    n = 40000
+    with Server("co_chat", "--idle", "30") as srv:
+        port = srv.port()
+        clients = []
+        try:
+            readers = [chat_join(srv, port) for _ in range(3)]
+            clients += readers
+            flood = chat_join(srv, port)
+            clients.append(flood)
+            flood.send(b"\n" * n + b"after the flood\n")
+            expected = f"{flood.name}: \n".encode() * n + f"{flood.name}: after the flood\n".encode()
+            # Read all three at once, as prompt readers do, until each has every byte or ended.
+            deadline = time.monotonic() + 120  # a bound on a hang, not the criterion
+            reading = list(readers)
+            while reading and time.monotonic() < deadline:
+                for r in list(reading):
+                    if len(r.buf) >= len(expected) or not r._fill(time.monotonic() + 0.01):
+                        reading.remove(r)
+            for i, r in enumerate(readers):
+                got = r.buf.count(b"\n")
+                check(r.buf == expected, f"reader {i} got {got} of {n + 1} lines ({len(r.buf)} bytes)")
+                r.buf = b""
+            for r in clients:
+                check(not r.ended(0.1), "a client was disconnected")
+            try:
+                line = srv.lines.get(timeout=0.2)
+                raise CheckFailed(f"server said {line!r}")
+            except queue.Empty:
+                pass
+            check(srv.alive(), "server died")
+        finally:
+            for c in clients:
+                c.close()
+
 def case_co_legacy_operations_cancelled():
     rc, out, err, _ = run([binary("co_legacy")], 10)
     check(rc == 0, f"exit status {rc}, stderr {err!r}")
@@ -826,6 +865,7 @@ CASES += [
     ("co_chat_bad_arguments_exit_2", case_co_chat_bad_arguments_exit_2),
     ("co_chat_dump_on_sigusr1", case_co_chat_dump_on_sigusr1),
     ("co_chat_dump_on_bad_signal_exit_2", case_co_chat_dump_on_bad_signal_exit_2),
+    ("co_chat_flood_keeps_prompt_readers", case_co_chat_flood_keeps_prompt_readers),
 ]
 
 
