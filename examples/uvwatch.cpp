@@ -11,8 +11,10 @@
 // file (write to a temporary, rename over) is still seen.
 //
 // Status lines go to stderr ("uvwatch: run 2 started", "uvwatch: run 2
-// exited with status 0", "uvwatch: change: NAME"); COMMAND's own stdin,
-// stdout and stderr are uvwatch's. SIGINT or SIGTERM ends the running command
+// exited with status 0", "uvwatch: change: NAME", the first change of a quiet
+// time, written when it ends); COMMAND's own stdin, stdout and stderr are
+// uvwatch's. Output sent to a file in a watched directory is a change too: each
+// run then schedules the next. SIGINT or SIGTERM ends the running command
 // and uvwatch, with status 0. Exit status 2 for bad arguments, 1 if a PATH
 // cannot be watched or COMMAND cannot be started the first time.
 //
@@ -27,6 +29,7 @@
 #include <list>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -91,8 +94,11 @@ private:
                 [this, name](std::error_code e, std::string_view changed, int) {
                     if (e) return;
                     if (!name.empty() && changed != name) return;
-                    std::cerr << "uvwatch: change: " << (changed.empty() ? std::string_view("?") : changed)
-                              << "\n";
+                    // Told when the quiet time ends, not here: a line written
+                    // per event can itself be an event (stderr into a watched
+                    // directory) that libuv reads before it ever waits again,
+                    // and uvwatch would do nothing else.
+                    if (first_change_.empty()) first_change_ = changed.empty() ? "?" : std::string(changed);
                     debounce_.start(delay_, [this] { rerun(); });
                 },
                 wec);
@@ -148,6 +154,7 @@ private:
 
     void rerun() {
         if (stopping_) return;
+        std::cerr << "uvwatch: change: " << std::exchange(first_change_, std::string()) << std::endl;
         if (!running_) {
             start_run();
             return;
@@ -207,6 +214,7 @@ private:
     int killing_run_ = 0;
     bool running_ = false;
     bool rerun_ = false;
+    std::string first_change_;  // the first change since the last run was scheduled
     bool stopping_ = false;
     int status_ = 0;
 };

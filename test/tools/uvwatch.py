@@ -198,7 +198,39 @@ def case_uvwatch_missing_path_or_command_exit_1():
         check("no-such-command" in err, f"missing command: {err!r}")
 
 
+def case_uvwatch_stderr_into_the_watched_directory():
+    """uvwatch's own stderr is a file in the directory it watches: each status line is a change.
+    It must still answer SIGTERM (a line written per event made an event per line, which libuv
+    read before ever waiting again: uvwatch did nothing else, without end)."""
+    with tempfile.TemporaryDirectory(prefix="uvwatch-") as d:
+        log = os.path.join(d, "log")
+        with open(log, "wb") as err:
+            p = subprocess.Popen([binary("uvwatch"), d, "--", "true"], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        try:
+            deadline = time.monotonic() + STEP
+            while "run 2 started" not in open(log, errors="replace").read():  # a change seen, told, rerun
+                check(p.poll() is None, f"uvwatch exited with {p.returncode}")
+                check(time.monotonic() < deadline, f"no second run within {STEP} s")
+                time.sleep(0.05)
+            p.send_signal(signal.SIGTERM)
+            try:
+                status = p.wait(timeout=STEP)
+            except subprocess.TimeoutExpired:
+                raise CheckFailed(f"still running {STEP} s after SIGTERM; log of {os.path.getsize(log)} bytes")
+            check(status == 0, f"exit status {status} after SIGTERM")
+            lines = open(log, errors="replace").read().splitlines()
+            changes = sum(1 for l in lines if l.startswith("uvwatch: change: "))
+            runs = sum(1 for l in lines if " started" in l)
+            check(changes <= runs, f"{changes} change lines for {runs} runs: one per quiet time expected")
+        finally:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(timeout=5)
+
+
 CASES = [
+    ("uvwatch_stderr_into_the_watched_directory", case_uvwatch_stderr_into_the_watched_directory),
     ("uvwatch_runs_at_start_and_after_a_change", case_uvwatch_runs_at_start_and_after_a_change),
     ("uvwatch_a_burst_of_writes_makes_one_run", case_uvwatch_a_burst_of_writes_makes_one_run),
     ("uvwatch_ends_a_run_still_going", case_uvwatch_ends_a_run_still_going),
