@@ -6,7 +6,9 @@
 //
 // The first line on stdout is "listening on H:P"; then one line per client
 // that joins ("join NAME") or leaves ("leave NAME (reason)"). Try it with two
-// terminals running `nc 127.0.0.1 PORT`.
+// terminals running `nc 127.0.0.1 PORT`. Writing these lines never holds the
+// server up: when stdout is a pipe nobody reads, past 64 KiB waiting the lines
+// are dropped, and counted in a line "(N log lines dropped: ...)".
 //
 // Rules, and the piece of structured concurrency behind each:
 // - A client that completes no line for SECS seconds gets "bye: idle
@@ -51,6 +53,8 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
+#include <variant>
 
 using namespace std::chrono_literals;
 
@@ -119,9 +123,79 @@ struct client {
     uvkit::task_group tasks;                 // its reader and writer; last, so destroyed first
 };
 
+// The log on stdout, written without ever blocking the loop (a blocking write
+// to a pipe nobody reads would stop the whole server): on a pipe or a
+// terminal through a uvkit stream, and a line that finds more than 64 KiB
+// still queued there is dropped and counted; anything else (a file) through
+// std::cout.
+class log_out {
+public:
+    explicit log_out(uvkit::loop& loop) : loop_(loop) {
+        std::error_code ec;
+        try {
+            switch (uv_guess_handle(1)) {
+                case UV_NAMED_PIPE: out_.emplace<uvkit::pipe>(loop).open(1, ec); break;
+                case UV_TTY: out_.emplace<uvkit::tty>(loop, 1); break;
+                default: return;
+            }
+        } catch (const std::system_error& e) {
+            ec = e.code();
+        }
+        if (ec) out_.emplace<std::monostate>();  // std::cout, as for a file
+    }
+
+    void line(std::string text) {
+        text += '\n';
+        uvkit::stream* s = stream();
+        if (!s) {
+            std::cout << text << std::flush;
+            return;
+        }
+        if (s->write_queue_size() > max_queued_log) {
+            ++dropped_;
+            return;
+        }
+        write(*s, dropped_count() + text);
+    }
+
+    // Before exit: what is still queued gets up to a second to go out.
+    void finish() {
+        uvkit::stream* s = stream();
+        if (!s) return;
+        if (dropped_ > 0) write(*s, dropped_count());
+        if (s->write_queue_size() == 0) return;
+        bool expired = false;
+        uvkit::timer give_up{loop_};
+        give_up.start(1s, [&] { expired = true; });
+        while (!expired && s->write_queue_size() > 0) loop_.run(uvkit::run_mode::once);
+    }
+
+private:
+    static constexpr std::size_t max_queued_log = 64 * 1024;
+    // "(N log lines dropped: ...)\n" for the lines dropped since the last one, or "".
+    std::string dropped_count() {
+        if (dropped_ == 0) return {};
+        return "(" + std::to_string(std::exchange(dropped_, 0)) +
+               " log lines dropped: stdout was not read)\n";
+    }
+    static void write(uvkit::stream& s, std::string text) {
+        std::error_code ec;
+        s.write(std::move(text), nullptr, ec);  // an error (stdout gone) loses the line, nothing else
+    }
+    uvkit::stream* stream() noexcept {
+        if (auto* p = std::get_if<uvkit::pipe>(&out_)) return p;
+        if (auto* t = std::get_if<uvkit::tty>(&out_)) return t;
+        return nullptr;
+    }
+    uvkit::loop& loop_;
+    std::variant<std::monostate, uvkit::pipe, uvkit::tty> out_;
+    std::size_t dropped_ = 0;
+};
+
 class room {
 public:
-    room(uvkit::loop& loop, std::chrono::milliseconds idle) : loop_(loop), idle_(idle), drained_(loop) {}
+    room(uvkit::loop& loop, log_out& log, std::chrono::milliseconds idle)
+        : loop_(loop), log_(log), idle_(idle), drained_(loop) {}
     room(const room&) = delete;
     room& operator=(const room&) = delete;
 
@@ -131,7 +205,7 @@ public:
     void enter(client& c) {
         c.seat = members_.insert(members_.end(), &c);
         c.in_room = true;
-        std::cout << "join " << c.name << std::endl;
+        log_.line("join " + c.name);
     }
 
     // Idempotent: the first reason wins.
@@ -141,7 +215,7 @@ public:
         members_.erase(c.seat);
         c.in_room = false;
         notify_drained();  // a sender waiting for its outbox need not wait any longer
-        std::cout << "leave " << c.name << " (" << reason << ")" << std::endl;
+        log_.line("leave " + c.name + " (" + std::string{reason} + ")");
     }
 
     // True if a client other than `from` has more than `mark` bytes queued.
@@ -209,6 +283,7 @@ private:
     void enqueue(client& c, message msg);
 
     uvkit::loop& loop_;
+    log_out& log_;
     std::chrono::milliseconds idle_;
     std::list<client*> members_;
     uvkit::event drained_;  // wakes the senders waiting in drained()
@@ -351,9 +426,9 @@ uvkit::task<void> accept_all(room& r, uvkit::tcp& listener, uvkit::task_group& c
     }
 }
 
-uvkit::task<void> serve(uvkit::loop& loop, uvkit::tcp& listener, std::chrono::milliseconds idle,
+uvkit::task<void> serve(uvkit::loop& loop, uvkit::tcp& listener, log_out& log, std::chrono::milliseconds idle,
                         int dump_signal) {
-    room r{loop, idle};
+    room r{loop, log, idle};
     // The accept loop and every session: cancelling the group stops them all,
     // and join() returns once they are gone.
     uvkit::task_group connections{loop};
@@ -375,7 +450,7 @@ uvkit::task<void> serve(uvkit::loop& loop, uvkit::tcp& listener, std::chrono::mi
             std::cerr << "task dump:\n" << uvkit::dump_tasks(loop) << "end of task dump" << std::endl;
         });
 
-    std::cout << "listening on " << listener.local_endpoint().to_string() << std::endl;
+    log.line("listening on " + listener.local_endpoint().to_string());
     (void)connections.spawn(accept_all(r, listener, connections));
     co_await connections.join();
 }
@@ -448,7 +523,9 @@ int main(int argc, char** argv) {
                       << "\n";
             return 1;
         }
-        uvkit::run(loop, serve(loop, listener, opt.idle, opt.dump_signal));
+        log_out log{loop};
+        uvkit::run(loop, serve(loop, listener, log, opt.idle, opt.dump_signal));
+        log.finish();
     } catch (const std::exception& e) {
         std::cerr << argv[0] << ": " << e.what() << "\n";
         return 1;

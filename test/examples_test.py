@@ -834,6 +834,61 @@ def case_co_chat_flood_keeps_prompt_readers():
             for c in clients:
                 c.close()
 
+def case_co_chat_stdout_not_read():
+    """Nobody reads co_chat's stdout after its first line: once the pipe and 64 KiB behind it
+    are full, log lines are dropped (and counted), and the server goes on serving. A blocking
+    write of the log used to stop the whole server."""
+    import fcntl
+    p = subprocess.Popen([binary("co_chat"), "--idle", "30"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        if hasattr(fcntl, "F_SETPIPE_SZ"):
+            fcntl.fcntl(p.stdout.fileno(), fcntl.F_SETPIPE_SZ, 4096)  # fewer visits fill it
+        first = read_exact(p.stdout.fileno(), len("listening on 127.0.0.1:"), time.monotonic() + STARTUP_TIMEOUT)
+        check(first == b"listening on 127.0.0.1:", f"first bytes {first!r}")
+        port = int(p.stdout.readline())
+        # Each visit logs a join and a leave, about 55 bytes: 4 KiB + 64 KiB take ~1,300.
+        for _ in range(3000):
+            with socket.create_connection(("127.0.0.1", port), timeout=10):
+                pass
+        # Still serving: a line from one client reaches another.
+        a, b = ChatClient(port), ChatClient(port)
+        try:
+            deadline = time.monotonic() + 20
+            while True:  # b may not have joined yet when a's first line goes out: repeat it
+                a.send(b"still here\n")
+                try:
+                    line = b.line(0.5)
+                    break
+                except CheckFailed:
+                    check(time.monotonic() < deadline, "no line between two clients with stdout full")
+            check(line.endswith(": still here"), f"got {line!r}")
+        finally:
+            a.close()
+            b.close()
+        p.send_signal(signal.SIGTERM)
+        out = b""
+        deadline = time.monotonic() + 20
+        while True:  # reading lets the queued lines out, then EOF at exit
+            check(time.monotonic() < deadline, "no end of stdout after SIGTERM")
+            ready, _, _ = select.select([p.stdout.fileno()], [], [], 1)
+            if ready:
+                chunk = os.read(p.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                out += chunk
+        rc = p.wait(timeout=10)
+        check(rc == 0, f"exit status {rc}")
+        check(re.search(rb"\(\d+ log lines dropped: stdout was not read\)", out) is not None,
+              f"no count of dropped lines in {len(out)} bytes of log")
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(timeout=5)
+        p.stdout.close()
+        p.stderr.close()
+
+
 def case_co_legacy_operations_cancelled():
     rc, out, err, _ = run([binary("co_legacy")], 10)
     check(rc == 0, f"exit status {rc}, stderr {err!r}")
@@ -866,6 +921,7 @@ CASES += [
     ("co_chat_dump_on_sigusr1", case_co_chat_dump_on_sigusr1),
     ("co_chat_dump_on_bad_signal_exit_2", case_co_chat_dump_on_bad_signal_exit_2),
     ("co_chat_flood_keeps_prompt_readers", case_co_chat_flood_keeps_prompt_readers),
+    ("co_chat_stdout_not_read", case_co_chat_stdout_not_read),
 ]
 
 
