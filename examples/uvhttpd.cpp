@@ -96,6 +96,13 @@
 // The README has the measured balance of both (--stats prints the requests
 // and connections of each worker when the server stops).
 //
+// Out of file descriptors (EMFILE, ENFILE): the listener (of that worker, in
+// shared mode) stops accepting for 100 ms, with one line on stderr
+// ("accept: too many open files: not accepting for 100 ms"), and then
+// accepts again; the connections waiting meanwhile stay in the backlog. At
+// startup the soft limit on descriptors (RLIMIT_NOFILE) is raised to the hard
+// one (POSIX).
+//
 // Exit status: 0 after SIGINT/SIGTERM (connections are cut, the server
 // stops), 2 for bad arguments, 1 if the address cannot be bound or listened
 // on. Try it with:  curl -v http://127.0.0.1:PORT/hello
@@ -113,6 +120,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <list>
 #include <memory>
@@ -127,6 +135,11 @@
 #include <vector>
 
 #include "http_request.hpp"
+#ifndef _WIN32
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#endif
 #ifdef UVKIT_HAVE_TLS
 #include <uvkit/co/tls.hpp>
 #endif
@@ -144,6 +157,7 @@ constexpr std::size_t flush_size =
 constexpr std::chrono::milliseconds linger_time = 1s;
 constexpr unsigned max_tls_refusals = 64;  // TLS handshakes at a time for a 503 beyond --max-conns
 constexpr int backlog = 511;
+constexpr std::chrono::milliseconds accept_pause = 100ms;  // no accepting this long when out of fds
 constexpr std::string_view hello_body = "Hello, world!\n";
 
 enum class balance { pass, shared };
@@ -1056,14 +1070,93 @@ uvkit::task<void> serve_connection(uvkit::loop& loop, const config& cfg, worker_
     co_await c.serve();
 }
 
+// ---------------------------------------------------------------- out of file descriptors
+
+// An accept that fails with EMFILE or ENFILE stops accepting on that listener
+// for accept_pause (logged once), so that connections can end and free some;
+// then it accepts again. Retrying at once frees nothing: after a failed accept
+// libuv's accept loop (uv__server_io) tries again at once, without polling,
+// for as long as the descriptors are out. Its way out, one spare descriptor
+// per loop, fails when another thread (a worker, the thread pool) takes the
+// number it freed first; then that loop never returns to poll: no connection
+// closes, no signal is seen, and it spins. Only closing the listening handle
+// ends that loop, so on POSIX the handle is closed for the pause and made
+// anew from a second descriptor of the socket kept for this (the socket and
+// its backlog stay meanwhile). Windows has no such loop: the pause alone.
+bool out_of_fds(std::error_code ec) {
+    return ec == uvkit::make_uv_error(UV_EMFILE) || ec == uvkit::make_uv_error(UV_ENFILE);
+}
+
+#ifndef _WIN32
+// A second descriptor of a listening socket, taken while descriptors are
+// free; none if not `wanted`.
+struct spare_fd {
+    int fd = -1;
+    explicit spare_fd(const uvkit::tcp& listener, bool wanted = true) {
+        uv_os_fd_t f;
+        if (wanted && listener.raw() && uv_fileno(reinterpret_cast<uv_handle_t*>(listener.raw()), &f) == 0)
+            fd = ::fcntl(f, F_DUPFD_CLOEXEC, 0);
+    }
+    spare_fd(const spare_fd&) = delete;
+    spare_fd& operator=(const spare_fd&) = delete;
+    ~spare_fd() {
+        if (fd >= 0) ::close(fd);
+    }
+};
+
+// A handle on a new descriptor of `spare`'s socket, not yet listening; an
+// empty tcp if no descriptor is free yet.
+uvkit::tcp reopen(uvkit::loop& loop, const spare_fd& spare) {
+    int fd = ::fcntl(spare.fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return {};
+    uvkit::tcp t{loop};
+    std::error_code ec;
+    t.open(fd, ec);
+    if (ec) {
+        ::close(fd);
+        return {};
+    }
+    return t;
+}
+#endif
+
+void log_accept_pause(std::error_code ec) {
+    std::cerr << "accept: " << ec.message() << ": not accepting for " << accept_pause.count() << " ms\n";
+}
+
 uvkit::task<void> accept_all(uvkit::loop& loop, const config& cfg, worker_stats& stats, uvkit::tcp& listener,
                              uvkit::task_group& connections) {
+#ifndef _WIN32
+    spare_fd spare{listener};
+#endif
     for (;;) {
         std::error_code ec;
         uvkit::tcp conn = co_await listener.async_accept(ec);
         if (ec == uvkit::errc::canceled) co_return;  // shutting down
+        if (out_of_fds(ec)) {
+            log_accept_pause(ec);
+#ifndef _WIN32
+            if (spare.fd >= 0) {
+                listener.close();  // ends libuv's accept loop (see out_of_fds)
+                do {
+                    co_await uvkit::sleep(loop, accept_pause, ec);
+                    if (ec) co_return;  // cancelled: shutting down
+                    listener = reopen(loop, spare);
+                } while (!listener.raw());  // still out of descriptors: pause again
+                listener.listen(backlog, ec);
+                if (ec) {
+                    std::cerr << "listen: " << ec.message() << "\n";
+                    co_return;
+                }
+                continue;
+            }
+#endif
+            co_await uvkit::sleep(loop, accept_pause, ec);
+            if (ec) co_return;
+            continue;
+        }
         if (ec) {
-            // E.g. out of file descriptors: this one is lost, the server goes on.
+            // Another failure: this one is lost, the server goes on.
             std::cerr << "accept: " << ec.message() << "\n";
             continue;
         }
@@ -1164,7 +1257,26 @@ void serve_threads(uvkit::loop& loop, const config& cfg, const options& opt, uvk
     // Each connection stays open on this side until its handle was sent.
     std::list<uvkit::tcp> in_flight;
     std::size_t next = 0;
+    // Out of file descriptors in pass mode (this loop accepts): a pause, as
+    // in accept_all(), ended by `resume` (closed on SIGINT/SIGTERM). In shared
+    // mode this loop accepts only until every worker has the socket.
+    uvkit::timer resume{loop};
+#ifndef _WIN32
+    spare_fd spare{listener, opt.mode == balance::pass};
+#endif
+    bool paused = false;
+    std::function<void()> listen_again;
     auto pass = [&](std::error_code ec) {
+        if (ec && out_of_fds(ec) && opt.mode == balance::pass) {
+            if (paused) return;
+            paused = true;
+            log_accept_pause(ec);
+#ifndef _WIN32
+            if (spare.fd >= 0) listener.close();  // ends libuv's accept loop (see out_of_fds)
+#endif
+            resume.start(accept_pause, [&] { listen_again(); });
+            return;
+        }
         if (ec) {
             std::cerr << "accept: " << ec.message() << "\n";
             return;
@@ -1179,6 +1291,20 @@ void serve_threads(uvkit::loop& loop, const config& cfg, const options& opt, uvk
         in_flight.erase(it);
     };
 
+    listen_again = [&] {
+#ifndef _WIN32
+        if (listener.closing()) {
+            listener = reopen(loop, spare);
+            std::error_code lec;
+            if (listener.raw()) listener.listen(backlog, pass, lec);
+            if (!listener.raw() || lec) {  // still out of descriptors: pause again
+                resume.start(accept_pause, [&] { listen_again(); });
+                return;
+            }
+        }
+#endif
+        paused = false;
+    };
     listener.listen(backlog, pass, ec);
     if (ec) return;
 
@@ -1210,6 +1336,7 @@ void serve_threads(uvkit::loop& loop, const config& cfg, const options& opt, uvk
     uvkit::signal sigint{loop}, sigterm{loop};
     auto stop = [&](int) {
         listener.close();
+        resume.close();
         for (worker& w : workers) w.ipc.close();  // EOF on the worker's side: it stops
         sigint.close();
         sigterm.close();
@@ -1283,6 +1410,16 @@ int main(int argc, char** argv) {
             return usage(argv[0], "bad balance '" + std::string{value} + "' (pass or shared)");
         }
     }
+
+#ifndef _WIN32
+    // Every descriptor the hard limit allows: the soft one is often 1024,
+    // below the default --max-conns (each connection takes one, two while a
+    // file is read), and running out makes accepting pause (accept_all()).
+    if (rlimit rl; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &rl);
+    }
+#endif
 
 #ifdef SIGPIPE
     // A write to a client that already left raises SIGPIPE, which kills the
