@@ -324,6 +324,11 @@ bool request_awaiter::start(std::coroutine_handle<> h, cancel_scope* scope) {
     if (kind_ != kind::write || owned_ || (scope && scope->requested()) || !st || !st->open() ||
         st->stream()->write_queue_size == 0) [[unlikely]]
         return start_checked(h, scope);
+    return start_queued(st, h, scope);
+}
+
+[[gnu::noinline]] bool request_awaiter::start_queued(stream_state* st, std::coroutine_handle<> h,
+                                                     cancel_scope* scope) {
     st_ = st;
     if (!start_borrowed()) return false;
     suspend(h, scope, *st->owner);

@@ -254,6 +254,9 @@ protected:
     void request_done(int status) noexcept final;
     /// Starts the borrowed write of data_ on st_ (open); false with ec_ set if it could not.
     bool start_borrowed() noexcept;
+    /// start()'s path behind queued writes, out of line: start() itself stays
+    /// a test and a jump, also for writes that take start_checked().
+    bool start_queued(stream_state* st, std::coroutine_handle<> h, cancel_scope* scope);
     /// libuv's callback of an awaited borrowed write: the request goes back to
     /// its pool, then its awaiter (if its frame still waits) resumes.
     static void on_write(uv_write_t* req, int status) noexcept;
