@@ -78,7 +78,7 @@ bool parse_length(std::string_view v, std::size_t max, std::size_t& out) noexcep
     for (char c : v) {
         if (c < '0' || c > '9') return false;
         const auto d = static_cast<std::uint64_t>(c - '0');
-        if (over || n > (max - d) / 10)  // n * 10 + d > max, asked without overflowing
+        if (over || d > max || n > (max - d) / 10)  // n * 10 + d > max, asked without overflowing
             over = true;
         else
             n = n * 10 + d;
