@@ -1107,9 +1107,9 @@ struct spare_fd {
 // A handle on a new descriptor of `spare`'s socket, not yet listening; an
 // empty tcp if no descriptor is free yet.
 uvkit::tcp reopen(uvkit::loop& loop, const spare_fd& spare) {
+    uvkit::tcp t{loop};  // first: if it throws, no descriptor is left behind
     int fd = ::fcntl(spare.fd, F_DUPFD_CLOEXEC, 0);
     if (fd < 0) return {};
-    uvkit::tcp t{loop};
     std::error_code ec;
     t.open(fd, ec);
     if (ec) {
